@@ -618,7 +618,7 @@ def conv2d_backward(
     if go.shape != expected:
         raise ShapeError(f"grad_out must have the output's shape {expected}, got {go.shape}")
     go = go.astype(xp.dtype, copy=False)
-    go3 = go.reshape(g.n, g.out_channels, -1)
+    go3 = go.reshape(g.n, g.out_channels, g.out_h * g.out_w)
     k, k1, wo = g.k, wm.shape[1], g.out_w
     w_t = np.ascontiguousarray(wm[:, :k].T)  # (K, O)
     grad_wm = np.zeros((k1, g.out_channels), xp.dtype)  # transposed: see _gram

@@ -175,6 +175,13 @@ def test_nan_and_inf_are_computed_through_without_warnings() -> None:
         assert np.isfinite(gx).all() and not np.isfinite(gw).all()
 
 
+def test_empty_batch() -> None:
+    out, ctx = conv2d_forward(np.zeros((0, 2, 5, 5)), np.ones((3, 2, 3, 3)), np.ones(3), padding=1)
+    assert out.shape == (0, 3, 5, 5)
+    gx, gw, gb = conv2d_backward(np.zeros(out.shape), ctx)
+    assert gx.shape == (0, 2, 5, 5) and not gw.any() and not gb.any()
+
+
 def test_non_contiguous_input() -> None:
     x, w, b = _case(_rng(2), 2, 3, 2, (6, 7), (3, 3))
     xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)

@@ -1,0 +1,165 @@
+"""Command line entry point: ``cnn-explorer [FILE] [--screenshot OUT.png]`` and
+``cnn-explorer train DATA_DIR [...]``.
+
+Without ``--screenshot`` it opens the window (on FILE, a project or an image, or on the
+built-in worked example). With ``--screenshot`` it renders the main window to a PNG and
+exits, using the offscreen platform when there is no display (CI, headless servers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+
+_T0 = time.perf_counter()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="cnn-explorer",
+        description="See how a convolutional neural network works: edit inputs and kernels, "
+        "stack layers, watch every feature map update.",
+    )
+    p.add_argument("file", nargs="?", help="project (.cnnx) or image (PNG, JPEG, BMP, GIF) to open")
+    p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
+    p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
+    p.add_argument(
+        "--select",
+        metavar="MAP,CH,ROW,COL",
+        help="select a feature-map cell (shows its explanation), e.g. 1,0,0,1",
+    )
+    p.add_argument("--image-size", metavar="ROWSxCOLS", help="grid size for an image FILE")
+    p.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def _pair(text: str, sep: str = "x") -> tuple[int, int]:
+    a, b = text.lower().split(sep)
+    return int(a), int(b)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app (or ``cnn-explorer train ...`` headless); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        from cnn_explorer.train_cli import main as train_main
+
+        return train_main(argv[1:])
+    args = parse_args(argv)
+    headless = args.screenshot or args.quit_after_show
+    if headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("CNN Explorer")
+    app.setApplicationName("cnn-explorer")
+    app.setApplicationDisplayName("CNN Explorer")
+
+    from cnn_explorer.ui.main_window import MainWindow
+    from cnn_explorer.ui.messages import ImageOptions, Reporter
+
+    win = MainWindow(restore_state=not headless)
+    _install_excepthook(win)
+    if headless:
+        win.persist_settings = False
+        win.reporter = _StderrReporter(win)
+        w, h = _pair(args.size)
+        win.resize(w, h)
+    ok = True
+    if args.file:
+        opts = None
+        if args.image_size:
+            r, c = _pair(args.image_size)
+            opts = ImageOptions(r, c, win.doc.input.shape[0])
+        if (
+            args.file.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif"))
+            and opts is None
+            and headless
+        ):
+            opts = ImageOptions(64, 64, win.doc.input.shape[0])
+        ok = win.load_image(args.file, opts) if opts is not None else win.open_path(args.file)
+    win.show()
+    if args.quit_after_show:
+        app.processEvents()
+        print(f"shown {time.perf_counter() - _T0:.3f}", flush=True)
+        win.doc.shutdown()
+        return 0
+    if args.screenshot:
+        return _screenshot(app, win, args, ok)
+    if not isinstance(win.reporter, Reporter):  # pragma: no cover
+        return 1
+    return app.exec()
+
+
+def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) -> int:
+    from cnn_explorer.document import Selection
+
+    win._image_pool.waitForDone(60_000)  # type: ignore[attr-defined]
+    app.processEvents()  # type: ignore[attr-defined]
+    doc = win.doc  # type: ignore[attr-defined]
+    doc.recompute_now()
+    doc.wait_idle()
+    app.processEvents()  # type: ignore[attr-defined]
+    win.maps.relayout()  # type: ignore[attr-defined]
+    app.processEvents()  # type: ignore[attr-defined]
+    if args.select:
+        m, c, r, q = (int(v) for v in args.select.split(","))
+        doc.select_cell(Selection(m, c, r, q))
+    for _ in range(3):
+        app.processEvents()  # type: ignore[attr-defined]
+    out = os.path.abspath(args.screenshot)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    saved = win.grab().save(out, "PNG")  # type: ignore[attr-defined]
+    doc.shutdown()
+    if not saved:
+        print(f"cnn-explorer: could not write {out}", file=sys.stderr)
+        return 1
+    return 0 if ok else 2
+
+
+def _install_excepthook(win: object) -> None:
+    """An unexpected exception in a slot is printed and shown in the status bar; the
+    window stays up (Qt would otherwise carry on silently or abort)."""
+    import traceback
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        traceback.print_exception(kind, exc, tb)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            msg = f"Internal error: {exc!r} (details on the console)"
+            win.show_status(msg, error=True)  # type: ignore[attr-defined]
+
+    sys.excepthook = hook
+
+
+class _StderrReporter:
+    """Headless runs print messages instead of showing dialogs."""
+
+    def __init__(self, parent: object) -> None:
+        self.parent = parent
+
+    def error(self, title: str, text: str) -> None:
+        print(f"cnn-explorer: {title}: {text}", file=sys.stderr)
+
+    def info(self, title: str, text: str) -> None:
+        print(f"cnn-explorer: {title}: {text}", file=sys.stderr)
+
+    def ask_save_changes(self) -> str:
+        return "discard"
+
+    def open_path(self, *_a: object) -> None:
+        return None
+
+    def save_path(self, *_a: object) -> None:
+        return None
+
+    def image_options(self, _w: int, _h: int, default: object) -> object:
+        return default
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,494 @@
+"""The one place where the document's editable layer specs meet the NumPy engine.
+
+The document stores layers as plain data (:class:`~cnn_explorer.document.LayerSpec`: a
+JSON-safe config plus weight arrays) so undo snapshots and files stay simple; this module
+turns them into engine layers/networks and asks the engine for shapes, error messages,
+receptive fields and cell explanations. Keeping it in one module means an engine API
+change touches one file. Qt-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnn_explorer.engine import geometry
+from cnn_explorer.engine.errors import ShapeError
+
+if TYPE_CHECKING:
+    from cnn_explorer.document import LayerSpec
+
+ACTIVATIONS: dict[str, str] = {
+    "relu": "ReLU",
+    "leaky_relu": "Leaky ReLU",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "identity": "Identity",
+}
+"""Activation kind → display name (the kinds the layer stack offers)."""
+
+
+@dataclass(frozen=True)
+class LayerStatus:
+    """Validation result of one layer: its output shape ``(C, H, W)`` or an error message.
+
+    ``error == "no input"`` marks layers after the first invalid one.
+    """
+
+    shape: tuple[int, int, int] | None
+    error: str | None = None
+
+
+NO_INPUT = "no input"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selected cell: map index (0 = input, i+1 = output of layer i), channel, row, col."""
+
+    map_index: int
+    channel: int
+    row: int
+    col: int
+
+
+# --------------------------------------------------------------------------- geometry
+def conv_padding4(spec: LayerSpec) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` padding of a conv/pool spec ("same" resolved)."""
+    c = spec.config
+    pad = c.get("padding", 0)
+    if spec.kind != "conv":
+        p = int(pad)
+        return (p, p, p, p)
+    if pad == "valid":
+        return (0, 0, 0, 0)
+    if pad == "same":
+        t, b = geometry.same_padding(c["kernel"][0], c["dilation"][0])
+        left, r = geometry.same_padding(c["kernel"][1], c["dilation"][1])
+        return (t, b, left, r)
+    p = int(pad)
+    return (p, p, p, p)
+
+
+def window_of(spec: LayerSpec) -> geometry.Window | None:
+    """The sliding window of a spatial layer, ``None`` for elementwise or disabled layers."""
+    if not spec.enabled or spec.kind == "act":
+        return None
+    c = spec.config
+    if spec.kind == "conv":
+        return geometry.Window(
+            kernel=tuple(c["kernel"]),
+            stride=tuple(c["stride"]),
+            dilation=tuple(c["dilation"]),
+            padding=conv_padding4(spec),
+            mixes_channels=True,
+            padding_mode=c.get("padding_mode", "zeros"),
+        )
+    return geometry.Window(
+        kernel=tuple(c["size"]), stride=tuple(c["stride"]), padding=conv_padding4(spec)
+    )
+
+
+def size_formula(spec: LayerSpec, in_shape: tuple[int, ...] | None) -> str:
+    """Output-size formula with the user's numbers, e.g. "H: (4 + 2·0 − 1·(2−1) − 1)/1 + 1 = 3"."""
+    if in_shape is None:
+        return ""
+    win = window_of(spec)
+    if win is None:
+        return "elementwise: shape unchanged" if spec.kind == "act" else "disabled: passes input"
+    t, b, left, r = win.padding
+    h = geometry.explain_output_size(
+        in_shape[1], win.kernel[0], win.stride[0], (t, b), win.dilation[0]
+    )
+    if (in_shape[1], win.kernel[0], win.stride[0], t, b, win.dilation[0]) == (
+        in_shape[2],
+        win.kernel[1],
+        win.stride[1],
+        left,
+        r,
+        win.dilation[1],
+    ):
+        return f"H = W = {h}"
+    w = geometry.explain_output_size(
+        in_shape[2], win.kernel[1], win.stride[1], (left, r), win.dilation[1]
+    )
+    return f"H = {h};  W = {w}"
+
+
+def layer_param_count(spec: LayerSpec) -> int:
+    """Trainable parameters of the layer (conv: weights + biases; others: 0)."""
+    if spec.kind != "conv" or spec.weight is None:
+        return 0
+    o, c, kh, kw = spec.weight.shape
+    return geometry.conv_param_count(c, o, kh, kw, bool(spec.config.get("bias", True)))
+
+
+def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+    """Parameters a dense layer mapping the same input to the same output would need."""
+    return geometry.dense_param_count_equivalent(in_shape, out_shape)
+
+
+# --------------------------------------------------------------------------- engine layers
+_ENGINE: Any = False
+
+
+def _engine() -> Any:
+    """``(layers, network)`` engine modules, or None while the engine cannot compute yet.
+
+    Probed once per process: during parallel development the ops may still be stubs that
+    raise NotImplementedError, in which case a small NumPy fallback below stands in.
+    """
+    global _ENGINE
+    if _ENGINE is False:
+        try:
+            from cnn_explorer.engine import conv, layers, network, pool
+
+            conv.conv2d(np.ones((1, 2, 2), np.float32), np.ones((1, 1, 1, 1), np.float32))
+            pool.max_pool2d(np.ones((1, 2, 2), np.float32), 2)
+            pool.avg_pool2d(np.ones((1, 2, 2), np.float32), 2)
+            _ENGINE = (layers, network)
+        except (ImportError, NotImplementedError, TypeError):
+            _ENGINE = None
+    return _ENGINE
+
+
+def build_layer(spec: LayerSpec) -> Any:
+    """An engine layer object for ``spec`` (weights copied, so the spec stays immutable)."""
+    eng = _engine()
+    if eng is None:
+        return _FallbackLayer(spec)
+    layers = eng[0]
+    c = spec.config
+    if spec.kind == "conv":
+        assert spec.weight is not None
+        o, cin, kh, kw = spec.weight.shape
+        pad = c["padding"]
+        layer = layers.Conv2D(
+            cin,
+            o,
+            (kh, kw),
+            stride=tuple(c["stride"]),
+            padding=pad if isinstance(pad, str) else int(pad),
+            dilation=tuple(c["dilation"]),
+            padding_mode=c.get("padding_mode", "zeros"),
+            bias=bool(c.get("bias", True)),
+            flip_kernel=bool(c.get("flip", False)),
+            rng=0,
+        )
+        layer.params["weight"][...] = spec.weight
+        if "bias" in layer.params and spec.bias is not None:
+            layer.params["bias"][...] = spec.bias
+    elif spec.kind == "act":
+        settings = (
+            {"negative_slope": float(c.get("slope", 0.01))} if c["fn"] == "leaky_relu" else {}
+        )
+        layer = layers.Activation(c["fn"], **settings)
+    elif spec.kind == "maxpool":
+        layer = layers.MaxPool2D(
+            tuple(c["size"]), stride=tuple(c["stride"]), padding=int(c["padding"])
+        )
+    else:
+        layer = layers.AvgPool2D(
+            tuple(c["size"]), stride=tuple(c["stride"]), padding=int(c["padding"])
+        )
+    layer.enabled = spec.enabled
+    return layer
+
+
+def build_network(specs: Sequence[LayerSpec]) -> Any:
+    """An engine ``Network`` of the given specs (``forward`` / ``forward_from``)."""
+    eng = _engine()
+    layers = [build_layer(s) for s in specs]
+    if eng is None:
+        return _FallbackNetwork(layers)
+    return eng[1].Network(layers)
+
+
+def validate(specs: Sequence[LayerSpec], in_shape: tuple[int, ...]) -> list[LayerStatus]:
+    """One status per layer: output shape or the engine's message; "no input" after one.
+
+    Never raises: a layer whose parameters the engine rejects at construction (e.g. a
+    stride of 0) is reported like any other invalid layer.
+    """
+    out: list[LayerStatus] = []
+    shape: tuple[int, ...] | None = tuple(in_shape)
+    for i, spec in enumerate(specs):
+        if shape is None:
+            out.append(LayerStatus(None, NO_INPUT))
+            continue
+        try:
+            layer = build_layer(spec)
+            if isinstance(layer, _FallbackLayer):
+                new = layer.output_shape(shape)
+            else:
+                new = layer.output_shape(shape, i)
+            new = tuple(int(v) for v in new)
+        except (ShapeError, ValueError) as exc:
+            msg = str(exc) or type(exc).__name__
+            out.append(
+                LayerStatus(None, msg if msg.startswith("layer") else f"layer {i + 1}: {msg}")
+            )
+            shape = None
+            continue
+        except Exception as exc:  # an engine bug must not take the window down
+            out.append(LayerStatus(None, f"layer {i + 1}: internal error: {exc!r}"))
+            shape = None
+            continue
+        out.append(LayerStatus(new))  # type: ignore[arg-type]
+        shape = new
+    return out
+
+
+# --------------------------------------------------------------------------- explanations
+def receptive_regions(
+    specs: Sequence[LayerSpec], maps: Sequence[np.ndarray], sel: Selection
+) -> list[geometry.Region]:
+    """Regions of maps ``0..sel.map_index-1`` feeding the selected cell (input first)."""
+    if sel.map_index == 0:
+        return []
+    windows = [window_of(s) for s in specs[: sel.map_index]]
+    hw = (int(maps[0].shape[1]), int(maps[0].shape[2]))
+    return geometry.receptive_field(
+        windows, sel.map_index - 1, sel.row, sel.col, hw, channel=sel.channel
+    )
+
+
+def explain_cell_text(
+    specs: Sequence[LayerSpec], maps: Sequence[np.ndarray], sel: Selection
+) -> str:
+    """The arithmetic of the selected cell (see :func:`explain_trace`)."""
+    return explain_trace(specs, maps, sel)[0]
+
+
+def explain_trace(
+    specs: Sequence[LayerSpec], maps: Sequence[np.ndarray], sel: Selection
+) -> tuple[str, list[Selection]]:
+    """The arithmetic of the selected cell, one line per step back to a spatial layer.
+
+    For an activation after a conv the text shows the conv sum first, then ``relu(x)``;
+    for a pool it shows the window and the winner/mean.
+    """
+    if sel.map_index == 0:
+        v = float(maps[0][sel.channel, sel.row, sel.col])
+        return f"input[{sel.channel},{sel.row},{sel.col}] = {geometry.fmt_number(v)}", []
+    lines: list[str] = []
+    trace: list[Selection] = []
+    i = sel.map_index - 1
+    cell = sel
+    for _ in range(8):  # trace back through activations and max-pool winners
+        if i < 0:
+            break
+        spec = specs[i]
+        text, nxt = _explain_one(spec, maps[i], cell, i + 1)
+        lines.append(text)
+        if nxt is None:
+            break
+        trace.append(nxt)
+        cell = nxt
+        i -= 1
+    if len(lines) > 1:
+        lines = [lines[0], *(f"  ← {ln}" for ln in lines[1:])]
+    return "\n".join(lines), trace
+
+
+def _explain_one(
+    spec: LayerSpec, x: np.ndarray, sel: Selection, map_index: int
+) -> tuple[str, Selection | None]:
+    """One line for layer ``map_index - 1`` and the input cell to explain next (or None).
+
+    Activations continue to the same cell of their input; a max pool continues to its
+    winner; conv and average pool stop (their line already lists every input)."""
+    label = f"layer {map_index} {spec.title}"
+    if not spec.enabled:
+        return f"{label} (disabled): passes its input through", sel
+    try:
+        layer = build_layer(spec)
+        if hasattr(layer, "explain"):
+            e = layer.explain(x, sel.row, sel.col, sel.channel)
+        else:
+            e = _fallback_explain(spec, x, sel)
+        text = f"{label}:  {geometry.format_explanation(e)}"
+    except Exception as exc:
+        return f"{label}: (no explanation: {exc})", None
+    prev = Selection(map_index - 1, sel.channel, sel.row, sel.col)
+    if spec.kind == "act":
+        return text, prev if map_index - 1 > 0 else None
+    winner = getattr(e, "winner", None)
+    if spec.kind == "maxpool" and winner is not None and map_index - 1 > 0:
+        return text, Selection(map_index - 1, winner.channel, winner.row, winner.col)
+    return text, None
+
+
+def _fallback_explain(spec: LayerSpec, x: np.ndarray, sel: Selection) -> Any:
+    win = window_of(spec)
+    if spec.kind == "conv":
+        w = spec.weight if not spec.config.get("flip") else spec.weight[..., ::-1, ::-1]
+        b = spec.bias if spec.config.get("bias", True) else None
+        return geometry.explain_conv_cell(x, w, b, win, sel.row, sel.col, sel.channel)
+    if spec.kind == "maxpool":
+        return geometry.explain_max_pool_cell(x, win, sel.row, sel.col, sel.channel)
+    if spec.kind == "avgpool":
+        return geometry.explain_avg_pool_cell(x, win, sel.row, sel.col, sel.channel)
+    fn = spec.config["fn"]
+    return geometry.explain_elementwise_cell(
+        fn,
+        lambda a: _act(fn, a, spec.config.get("slope", 0.01)),
+        x,
+        (sel.channel, sel.row, sel.col),
+    )
+
+
+# --------------------------------------------------------------------------- fallback
+# Used only while engine.layers/network are not importable (parallel development).
+def _act(fn: str, x: np.ndarray, slope: float) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        if fn == "relu":
+            return np.maximum(x, 0)
+        if fn == "leaky_relu":
+            return np.where(x >= 0, x, x * slope)
+        if fn == "sigmoid":
+            return 1 / (1 + np.exp(-x))
+        if fn == "tanh":
+            return np.tanh(x)
+        return x
+
+
+class _FallbackLayer:
+    def __init__(self, spec: LayerSpec) -> None:
+        self.spec = spec
+        self.enabled = spec.enabled
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        c, h, w = shape
+        win = window_of(self.spec)
+        if win is None:
+            return (c, h, w)
+        oh, ow = win.output_hw(h, w)
+        if oh <= 0 or ow <= 0:
+            raise ShapeError(
+                f"kernel {win.kernel[0]}×{win.kernel[1]} is larger than the padded input "
+                f"{h}×{w}: add padding or use a smaller kernel"
+            )
+        if self.spec.kind == "conv":
+            assert self.spec.weight is not None
+            if self.spec.weight.shape[1] != c:
+                raise ShapeError(f"conv expects {self.spec.weight.shape[1]} channels, got {c}")
+            return (self.spec.weight.shape[0], oh, ow)
+        return (c, oh, ow)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        s = self.spec
+        if not s.enabled:
+            return x
+        if s.kind == "act":
+            return _act(s.config["fn"], x, s.config.get("slope", 0.01)).astype(np.float32)
+        win = window_of(s)
+        assert win is not None
+        t, b, left, r = win.padding
+        mode = (
+            "constant"
+            if s.kind != "conv" or s.config["padding_mode"] == "zeros"
+            else {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[
+                s.config["padding_mode"]
+            ]
+        )
+        fill = -np.inf if s.kind == "maxpool" else 0.0
+        kw_ = {"constant_values": fill} if mode == "constant" else {}
+        xp = np.pad(x, ((0, 0), (t, b), (left, r)), mode=mode, **kw_)
+        kh, kw = win.kernel
+        dh, dw = win.dilation
+        sh, sw = win.stride
+        oh, ow = win.output_hw(x.shape[1], x.shape[2])
+        ri = (np.arange(oh) * sh)[:, None] + dh * np.arange(kh)[None]
+        ci = (np.arange(ow) * sw)[:, None] + dw * np.arange(kw)[None]
+        patches = xp[:, ri[:, None, :, None], ci[None, :, None, :]]  # (C, oh, ow, kh, kw)
+        with np.errstate(all="ignore"):
+            if s.kind == "maxpool":
+                return patches.max(axis=(3, 4)).astype(np.float32)
+            if s.kind == "avgpool":
+                return patches.mean(axis=(3, 4)).astype(np.float32)
+            w = s.weight[..., ::-1, ::-1] if s.config.get("flip") else s.weight
+            out = np.einsum("chwij,ocij->ohw", patches, w)
+            if s.config.get("bias", True) and s.bias is not None:
+                out = out + s.bias[:, None, None]
+        return out.astype(np.float32)
+
+
+class _FallbackNetwork:
+    def __init__(self, layers: list[_FallbackLayer]) -> None:
+        self.layers = layers
+
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.forward_from(0, [x])
+
+    def forward_from(self, k: int, maps: list[np.ndarray]) -> list[np.ndarray]:
+        maps = list(maps[: k + 1])
+        for layer in self.layers[k:]:
+            maps.append(layer.forward(maps[-1]))
+        return maps
+
+
+# --------------------------------------------------------------------------- incremental
+# A single-cell edit changes only a small window of every later map. These helpers find
+# that window layer by layer and recompute just it, so an edit on a 512×512 input costs a
+# few hundred multiply-adds instead of a full forward pass. Exactness: the crop is padded
+# exactly as the layer pads (zeros for conv, −inf for max pool, zeros counted for avg pool)
+# and the layer runs with padding 0 on it, which reproduces the full computation's cells.
+Region = tuple[int, int, int, int]
+"""``(row0, row1, col0, col1)`` inclusive."""
+
+
+def supports_incremental(spec: LayerSpec) -> bool:
+    """True when a region of this layer's output can be recomputed from a crop."""
+    if not spec.enabled or spec.kind in ("act", "maxpool", "avgpool"):
+        return True
+    return spec.kind == "conv" and spec.config.get("padding_mode", "zeros") == "zeros"
+
+
+def _axis_out(lo: int, hi: int, k: int, s: int, d: int, p: int, n_out: int) -> tuple[int, int]:
+    o0 = max(0, -((-(lo + p - d * (k - 1))) // s))
+    o1 = min(n_out - 1, (hi + p) // s)
+    return o0, o1
+
+
+def output_region(spec: LayerSpec, region: Region, out_hw: tuple[int, int]) -> Region | None:
+    """The output cells whose windows read any input cell of ``region`` (None if none)."""
+    win = window_of(spec)
+    if win is None:
+        return region
+    t, _, left, _ = win.padding
+    r0, r1 = _axis_out(
+        region[0], region[1], win.kernel[0], win.stride[0], win.dilation[0], t, out_hw[0]
+    )
+    c0, c1 = _axis_out(
+        region[2], region[3], win.kernel[1], win.stride[1], win.dilation[1], left, out_hw[1]
+    )
+    if r0 > r1 or c0 > c1:
+        return None
+    return r0, r1, c0, c1
+
+
+def compute_region(spec: LayerSpec, x: np.ndarray, out: Region) -> np.ndarray:
+    """Layer output cells ``out`` (all channels) from its full input ``x (C, H, W)``."""
+    r0, r1, c0, c1 = out
+    win = window_of(spec)
+    if win is None:
+        if not spec.enabled:
+            return x[:, r0 : r1 + 1, c0 : c1 + 1].copy()
+        return build_layer(spec).forward(np.ascontiguousarray(x[:, r0 : r1 + 1, c0 : c1 + 1]))
+    t, _, left, _ = win.padding
+    (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
+    lo_r, hi_r = r0 * sh - t, r1 * sh - t + dh * (kh - 1)
+    lo_c, hi_c = c0 * sw - left, c1 * sw - left + dw * (kw - 1)
+    _, h, w = x.shape
+    crop = x[:, max(0, lo_r) : min(h, hi_r + 1), max(0, lo_c) : min(w, hi_c + 1)]
+    pads = ((0, 0), (max(0, -lo_r), max(0, hi_r + 1 - h)), (max(0, -lo_c), max(0, hi_c + 1 - w)))
+    if any(p for pair in pads for p in pair):
+        fill = -np.inf if spec.kind == "maxpool" else 0.0
+        crop = np.pad(crop, pads, constant_values=fill)
+    flat = spec.copy()
+    flat.config["padding"] = 0
+    return build_layer(flat).forward(np.ascontiguousarray(crop))

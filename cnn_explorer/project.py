@@ -1,0 +1,173 @@
+"""Project files: one zip holding ``project.json`` (format, version, layer configs) and
+``arrays.npz`` (input and weights), written atomically and read without pickle.
+
+Why a zip of JSON + npz: the JSON is human-readable and diffable, the arrays stay exact
+(float32 bit for bit), and ``np.load(..., allow_pickle=False)`` can never execute code from
+a file. A malformed or future-version file raises :class:`ProjectError` with a sentence for
+the user; nothing is changed until the whole file has been validated. Qt-free.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from cnn_explorer import __version__
+from cnn_explorer.document import MAX_SIDE, LayerSpec
+
+FORMAT = "cnn-explorer-project"
+VERSION = 1
+SUFFIX = ".cnnx"
+MAX_UNCOMPRESSED = 512 * 1024 * 1024
+KINDS = ("conv", "act", "maxpool", "avgpool")
+_CONV_KEYS = ("filters", "kernel", "stride", "padding", "dilation")
+_POOL_KEYS = ("size", "stride", "padding")
+
+
+class ProjectError(ValueError):
+    """The file cannot be opened as a project; the message says why."""
+
+
+def save_project(path: str, x: np.ndarray, layers: list[LayerSpec]) -> None:
+    """Write input ``x (C, H, W)`` and ``layers`` to ``path`` atomically (temp + replace)."""
+    arrays: dict[str, np.ndarray] = {"input": np.asarray(x, np.float32)}
+    entries = []
+    for i, spec in enumerate(layers):
+        entry: dict[str, Any] = {"kind": spec.kind, "config": spec.config, "enabled": spec.enabled}
+        if spec.weight is not None:
+            arrays[f"layer{i}.weight"] = spec.weight
+            entry["weight"] = f"layer{i}.weight"
+        if spec.bias is not None:
+            arrays[f"layer{i}.bias"] = spec.bias
+            entry["bias"] = f"layer{i}.bias"
+        entries.append(entry)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "app_version": __version__,
+        "input": "input",
+        "layers": entries,
+    }
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cnnx-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("project.json", json.dumps(meta, indent=2))
+            zf.writestr("arrays.npz", buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_project(path: str) -> tuple[np.ndarray, list[LayerSpec]]:
+    """Read and fully validate a project; returns ``(input, layers)`` or raises ProjectError."""
+    name = os.path.basename(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+            if total > MAX_UNCOMPRESSED:
+                raise ProjectError(
+                    f"{name} would unpack to {total // 2**20} MB: refusing to open it."
+                )
+            names = set(zf.namelist())
+            if "project.json" not in names or "arrays.npz" not in names:
+                raise ProjectError(f"{name} is not a CNN Explorer project (project.json missing).")
+            meta = json.loads(zf.read("project.json").decode("utf-8"))
+            raw = zf.read("arrays.npz")
+    except ProjectError:
+        raise
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProjectError(f"{name} is not a readable project file: {exc}") from None
+    _check_header(meta, name)
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {k: np.array(npz[k]) for k in npz.files}
+    except Exception as exc:
+        raise ProjectError(f"{name}: the arrays are damaged ({exc}).") from None
+    x = _array(arrays, meta.get("input"), name, "input")
+    if (
+        x.ndim != 3
+        or x.shape[0] not in (1, 3)
+        or not (1 <= x.shape[1] <= MAX_SIDE and 1 <= x.shape[2] <= MAX_SIDE)
+    ):
+        raise ProjectError(f"{name}: input has unsupported shape {x.shape}.")
+    layers = meta.get("layers")
+    if not isinstance(layers, list):
+        raise ProjectError(f"{name}: 'layers' must be a list.")
+    return x.astype(np.float32), [_layer(e, arrays, name, i) for i, e in enumerate(layers)]
+
+
+def _check_header(meta: object, name: str) -> None:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ProjectError(f"{name} is not a CNN Explorer project.")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError(f"{name}: invalid format version {version!r}.")
+    if version > VERSION:
+        raise ProjectError(
+            f"{name} was saved by a newer CNN Explorer (format version {version}; this "
+            f"version reads up to {VERSION}). Update the app to open it."
+        )
+
+
+def _array(arrays: dict[str, np.ndarray], key: object, name: str, what: str) -> np.ndarray:
+    if not isinstance(key, str) or key not in arrays:
+        raise ProjectError(f"{name}: array for {what} is missing.")
+    a = arrays[key]
+    if a.dtype.kind not in "fiu":
+        raise ProjectError(f"{name}: {what} has non-numeric type {a.dtype}.")
+    return a
+
+
+def _pair(v: object) -> bool:
+    return (
+        isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) and 1 <= i <= 64 for i in v)
+    )
+
+
+def _layer(entry: object, arrays: dict[str, np.ndarray], name: str, i: int) -> LayerSpec:
+    where = f"{name}: layer {i + 1}"
+    if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+        raise ProjectError(f"{where} has an unknown kind.")
+    cfg = entry.get("config")
+    if not isinstance(cfg, dict):
+        raise ProjectError(f"{where} has no config.")
+    kind = entry["kind"]
+    enabled = bool(entry.get("enabled", True))
+    if kind == "act":
+        if cfg.get("fn") not in ("relu", "leaky_relu", "sigmoid", "tanh", "identity"):
+            raise ProjectError(f"{where}: unknown activation {cfg.get('fn')!r}.")
+        return LayerSpec(
+            "act", {"fn": cfg["fn"], "slope": float(cfg.get("slope", 0.01))}, enabled=enabled
+        )
+    if kind in ("maxpool", "avgpool"):
+        if not all(k in cfg for k in _POOL_KEYS) or not (
+            _pair(cfg["size"]) and _pair(cfg["stride"])
+        ):
+            raise ProjectError(f"{where}: pool config is incomplete or invalid.")
+        return LayerSpec(kind, dict(cfg), enabled=enabled)
+    if not all(k in cfg for k in _CONV_KEYS):
+        raise ProjectError(f"{where}: conv config is incomplete.")
+    w = _array(arrays, entry.get("weight"), name, f"layer {i + 1} weight").astype(np.float32)
+    b = _array(arrays, entry.get("bias"), name, f"layer {i + 1} bias").astype(np.float32)
+    if (
+        w.ndim != 4
+        or b.shape != (w.shape[0],)
+        or list(w.shape[2:]) != list(cfg["kernel"])
+        or w.shape[0] != cfg["filters"]
+    ):
+        raise ProjectError(f"{where}: weight shape {w.shape} does not match its config.")
+    if not (_pair(cfg["stride"]) and _pair(cfg["dilation"]) and _pair(cfg["kernel"])):
+        raise ProjectError(f"{where}: stride, dilation and kernel must be pairs of 1..64.")
+    full = {"padding_mode": "zeros", "bias": True, "flip": False, **cfg}
+    return LayerSpec("conv", full, w, b, enabled)

@@ -1,0 +1,130 @@
+"""Colour maps and number formatting shared by the grid, kernel and feature-map views.
+
+Signed data uses a diverging map centred on 0 (blue < 0 < red, white at 0); non-negative
+data a sequential map (dark = 0). Every view picks colours through here so the same value
+looks the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QColor
+
+DIVERGING = pg.colormap.get("CET-D1A")
+SEQUENTIAL = pg.colormap.get("viridis")
+_LUT_DIV = DIVERGING.getLookupTable(nPts=256, alpha=False)
+_LUT_SEQ = SEQUENTIAL.getLookupTable(nPts=256, alpha=False)
+
+
+def lut(signed: bool) -> np.ndarray:
+    """``(256, 3)`` uint8 lookup table for ImageItem.setLookupTable."""
+    return _LUT_DIV if signed else _LUT_SEQ
+
+
+def levels_for(lo: float, hi: float) -> tuple[tuple[float, float], bool]:
+    """``((low, high), signed)`` display levels for data spanning ``[lo, hi]``.
+
+    Signed data: symmetric ``(-m, m)`` so 0 is the middle colour. Non-negative data:
+    ``(0, hi)`` so 0 is the darkest colour. Degenerate ranges get a unit span; NaN/inf
+    bounds are ignored.
+    """
+    if not np.isfinite(lo):
+        lo = 0.0
+    if not np.isfinite(hi):
+        hi = 0.0
+    if lo < 0:
+        m = max(abs(lo), abs(hi)) or 1.0
+        return (-m, m), True
+    return (0.0, hi if hi > 0 else 1.0), False
+
+
+_NICE = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceil(v: float) -> float:
+    """Smallest "nice" number ≥ v (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k); 0 stays 0.
+
+    Used for editor colour scales so they do not shift (and repaint every cell) on
+    each small edit, while small integers (1, 2, 3, 4, 5…) stay exact.
+    """
+    if v <= 0 or not np.isfinite(v):
+        return 0.0 if v == 0 or not np.isfinite(v) else -nice_ceil(-v)
+    e = 10.0 ** np.floor(np.log10(v))
+    m = v / e
+    for n in _NICE:
+        if m <= n * (1 + 1e-9):
+            return float(n * e)
+    return float(10 * e)
+
+
+def nice_levels(lo: float, hi: float) -> tuple[tuple[float, float], bool]:
+    """Like :func:`levels_for` but with the bound rounded up to a nice number."""
+    (_, b), signed = levels_for(lo, hi)
+    if signed:
+        m = nice_ceil(b)
+        return (-m, m), True
+    return (0.0, nice_ceil(b)), False
+
+
+def finite_range(a: np.ndarray) -> tuple[float, float]:
+    """``(min, max)`` of the finite values of ``a`` (``(0, 0)`` if none)."""
+    if a.size == 0:
+        return 0.0, 0.0
+    lo, hi = float(np.min(a)), float(np.max(a))
+    if np.isfinite(lo) and np.isfinite(hi):
+        return lo, hi
+    with np.errstate(all="ignore"):
+        f = a[np.isfinite(a)]
+    return (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+
+
+def qcolor(value: float, levels: tuple[float, float], signed: bool) -> QColor:
+    """The colour a value gets under ``levels`` (used by table cells)."""
+    if not np.isfinite(value):
+        return QColor(255, 0, 255)
+    lo, hi = levels
+    t = 0.5 if hi == lo else (value - lo) / (hi - lo)
+    i = round(min(1.0, max(0.0, t)) * 255)
+    r, g, b = lut(signed)[i][:3]
+    return QColor(int(r), int(g), int(b))
+
+
+def text_color(bg: QColor) -> QColor:
+    """Black or white, whichever reads better on ``bg``."""
+    lum = 0.299 * bg.redF() + 0.587 * bg.greenF() + 0.114 * bg.blueF()
+    return QColor(0, 0, 0) if lum > 0.55 else QColor(255, 255, 255)
+
+
+def lut_text_colors(signed: bool) -> list[QColor]:
+    """For each of the 256 LUT entries, the readable text colour."""
+    return [text_color(QColor(int(r), int(g), int(b))) for r, g, b in lut(signed)[:, :3]]
+
+
+def snap(v: float, scale: float) -> float:
+    """0 for float noise (|v| below 1e-6 of the data's scale), else v — so a mean of
+    -6.8e-10 on a map spanning ±3 reads as 0."""
+    return 0.0 if abs(v) <= 1e-6 * scale else v
+
+
+def fmt(v: float, digits: int = 3) -> str:
+    """Compact cell label: integers without decimals, others with ``digits`` significant."""
+    if not np.isfinite(v):
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v == int(v) and abs(v) < 1e6:
+        return str(int(v))
+    return f"{v:.{digits}g}"
+
+
+def fmt_short(v: float) -> str:
+    """At most ~4 characters for narrow cells: integers as is, else 2 decimals ("0.05")."""
+    if not np.isfinite(v) or (v == int(v) and abs(v) < 1e4):
+        return fmt(v)
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    s = f"{v:.2f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s

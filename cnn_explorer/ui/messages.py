@@ -1,0 +1,117 @@
+"""How the window talks to the user in dialogs, behind one object tests can replace.
+
+Widgets never call QMessageBox directly: they go through a :class:`Reporter`, so tests
+swap in :class:`RecordingReporter` and no dialog can ever block a test run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QMessageBox,
+    QSpinBox,
+    QWidget,
+)
+
+
+@dataclass
+class ImageOptions:
+    """How to turn an image into the input grid."""
+
+    rows: int
+    cols: int
+    channels: int
+
+
+class Reporter:
+    """Real dialogs (the default)."""
+
+    def __init__(self, parent: QWidget | None) -> None:
+        self.parent = parent
+
+    def error(self, title: str, text: str) -> None:
+        QMessageBox.warning(self.parent, title, text)
+
+    def info(self, title: str, text: str) -> None:
+        QMessageBox.information(self.parent, title, text)
+
+    def ask_save_changes(self) -> str:
+        """ "save", "discard" or "cancel"."""
+        b = QMessageBox.StandardButton
+        choice = QMessageBox.question(
+            self.parent,
+            "Unsaved changes",
+            "The project has unsaved changes. Save them before closing?",
+            b.Save | b.Discard | b.Cancel,
+            b.Save,
+        )
+        return {b.Save: "save", b.Discard: "discard"}.get(choice, "cancel")
+
+    def open_path(self, title: str, filters: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self.parent, title, "", filters)
+        return path or None
+
+    def save_path(self, title: str, filters: str, suggested: str = "") -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self.parent, title, suggested, filters)
+        return path or None
+
+    def image_options(self, src_w: int, src_h: int, default: ImageOptions) -> ImageOptions | None:
+        dlg = QDialog(self.parent)
+        dlg.setWindowTitle("Image size")
+        form = QFormLayout(dlg)
+        rows, cols = QSpinBox(), QSpinBox()
+        for sp, v in ((rows, default.rows), (cols, default.cols)):
+            sp.setRange(1, 512)
+            sp.setValue(v)
+        chans = QComboBox()
+        chans.addItems(["Grayscale (1 channel)", "RGB (3 channels)"])
+        chans.setCurrentIndex(0 if default.channels == 1 else 1)
+        form.addRow(f"Source: {src_w}×{src_h} px. Rows", rows)
+        form.addRow("Columns", cols)
+        form.addRow("Channels", chans)
+        bb = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        bb.accepted.connect(dlg.accept)
+        bb.rejected.connect(dlg.reject)
+        form.addRow(bb)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return ImageOptions(rows.value(), cols.value(), 1 if chans.currentIndex() == 0 else 3)
+
+
+@dataclass
+class RecordingReporter(Reporter):
+    """Records every message and answers questions from preset values (tests)."""
+
+    parent: QWidget | None = None
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    infos: list[tuple[str, str]] = field(default_factory=list)
+    save_answer: str = "discard"
+    next_open: str | None = None
+    next_save: str | None = None
+    image_answer: ImageOptions | None = None
+
+    def error(self, title: str, text: str) -> None:
+        self.errors.append((title, text))
+
+    def info(self, title: str, text: str) -> None:
+        self.infos.append((title, text))
+
+    def ask_save_changes(self) -> str:
+        return self.save_answer
+
+    def open_path(self, title: str, filters: str) -> str | None:
+        return self.next_open
+
+    def save_path(self, title: str, filters: str, suggested: str = "") -> str | None:
+        return self.next_save
+
+    def image_options(self, src_w: int, src_h: int, default: ImageOptions) -> ImageOptions | None:
+        return self.image_answer or default

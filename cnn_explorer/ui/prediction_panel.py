@@ -1,0 +1,231 @@
+"""Try the trained network on one image: predicted class, probabilities, feature maps.
+
+The image comes from the validation set (a spin box) or a file. The panel never touches the
+network being trained: it is given a *copy* taken at the end of an epoch (layers keep the
+last forward's context, so two threads must not share one network).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+MAP_CMAP = "viridis"
+
+
+def tile_maps(maps: np.ndarray, gap: int = 1) -> np.ndarray:
+    """``(C, H, W)`` -> one ``(rows·(H+gap)−gap, cols·(W+gap)−gap)`` mosaic, NaN gaps, with
+    ``cols = ⌈√C⌉`` so a layer's channels form a near-square grid."""
+    c, h, w = maps.shape
+    cols = math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, np.float32)
+    for k in range(c):
+        r, q = divmod(k, cols)
+        out[r * (h + gap) : r * (h + gap) + h, q * (w + gap) : q * (w + gap) + w] = maps[k]
+    return out
+
+
+def mosaic_rgba(values: np.ndarray, cmap: pg.ColorMap) -> np.ndarray:
+    """Sequential colours over the finite range of ``values``; NaN gaps light grey."""
+    finite = np.isfinite(values)
+    lo = float(values[finite].min()) if finite.any() else 0.0
+    hi = float(values[finite].max()) if finite.any() else 1.0
+    with np.errstate(invalid="ignore"):
+        t = np.clip((np.nan_to_num(values, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1)
+    rgba = cmap.getLookupTable(0.0, 1.0, 256, alpha=True)[np.round(t * 255).astype(np.intp)]
+    rgba[~finite] = (236, 236, 236, 255)
+    return np.ascontiguousarray(rgba, dtype=np.uint8)
+
+
+def image_rgba(image: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` in [0, 1] -> ``(H, W, 4)`` uint8 for display (gray or RGB)."""
+    img = np.clip(np.nan_to_num(image), 0, 1)
+    rgb = np.repeat(img[:1], 3, axis=0) if img.shape[0] != 3 else img
+    out = np.empty((*img.shape[1:], 4), np.uint8)
+    out[..., :3] = np.round(rgb.transpose(1, 2, 0) * 255)
+    out[..., 3] = 255
+    return out
+
+
+def feature_layers(layers: list[Any]) -> list[int]:
+    """Indices whose output is worth showing: each conv's output after its activation
+    (the conv itself when no activation follows)."""
+    picks = []
+    for i, layer in enumerate(layers):
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if (layer.kind == "conv" and (nxt is None or nxt.kind != "activation")) or (
+            layer.kind == "activation" and i > 0 and layers[i - 1].kind == "conv"
+        ):
+            picks.append(i)
+    return picks
+
+
+class PredictionPanel(QWidget):
+    """Pick an image, see the prediction and every conv layer's feature maps.
+
+    ``open_in_explorer_requested`` is emitted with the current ``(C, H, W)`` image; the
+    training tab turns it into ``open_in_explorer(network_layers, image)``.
+    """
+
+    open_in_explorer_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.network: Any = None
+        self.class_names: list[str] = []
+        self.images = np.zeros((0, 1, 1, 1), np.float32)
+        self.labels = np.zeros(0, np.int64)
+        self.image: np.ndarray | None = None
+        self.caption = ""
+        self.probabilities = np.zeros(0)
+        self._file_loader: Any = None
+        self._cmap = pg.colormap.get(MAP_CMAP)
+
+        self.index = QSpinBox()
+        self.index.setPrefix("validation image #")
+        self.index.valueChanged.connect(self._show_index)
+        self.from_file = QPushButton("From file…")
+        self.from_file.clicked.connect(self._choose_file)
+        self.to_explorer = QPushButton("Open in explorer")
+        self.to_explorer.setToolTip("Load the trained network and this image into the explorer")
+        self.to_explorer.clicked.connect(self._request_explorer)
+        self.result = QLabel("Train (or load) a network to try it on an image.")
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.view.setMinimumHeight(160)
+        top = QHBoxLayout()
+        for w in (self.index, self.from_file, self.to_explorer):
+            top.addWidget(w)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.result)
+        layout.addWidget(self.view, 1)
+        self._set_enabled(False)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def set_file_loader(self, loader: Any) -> None:
+        """``loader(path) -> (C, H, W)`` array at the network's input size (or raises)."""
+        self._file_loader = loader
+
+    def set_network(self, network: Any, class_names: list[str]) -> None:
+        self.network = network
+        self.class_names = list(class_names)
+        self._set_enabled(network is not None)
+        if self.image is not None:
+            self.show_image(self.image, self.caption)
+        elif len(self.images):
+            self._show_index(self.index.value())
+
+    def set_images(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+        self.index.blockSignals(True)
+        self.index.setRange(0, max(len(images) - 1, 0))
+        self.index.setValue(0)
+        self.index.blockSignals(False)
+        self.image = None
+        if len(images):
+            self._show_index(0)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.index, self.from_file, self.to_explorer):
+            w.setEnabled(on)
+
+    def _show_index(self, i: int) -> None:
+        if 0 <= i < len(self.images):
+            truth = self.class_names[self.labels[i]] if self.class_names else "?"
+            self.show_image(self.images[i], f"validation image #{i} (true class: {truth})")
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Image to classify", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif)"
+        )
+        if path:
+            self.load_file(path)
+
+    def load_file(self, path: str) -> None:
+        try:
+            image = self._file_loader(path)
+        except (ValueError, OSError) as exc:
+            self.result.setText(f"Could not use that file: {exc}")
+            return
+        self.show_image(image, path.replace("\\", "/").rsplit("/", 1)[-1])
+
+    def _request_explorer(self) -> None:
+        if self.image is not None:
+            self.open_in_explorer_requested.emit(self.image.copy())
+
+    # -- output ---------------------------------------------------------------------------
+    def show_image(self, image: np.ndarray, caption: str = "") -> None:
+        """Classify ``image (C, H, W)`` with the current network copy and draw everything."""
+        self.image = np.asarray(image, np.float32)
+        self.caption = caption
+        if self.network is None:
+            return
+        with np.errstate(all="ignore"):
+            maps = self.network.forward(self.image[None])
+            logits = maps[-1][0].astype(np.float64)
+            e = np.exp(logits - np.max(logits))
+            self.probabilities = e / e.sum()
+        best = int(np.argmax(self.probabilities))
+        ranked = np.argsort(self.probabilities)[::-1][:3]
+        others = ", ".join(f"{self.class_names[k]} {self.probabilities[k]:.1%}" for k in ranked[1:])
+        self.result.setText(
+            f"{caption + ': ' if caption else ''}predicted <b>{self.class_names[best]}</b> "
+            f"({self.probabilities[best]:.1%})" + (f"; then {others}" if others else "")
+        )
+        self._draw(maps)
+
+    def _draw(self, maps: list[np.ndarray]) -> None:
+        self.view.clear()
+        box = self.view.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
+        self.view.addLabel("input", row=0, col=0, color="#222", size="9pt")
+        box.addItem(pg.ImageItem(image_rgba(self.image), axisOrder="row-major"))
+        col = 1
+        for i in feature_layers(self.network.layers):
+            out = maps[i + 1][0]
+            self.view.addLabel(
+                f"layer {i + 1}: {out.shape[0]}×{out.shape[1]}×{out.shape[2]}",
+                row=0,
+                col=col,
+                color="#222",
+                size="9pt",
+            )
+            vb = self.view.addViewBox(
+                row=1, col=col, lockAspect=True, invertY=True, enableMouse=False
+            )
+            vb.addItem(pg.ImageItem(mosaic_rgba(tile_maps(out), self._cmap), axisOrder="row-major"))
+            col += 1
+        plot = self.view.addPlot(row=1, col=col, title="probability")
+        self.view.addLabel("", row=0, col=col)
+        n = len(self.probabilities)
+        plot.addItem(
+            pg.BarGraphItem(
+                x0=0, y=np.arange(n), height=0.7, width=self.probabilities, brush="#1f77b4"
+            )
+        )
+        plot.getAxis("left").setTicks([[(k, name) for k, name in enumerate(self.class_names)]])
+        plot.getViewBox().invertY(True)
+        plot.setXRange(0, 1, padding=0)
+        plot.setMouseEnabled(False, False)
+        plot.setMenuEnabled(False)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setTextPen("#222")

@@ -1,0 +1,406 @@
+"""End-to-end behaviour through the real widgets (offscreen)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from ui_helpers import cell_texts, click_map_cell, map_values, settle, type_into_table
+
+from cnn_explorer import presets
+from cnn_explorer.document import Selection
+
+
+def test_worked_example_on_launch(window):
+    assert cell_texts(window, 1) == [["4", "2", "0"], ["2", "2", "2"], ["0", "2", "4"]]
+    assert cell_texts(window, 2) == [["4", "2", "0"], ["2", "2", "2"], ["0", "2", "4"]]
+    assert cell_texts(window, 3) == [["4", "2"], ["2", "4"]]
+    assert window.grid.model.rowCount() == 4
+    assert "1×2×2" in window.layers.row_text(2)
+
+
+def test_type_value_updates_maps(qtbot, window):
+    with qtbot.waitSignal(window.doc.results_ready):
+        type_into_table(qtbot, window.grid.table, 0, 0, "5")
+    assert window.doc.input[0, 0, 0] == 5
+    assert cell_texts(window, 1)[0] == ["8", "2", "0"]
+    assert cell_texts(window, 3)[0] == ["8", "2"]
+
+
+def test_non_number_is_rejected_with_message(qtbot, window):
+    before = window.doc.input.copy()
+    type_into_table(qtbot, window.grid.table, 1, 1, "abc")
+    assert "not a number" in window.last_status
+    assert np.array_equal(window.doc.input, before)
+    assert window.doc.undo_stack.count() == 0
+
+
+def test_kernel_preset_changes_maps(qtbot, window):
+    window.kernel.preset_combo.setCurrentText("Edge [[1,-1],[1,-1]]")
+    with qtbot.waitSignal(window.doc.results_ready):
+        qtbot.mouseClick(window.kernel.preset_btn, Qt.MouseButton.LeftButton)
+    assert np.array_equal(map_values(window, 1), [[0, 2, 0], [0, 0, 0], [0, -2, 0]])
+    assert cell_texts(window, 1) == [["0", "2", "0"], ["0", "0", "0"], ["0", "-2", "0"]]
+    assert np.array_equal(map_values(window, 2), [[0, 2, 0], [0, 0, 0], [0, 0, 0]])
+    tile = window.maps.tile(1, 0)
+    assert tile.signed is True  # diverging colours for a signed map
+    assert window.maps.tile(2, 0).signed is False
+
+
+def test_type_weight_in_kernel_table(qtbot, window):
+    with qtbot.waitSignal(window.doc.results_ready):
+        type_into_table(qtbot, window.kernel.table, 0, 1, "-1")
+    assert window.doc.layers[0].weight[0, 0, 0, 1] == -1
+    assert map_values(window, 1)[0, 0] == 2  # 1·1 + 1·(-1) + 1·1 + 1·1
+
+
+def test_kernel_size_change_keeps_values(qtbot, window):
+    window.kernel.kh_spin.setValue(3)
+    settle(qtbot, window)
+    w = window.doc.layers[0].weight
+    assert w.shape == (1, 1, 3, 2)
+    assert np.array_equal(w[0, 0, :2], np.ones((2, 2)))
+    assert np.array_equal(w[0, 0, 2], [0, 0])
+
+
+def test_add_remove_reorder_layers(qtbot, window):
+    stack = window.layers
+    stack.list.setCurrentRow(2)
+    stack.add("Conv2D (3×3, 4 filters)")
+    settle(qtbot, window)
+    assert len(window.doc.layers) == 4
+    text = stack.row_text(3)
+    assert "⚠" in text and "larger" in text  # 3×3 kernel on a 2×2 map
+    stack.list.setCurrentRow(3)
+    qtbot.mouseClick(stack.remove_btn, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    assert len(window.doc.layers) == 3
+    # Move the pool before the ReLU with the ▲ button.
+    stack.list.setCurrentRow(2)
+    qtbot.mouseClick(stack.up_btn, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    assert [s.kind for s in window.doc.layers] == ["conv", "maxpool", "act"]
+    assert "Max pool" in stack.row_text(1) and "1×2×2" in stack.row_text(1)
+    assert "H = W = (3 + 2·0 − 1·(2−1) − 1) / 1 + 1 = 2" in stack.row_text(1)
+    assert "H = W = (4 + 2·0 − 1·(2−1) − 1) / 1 + 1 = 3" in stack.row_text(0)
+    assert "4 parameters (a dense layer would need 153)" in stack.row_text(0)
+    assert cell_texts(window, 3) == [["4", "2"], ["2", "4"]]
+    # Duplicate, then disable the copy.
+    stack.list.setCurrentRow(0)
+    qtbot.mouseClick(stack.dup_btn, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    assert [s.kind for s in window.doc.layers] == ["conv", "conv", "maxpool", "act"]
+    assert "1×2×2" in stack.row_text(1) and "1×1×1" in stack.row_text(2)
+    item = stack.list.item(1)
+    item.setCheckState(Qt.CheckState.Unchecked)
+    settle(qtbot, window)
+    assert not window.doc.layers[1].enabled
+    assert "(disabled)" in stack.row_text(1)
+    assert cell_texts(window, 4) == [["4", "2"], ["2", "4"]]
+
+
+def test_drag_reorder_through_model(qtbot, window):
+    lst = window.layers.list
+    model = lst.model()
+    # Simulate the internal move a drag performs: row 2 to the top.
+    model.moveRows(model.index(0, 0).parent(), 2, 1, model.index(0, 0).parent(), 0)
+    qtbot.waitUntil(lambda: window.doc.layers[0].kind == "maxpool")
+    settle(qtbot, window)
+    assert [s.kind for s in window.doc.layers] == ["maxpool", "conv", "act"]
+
+
+def test_invalid_layer_message_and_no_input(qtbot, window):
+    stack = window.layers
+    stack.list.setCurrentRow(0)
+    stack.c_kh.setValue(5)
+    stack.c_kw.setValue(5)
+    settle(qtbot, window)
+    assert "⚠" in stack.row_text(0)
+    assert "5×5" in stack.row_text(0)
+    assert "no input" in stack.row_text(1) and "no input" in stack.row_text(2)
+    assert len(window.doc.results.maps) == 1
+    # Fix it with padding "same": everything computes again.
+    stack.c_pad_kind.setCurrentText("same")
+    settle(qtbot, window)
+    assert all(s.error is None for s in window.doc.statuses)
+    assert len(window.doc.results.maps) == 4
+
+
+def test_zero_stride_like_values_never_crash(qtbot, window):
+    # Engine-rejected configs go through the same path: message, no exception.
+    window.doc.update_config(0, dilation=[4, 4])
+    settle(qtbot, window)
+    assert window.doc.statuses[0].error
+    window.doc.update_config(2, size=[9, 9])
+    settle(qtbot, window)
+
+
+def test_click_cell_shows_receptive_field_and_arithmetic(qtbot, window):
+    with qtbot.waitSignal(window.doc.changed):
+        click_map_cell(qtbot, window, 1, 0, 0, 1)
+    assert window.doc.selection == Selection(1, 0, 0, 1)
+    assert "out[0,1] = 1·1 + 0·1 + 1·1 + 0·1 = 2" in window.explanation.plain_text
+    lit = window.maps.highlighted(0)
+    expected = np.zeros((4, 4), bool)
+    expected[0:2, 1:3] = True
+    assert np.array_equal(lit, expected)
+    # A max-pool cell: window + winner, field through two layers.
+    click_map_cell(qtbot, window, 3, 0, 0, 1)
+    assert "max(2, 0, 2, 2) = 2" in window.explanation.plain_text
+    lit = window.maps.highlighted(0)
+    expected = np.zeros((4, 4), bool)
+    expected[0:3, 1:4] = True
+    assert np.array_equal(lit, expected)
+    assert window.maps.highlighted(1) is not None
+    assert window.maps.traced_cell(2) == (0, 1)  # the max-pool winner in the ReLU map
+    assert window.maps.traced_cell(1) == (0, 1)  # ... and the conv cell that fed it
+    # Activation step.
+    click_map_cell(qtbot, window, 2, 0, 2, 0)
+    assert "relu" in window.explanation.plain_text.lower()
+
+
+def test_hover_reports_value(qtbot, window):
+    window.maps.set_hover((1, 0, 0, 0))
+    assert "= 4" in window.maps.hover_label.text()
+
+
+def test_undo_redo(qtbot, window):
+    doc = window.doc
+    doc.set_cell(0, 3, 3, 7)
+    settle(qtbot, window)
+    assert map_values(window, 1)[2, 2] == 10
+    window.undo_action.trigger()
+    settle(qtbot, window)
+    assert map_values(window, 1)[2, 2] == 4
+    window.redo_action.trigger()
+    settle(qtbot, window)
+    assert map_values(window, 1)[2, 2] == 10
+    window.layers.list.setCurrentRow(1)
+    qtbot.mouseClick(window.layers.remove_btn, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    assert len(doc.layers) == 2
+    window.undo_action.trigger()
+    settle(qtbot, window)
+    assert [s.kind for s in doc.layers] == ["conv", "act", "maxpool"]
+
+
+def test_paint_stroke_is_one_undo_step(qtbot, window):
+    grid = window.grid
+    grid.brush.setValue(3)
+    grid.set_paint_mode(True)
+    table = grid.table
+    vp = table.viewport()
+
+    def center(r, c):
+        return table.visualRect(table.model().index(r, c)).center()
+
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=center(0, 0))
+    qtbot.mouseMove(vp, center(0, 3))
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+
+    for pos in (center(0, 3), center(3, 3)):
+        ev = QMouseEvent(
+            QEvent.Type.MouseMove,
+            QPointF(pos),
+            QPointF(vp.mapToGlobal(pos)),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        table.eventFilter(vp, ev)
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=center(3, 3))
+    settle(qtbot, window)
+    x = window.doc.input[0]
+    assert np.all(x[0, :] == 3) and np.all(x[:, 3] == 3)
+    assert window.doc.undo_stack.count() == 1
+    window.undo_action.trigger()
+    settle(qtbot, window)
+    assert np.array_equal(window.doc.input[0], presets.WORKED_EXAMPLE)
+
+
+def test_fill_clear_invert_paste_copy(qtbot, window):
+    grid = window.grid
+    grid.invert()
+    settle(qtbot, window)
+    assert np.array_equal(window.doc.input[0], 1 - presets.WORKED_EXAMPLE)
+    grid.clear()
+    settle(qtbot, window)
+    assert not window.doc.input.any()
+    grid.table.setCurrentIndex(grid.model.index(1, 1))
+    grid.paste("1,2\n3\t4")
+    settle(qtbot, window)
+    assert np.array_equal(window.doc.input[0, 1:3, 1:3], [[1, 2], [3, 4]])
+    grid.paste("1 2 x")
+    assert "not a number" in window.last_status
+    grid.table.selectAll()
+    text = grid.copy_selection()
+    assert text.splitlines()[1] == "0\t1\t2\t0"
+    grid.brush.setValue(2)
+    grid.fill_selection(2)
+    settle(qtbot, window)
+    assert np.all(window.doc.input == 2)
+
+
+def test_resize_and_presets_and_rgb(qtbot, window):
+    grid = window.grid
+    grid.rows_spin.setValue(6)
+    settle(qtbot, window)
+    assert window.doc.input.shape == (1, 6, 4)
+    assert np.array_equal(window.doc.input[0, :4], presets.WORKED_EXAMPLE)
+    for name in presets.INPUT_PRESETS:
+        grid.apply_preset(name)
+        settle(qtbot, window)
+        assert all(s.error is None for s in window.doc.statuses), name
+    grid.channels_combo.setCurrentIndex(1)
+    settle(qtbot, window)
+    assert window.doc.input.shape[0] == 3
+    assert window.doc.layers[0].weight.shape[1] == 3
+    assert grid.channel_combo.count() == 3
+    grid.channel_combo.setCurrentIndex(2)
+    assert grid.model.channel == 2
+    assert len(window.maps.group(0).tiles) == 3
+
+
+def test_scale_modes_and_numbers_toggle(qtbot, window):
+    for mode in ("Per map", "Global", "Per layer"):
+        window.maps.set_scale_mode(mode)
+        assert cell_texts(window, 3) == [["4", "2"], ["2", "4"]]
+    window.maps.numbers_check.setChecked(False)
+    assert not window.maps.tile(1, 0).numbers.isVisible()
+
+
+@pytest.mark.parametrize("kind", ["maxpool", "avgpool"])
+def test_pool_form(qtbot, window, kind):
+    stack = window.layers
+    stack.list.setCurrentRow(2)
+    stack.p_kind.setCurrentIndex(0 if kind == "maxpool" else 1)
+    stack.p_sh.setValue(2)
+    stack.p_sw.setValue(2)
+    settle(qtbot, window)
+    assert window.doc.layers[2].kind == kind
+    assert window.doc.statuses[2].shape == (1, 1, 1)
+
+
+def test_activation_form(qtbot, window):
+    stack = window.layers
+    stack.list.setCurrentRow(1)
+    stack.a_fn.setCurrentIndex(stack.a_fn.findData("sigmoid"))
+    settle(qtbot, window)
+    assert window.doc.layers[1].config["fn"] == "sigmoid"
+    assert abs(map_values(window, 2)[0, 2] - 0.5) < 1e-6
+
+
+def test_training_tab_and_open_trained_network(qtbot, window):
+    from cnn_explorer.engine import layers as eng
+
+    tab = window.show_training()
+    assert window.tabs.currentWidget() is tab
+    assert not window.layers_dock.isVisible()
+    trained = [
+        eng.Conv2D(1, 2, 3, padding=1, rng=0),
+        eng.Activation("relu"),
+        eng.MaxPool2D(2),
+        eng.Flatten(),
+        eng.Dense(2 * 4 * 4, 3, rng=0),
+    ]
+    image = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
+    tab.open_in_explorer.emit(trained, image)
+    settle(qtbot, window)
+    assert window.tabs.currentIndex() == 0 and window.layers_dock.isVisible()
+    assert [s.kind for s in window.doc.layers] == ["conv", "act", "maxpool"]
+    assert np.array_equal(window.doc.layers[0].weight, trained[0].params["weight"])
+    assert window.doc.results.maps[-1].shape == (2, 4, 4)
+    assert "left out 2 layers" in window.last_status
+    window.undo_action.trigger()
+    assert [s.kind for s in window.doc.layers] == ["conv", "act", "maxpool"]
+    assert window.doc.input.shape == (1, 4, 4)
+
+
+def test_value_edit_never_rebuilds_the_scene(qtbot, window, monkeypatch):
+    calls = []
+    orig = window.maps._rebuild
+    monkeypatch.setattr(window.maps, "_rebuild", lambda res: (calls.append(1), orig(res)))
+    items_before = len(window.maps.scene.items())
+    for v in (2.0, 3.0, 5.0):
+        window.doc.set_cell(0, 1, 2, v)
+        settle(qtbot, window)
+    window.kernel.apply_preset("Edge [[1,-1],[1,-1]]")
+    settle(qtbot, window)
+    assert calls == []
+    assert len(window.maps.scene.items()) == items_before
+    window.doc.update_config(0, kernel=[3, 3])  # a shape change does rebuild
+    settle(qtbot, window)
+    assert calls == [1]
+
+
+def test_kernel_larger_than_input_from_the_kernel_editor(qtbot, window):
+    window.kernel.kh_spin.setValue(6)
+    window.kernel.kw_spin.setValue(6)
+    settle(qtbot, window)
+    assert "6×6" in window.layers.row_text(0) and "⚠" in window.layers.row_text(0)
+    assert window.doc.layers[0].weight.shape == (1, 1, 6, 6)
+    assert np.array_equal(window.doc.layers[0].weight[0, 0, :2, :2], np.ones((2, 2)))
+    assert window.maps.group(1) is None  # no maps past the invalid layer
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    settle(qtbot, window)
+    assert cell_texts(window, 3) == [["4", "2"], ["2", "4"]]
+
+
+def test_kernel_editor_navigation_random_normalise(qtbot, window):
+    window.doc.update_config(0, filters=3)
+    settle(qtbot, window)
+    k = window.kernel
+    k.filter_spin.setValue(2)
+    assert window.doc.selected_filter == 2
+    k.seed_spin.setValue(7)
+    k.randomise()
+    w1 = window.doc.layers[0].weight.copy()
+    k.randomise()
+    assert np.array_equal(window.doc.layers[0].weight, w1)  # seeded
+    k.normalise()
+    assert (
+        abs(float(window.doc.layers[0].weight[2, 0].sum()) - 1) < 1e-5
+        or abs(float(np.abs(window.doc.layers[0].weight[2, 0]).sum()) - 2) < 1e-5
+    )
+    window.layers.c_bias.setChecked(True)
+    k.bias_spin.setValue(0.5)
+    settle(qtbot, window)
+    assert window.doc.layers[0].bias[2] == 0.5
+    assert window.doc.results.maps[1].shape == (3, 3, 3)
+
+
+def test_slow_recompute_runs_in_background_with_busy_indicator(qtbot, window):
+    doc = window.doc
+    doc.set_input(np.random.default_rng(0).random((1, 200, 200)).astype(np.float32))
+    settle(qtbot, window)
+    doc.async_cost = 0  # treat every recompute as slow
+    with qtbot.waitSignal(doc.busy_changed) as started:
+        window.kernel.apply_preset("Sobel x")
+    assert started.args == [True]
+    assert window.busy_bar.isVisible()
+    with qtbot.waitSignal(doc.results_ready, timeout=20_000):
+        pass
+    settle(qtbot, window)
+    assert not window.busy_bar.isVisible()
+    assert doc.results.maps[1].shape == (1, 198, 198)
+
+
+def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
+    from cnn_explorer.document import conv_spec
+
+    doc = window.doc
+    doc.set_input(np.tile(presets.WORKED_EXAMPLE, (2, 2))[None])
+    doc.add_layer(conv_spec(1, 1, (1, 1), weight=np.full((1, 1, 1, 1), 2, np.float32)), at=3)
+    settle(qtbot, window)
+    window.layers.list.setCurrentRow(0)  # the kernel editor follows the selected conv
+    window.kernel.apply_preset("Edge [[1,-1],[1,-1]]")
+    settle(qtbot, window)
+    assert doc.layers[3].weight.shape == (1, 1, 1, 1)
+    fresh = [m.copy() for m in doc.results.maps]
+    assert cell_texts(window, 1)[0][:3] == ["0", "2", "0"]
+    assert cell_texts(window, 4)[0][0] == str(int(2 * fresh[3][0, 0, 0]))
+    for m in range(1, 5):
+        tile = window.maps.tile(m, 0)
+        assert np.array_equal(tile.numbers._a, fresh[m][0])
