@@ -72,6 +72,7 @@ def measure_scene(
     layer, which recomputes every later map). ``full_repaint`` additionally forces a
     synchronous repaint of the whole visible feature-map view and input grid (a pessimistic
     bound)."""
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     from cnn_explorer.ui.main_window import MainWindow
@@ -102,8 +103,10 @@ def measure_scene(
         else:  # a kernel weight of the first conv: everything downstream recomputes
             wv = float(doc.layers[0].weight[0, 0, 0, 0])
             doc.set_weight(0, 0, 0, 0, 0, wv + 0.125)
+        # Sleep in the event loop like the real app does (a busy-polling loop would steal
+        # a core from the compute thread and inflate the numbers).
         while doc.results.generation <= gen or doc._dirty_from is not None:
-            app.processEvents()
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
         # Flush the repaints Qt scheduled (only the regions that changed are painted).
         app.sendPostedEvents()
         app.processEvents()

@@ -33,14 +33,18 @@ from cnn_explorer.enginebridge import (
     layer_param_count,
     output_region,
     receptive_regions,
+    single_blas_thread,
     supports_incremental,
     validate,
 )
 
 MAX_SIDE = 512
 MAX_FILTERS = 64
-ASYNC_COST = 4_000_000
-"""Estimated multiply-adds above which a recompute leaves the GUI thread (~>30 ms)."""
+ASYNC_COST = 100_000_000
+"""Estimated multiply-adds of the layers still to compute above which a recompute leaves
+the GUI thread. Single-threaded BLAS does ~10 M multiply-adds per ms here, so inline work
+stays under ~10 ms; handing a job to the pool costs an extra event-loop round trip and
+competes with the GUI thread for the cores, which made mid-sized edits slower, not faster."""
 
 
 # --------------------------------------------------------------------------- state types
@@ -360,7 +364,8 @@ class _ComputeJob(QRunnable):
 
     def run(self) -> None:
         try:
-            result: object = _compute(*self.job)
+            with single_blas_thread():
+                result: object = _compute(*self.job)
         except Exception as exc:  # reported on the GUI thread, never crashes
             result = exc
         self.signals.done.emit(self.generation, result)
@@ -516,12 +521,17 @@ def _block(a: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
     return a[:, r0 : r1 + 1, c0 : c1 + 1]
 
 
-def estimate_cost(layers: list[LayerSpec], statuses: list[LayerStatus], x_shape: tuple) -> int:
-    """Rough multiply-add count of a full forward pass (decides thread vs. inline)."""
-    total = int(np.prod(x_shape))
-    for spec, st in zip(layers, statuses, strict=False):
+def estimate_cost(
+    layers: list[LayerSpec], statuses: list[LayerStatus], x_shape: tuple, first: int = 0
+) -> int:
+    """Rough multiply-add count of a forward pass from layer ``first`` on (decides thread
+    vs. inline); every map counts once more for its statistics."""
+    total = int(np.prod(x_shape)) if first == 0 else 0
+    for i, (spec, st) in enumerate(zip(layers, statuses, strict=False)):
         if st.error or st.shape is None:
             break
+        if i < first:
+            continue
         n = int(np.prod(st.shape))
         if spec.kind == "conv" and spec.weight is not None:
             n *= int(np.prod(spec.weight.shape[1:]))
@@ -1005,6 +1015,9 @@ class Document(QObject):
             )
         else:
             self._dirty_region = region
+        # A job already in flight computes the state before this edit: make its result
+        # stale now, or it would be published for a moment after the edit.
+        self._generation += 1
         if not self._closing:
             self._timer.start()
 
@@ -1016,6 +1029,10 @@ class Document(QObject):
     def _recompute(self, force_sync: bool = False) -> None:
         if self._dirty_from is None or self._closing:
             return
+        with single_blas_thread():
+            self._recompute_dirty(force_sync)
+
+    def _recompute_dirty(self, force_sync: bool) -> None:
         first = self._dirty_from
         region = self._dirty_region
         filt = self._dirty_filters
@@ -1073,7 +1090,7 @@ class Document(QObject):
             first,
             self._input,
         )
-        cost = estimate_cost(self._layers, statuses, self._input.shape)
+        cost = estimate_cost(self._layers, statuses, self._input.shape, first)
         if force_sync or cost < self.async_cost:
             try:
                 out = _compute(*job)

@@ -9,13 +9,17 @@ change touches one file. Qt-free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
-from cnn_explorer.engine import geometry
+from cnn_explorer.engine import geometry, layers, network
 from cnn_explorer.engine.errors import ShapeError
 
 if TYPE_CHECKING:
@@ -131,36 +135,49 @@ def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
     return geometry.dense_param_count_equivalent(in_shape, out_shape)
 
 
+# --------------------------------------------------------------------------- BLAS threads
+# The explorer's convolutions are small matrix products (≤ a few dozen rows). OpenBLAS
+# splits them over all cores and its threads spin-wait for each other; on a busy 2-core
+# machine (GUI thread painting, other processes) a 2 ms product then takes 20–70 ms.
+# One BLAS thread is both faster and steadier for these sizes, so the document computes
+# inside :func:`single_blas_thread`. The limit is scoped (restored afterwards) so the
+# training worker keeps its own setting. threadpoolctl finds the BLAS numpy really loaded
+# (OpenBLAS, MKL, BLIS, Accelerate) on every platform.
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_limit: Any = None
+
+
+@functools.cache
+def blas_controller() -> ThreadpoolController:
+    """The process's thread-pool controller (made once: it inspects loaded libraries)."""
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def single_blas_thread() -> Iterator[None]:
+    """Run the block with one BLAS thread.
+
+    Re-entrant and thread-safe: the previous thread counts come back when the outermost
+    block in any thread ends."""
+    global _blas_depth, _blas_limit
+    with _blas_lock:
+        if _blas_depth == 0:
+            _blas_limit = blas_controller().limit(limits=1, user_api="blas")
+        _blas_depth += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
+
+
 # --------------------------------------------------------------------------- engine layers
-_ENGINE: Any = False
-
-
-def _engine() -> Any:
-    """``(layers, network)`` engine modules, or None while the engine cannot compute yet.
-
-    Probed once per process: during parallel development the ops may still be stubs that
-    raise NotImplementedError, in which case a small NumPy fallback below stands in.
-    """
-    global _ENGINE
-    if _ENGINE is False:
-        try:
-            from cnn_explorer.engine import conv, layers, network, pool
-
-            conv.conv2d(np.ones((1, 2, 2), np.float32), np.ones((1, 1, 1, 1), np.float32))
-            pool.max_pool2d(np.ones((1, 2, 2), np.float32), 2)
-            pool.avg_pool2d(np.ones((1, 2, 2), np.float32), 2)
-            _ENGINE = (layers, network)
-        except (ImportError, NotImplementedError, TypeError):
-            _ENGINE = None
-    return _ENGINE
-
-
 def build_layer(spec: LayerSpec) -> Any:
     """An engine layer object for ``spec`` (weights copied, so the spec stays immutable)."""
-    eng = _engine()
-    if eng is None:
-        return _FallbackLayer(spec)
-    layers = eng[0]
     c = spec.config
     if spec.kind == "conv":
         assert spec.weight is not None
@@ -200,11 +217,7 @@ def build_layer(spec: LayerSpec) -> Any:
 
 def build_network(specs: Sequence[LayerSpec]) -> Any:
     """An engine ``Network`` of the given specs (``forward`` / ``forward_from``)."""
-    eng = _engine()
-    layers = [build_layer(s) for s in specs]
-    if eng is None:
-        return _FallbackNetwork(layers)
-    return eng[1].Network(layers)
+    return network.Network([build_layer(s) for s in specs])
 
 
 def validate(specs: Sequence[LayerSpec], in_shape: tuple[int, ...]) -> list[LayerStatus]:
@@ -220,12 +233,7 @@ def validate(specs: Sequence[LayerSpec], in_shape: tuple[int, ...]) -> list[Laye
             out.append(LayerStatus(None, NO_INPUT))
             continue
         try:
-            layer = build_layer(spec)
-            if isinstance(layer, _FallbackLayer):
-                new = layer.output_shape(shape)
-            else:
-                new = layer.output_shape(shape, i)
-            new = tuple(int(v) for v in new)
+            new = tuple(int(v) for v in build_layer(spec).output_shape(shape, i))
         except (ShapeError, ValueError) as exc:
             msg = str(exc) or type(exc).__name__
             out.append(
@@ -305,11 +313,7 @@ def _explain_one(
     if not spec.enabled:
         return f"{label} (disabled): passes its input through", sel
     try:
-        layer = build_layer(spec)
-        if hasattr(layer, "explain"):
-            e = layer.explain(x, sel.row, sel.col, sel.channel)
-        else:
-            e = _fallback_explain(spec, x, sel)
+        e = build_layer(spec).explain(x, sel.row, sel.col, sel.channel)
         text = f"{label}:  {geometry.format_explanation(e)}"
     except Exception as exc:
         return f"{label}: (no explanation: {exc})", None
@@ -320,115 +324,6 @@ def _explain_one(
     if spec.kind == "maxpool" and winner is not None and map_index - 1 > 0:
         return text, Selection(map_index - 1, winner.channel, winner.row, winner.col)
     return text, None
-
-
-def _fallback_explain(spec: LayerSpec, x: np.ndarray, sel: Selection) -> Any:
-    win = window_of(spec)
-    if spec.kind == "conv":
-        w = spec.weight if not spec.config.get("flip") else spec.weight[..., ::-1, ::-1]
-        b = spec.bias if spec.config.get("bias", True) else None
-        return geometry.explain_conv_cell(x, w, b, win, sel.row, sel.col, sel.channel)
-    if spec.kind == "maxpool":
-        return geometry.explain_max_pool_cell(x, win, sel.row, sel.col, sel.channel)
-    if spec.kind == "avgpool":
-        return geometry.explain_avg_pool_cell(x, win, sel.row, sel.col, sel.channel)
-    fn = spec.config["fn"]
-    return geometry.explain_elementwise_cell(
-        fn,
-        lambda a: _act(fn, a, spec.config.get("slope", 0.01)),
-        x,
-        (sel.channel, sel.row, sel.col),
-    )
-
-
-# --------------------------------------------------------------------------- fallback
-# Used only while engine.layers/network are not importable (parallel development).
-def _act(fn: str, x: np.ndarray, slope: float) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        if fn == "relu":
-            return np.maximum(x, 0)
-        if fn == "leaky_relu":
-            return np.where(x >= 0, x, x * slope)
-        if fn == "sigmoid":
-            return 1 / (1 + np.exp(-x))
-        if fn == "tanh":
-            return np.tanh(x)
-        return x
-
-
-class _FallbackLayer:
-    def __init__(self, spec: LayerSpec) -> None:
-        self.spec = spec
-        self.enabled = spec.enabled
-
-    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
-        c, h, w = shape
-        win = window_of(self.spec)
-        if win is None:
-            return (c, h, w)
-        oh, ow = win.output_hw(h, w)
-        if oh <= 0 or ow <= 0:
-            raise ShapeError(
-                f"kernel {win.kernel[0]}×{win.kernel[1]} is larger than the padded input "
-                f"{h}×{w}: add padding or use a smaller kernel"
-            )
-        if self.spec.kind == "conv":
-            assert self.spec.weight is not None
-            if self.spec.weight.shape[1] != c:
-                raise ShapeError(f"conv expects {self.spec.weight.shape[1]} channels, got {c}")
-            return (self.spec.weight.shape[0], oh, ow)
-        return (c, oh, ow)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        s = self.spec
-        if not s.enabled:
-            return x
-        if s.kind == "act":
-            return _act(s.config["fn"], x, s.config.get("slope", 0.01)).astype(np.float32)
-        win = window_of(s)
-        assert win is not None
-        t, b, left, r = win.padding
-        mode = (
-            "constant"
-            if s.kind != "conv" or s.config["padding_mode"] == "zeros"
-            else {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[
-                s.config["padding_mode"]
-            ]
-        )
-        fill = -np.inf if s.kind == "maxpool" else 0.0
-        kw_ = {"constant_values": fill} if mode == "constant" else {}
-        xp = np.pad(x, ((0, 0), (t, b), (left, r)), mode=mode, **kw_)
-        kh, kw = win.kernel
-        dh, dw = win.dilation
-        sh, sw = win.stride
-        oh, ow = win.output_hw(x.shape[1], x.shape[2])
-        ri = (np.arange(oh) * sh)[:, None] + dh * np.arange(kh)[None]
-        ci = (np.arange(ow) * sw)[:, None] + dw * np.arange(kw)[None]
-        patches = xp[:, ri[:, None, :, None], ci[None, :, None, :]]  # (C, oh, ow, kh, kw)
-        with np.errstate(all="ignore"):
-            if s.kind == "maxpool":
-                return patches.max(axis=(3, 4)).astype(np.float32)
-            if s.kind == "avgpool":
-                return patches.mean(axis=(3, 4)).astype(np.float32)
-            w = s.weight[..., ::-1, ::-1] if s.config.get("flip") else s.weight
-            out = np.einsum("chwij,ocij->ohw", patches, w)
-            if s.config.get("bias", True) and s.bias is not None:
-                out = out + s.bias[:, None, None]
-        return out.astype(np.float32)
-
-
-class _FallbackNetwork:
-    def __init__(self, layers: list[_FallbackLayer]) -> None:
-        self.layers = layers
-
-    def forward(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.forward_from(0, [x])
-
-    def forward_from(self, k: int, maps: list[np.ndarray]) -> list[np.ndarray]:
-        maps = list(maps[: k + 1])
-        for layer in self.layers[k:]:
-            maps.append(layer.forward(maps[-1]))
-        return maps
 
 
 # --------------------------------------------------------------------------- incremental

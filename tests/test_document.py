@@ -163,6 +163,29 @@ def test_large_recompute_runs_off_thread_and_discards_stale(qtbot, qapp):
         d.shutdown()
 
 
+def test_a_job_finishing_after_an_edit_is_never_published(qtbot, qapp):
+    """The job computes the state before the edit; even when it finishes before the
+    coalescing timer fires, its (stale) result must not reach the views."""
+    d = Document(async_cost=0)
+    try:
+        x = np.random.default_rng(1).random((1, 128, 128)).astype(np.float32)
+        published = []
+        d.results_ready.connect(published.append)
+        d.set_input(x)
+        d._recompute()  # a job is in flight ...
+        d.set_cell(0, 5, 5, 42.0)  # ... when an edit arrives
+        d._timer.stop()  # hold the edit's recompute back until the job has reported
+        d.wait_idle()
+        qapp.processEvents()  # delivers the finished job's queued signal
+        d._timer.start()
+        settle(qtbot, d)
+        assert published, "the edit was never published"
+        assert [p.generation for p in published] == [d._generation]
+        assert published[-1].maps[0][0, 5, 5] == 42.0
+    finally:
+        d.shutdown()
+
+
 def test_shutdown_waits_and_stops(qtbot, qapp):
     d = Document(async_cost=0)
     d.set_input(np.ones((1, 128, 128), np.float32))
@@ -294,3 +317,31 @@ def test_weight_edits_recompute_only_changed_channels_exactly(qtbot, doc, name, 
             assert np.array_equal(st.zeros, full.zeros)
         fresh.shutdown()
     assert used  # the channel path ran
+
+
+def test_single_blas_thread_is_scoped_and_reentrant():
+    from cnn_explorer import enginebridge as eb
+
+    blas = eb.blas_controller().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("no BLAS thread pool found")
+
+    def threads() -> set[int]:
+        return {info["num_threads"] for info in blas.info()}
+
+    before = threads()
+    with eb.single_blas_thread():
+        assert threads() == {1}
+        with eb.single_blas_thread():
+            assert threads() == {1}
+        assert threads() == {1}
+    assert threads() == before
+
+
+def test_estimate_cost_counts_only_layers_still_to_compute(doc):
+    from cnn_explorer.document import estimate_cost
+
+    x = np.zeros((1, 8, 8), np.float32)
+    doc.apply_document(x, [conv_spec(1, 2, (3, 3), padding="same"), act_spec("relu")])
+    full = estimate_cost(doc.layers, doc.statuses, x.shape)
+    assert estimate_cost(doc.layers, doc.statuses, x.shape, 1) == 2 * 8 * 8 < full

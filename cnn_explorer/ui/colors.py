@@ -94,6 +94,41 @@ def qcolor(value: float, levels: tuple[float, float], signed: bool) -> QColor:
     return QColor(int(r), int(g), int(b))
 
 
+def lut_indices(a: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """LUT entry (0..255) :func:`qcolor` uses for each value of ``a``; −1 for NaN/inf."""
+    lo, hi = levels
+    with np.errstate(all="ignore"):
+        t = np.full(a.shape, 0.5) if hi == lo else (a.astype(np.float64) - lo) / (hi - lo)
+        idx = np.rint(np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0) * 255).astype(np.int16)
+    idx[~np.isfinite(a)] = -1
+    return idx
+
+
+def rgba(a: np.ndarray, levels: tuple[float, float], signed: bool) -> np.ndarray:
+    """``(H, W, 4)`` uint8 colours of a 2-D array, exactly as :func:`qcolor` colours each
+    value (NaN/inf magenta), computed in a few vectorised passes instead of per cell."""
+    idx = lut_indices(a, levels)
+    out = np.empty((*a.shape, 4), np.uint8)
+    out[..., :3] = lut(signed)[np.maximum(idx, 0)][..., :3]
+    out[..., 3] = 255
+    out[idx < 0] = (255, 0, 255, 255)
+    return out
+
+
+_CELL_COLORS: dict[bool, tuple[list[QColor], list[QColor]]] = {}
+
+
+def cell_colors(signed: bool) -> tuple[list[QColor], list[QColor]]:
+    """``(backgrounds, texts)``: 257 ready-made QColors indexed by :func:`lut_indices`
+    (index −1, the last entry, is the magenta of NaN/inf), so a table model returns a
+    cell's colours without building a QColor per cell and paint."""
+    if signed not in _CELL_COLORS:
+        bgs = [QColor(int(r), int(g), int(b)) for r, g, b in lut(signed)[:, :3]]
+        bgs.append(QColor(255, 0, 255))
+        _CELL_COLORS[signed] = (bgs, [text_color(c) for c in bgs])
+    return _CELL_COLORS[signed]
+
+
 def text_color(bg: QColor) -> QColor:
     """Black or white, whichever reads better on ``bg``."""
     lum = 0.299 * bg.redF() + 0.587 * bg.greenF() + 0.114 * bg.blueF()

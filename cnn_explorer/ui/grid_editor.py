@@ -18,10 +18,11 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QRectF,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -44,6 +45,10 @@ from cnn_explorer.document import MAX_SIDE, Change, Document
 from cnn_explorer.ui import colors
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+IMAGE_GRID = 32
+"""Grids with a side above this show no numbers, so the table paints its cells from one
+cached image (one drawImage per repaint) instead of asking the model for every visible
+cell's colours; typing into a cell, selection, copy/paste and paint mode are unchanged."""
 _SPLIT = re.compile(r"[,\t; ]+")
 
 
@@ -91,6 +96,10 @@ class InputModel(QAbstractTableModel):
         self.channel = 0
         self._levels: tuple[float, float] = (0.0, 1.0)
         self._signed = False
+        self._image: QImage | None = None
+        self._image_rgba: np.ndarray | None = None
+        self._idx: np.ndarray | None = None  # LUT index per cell of the shown channel
+        self._texts: dict[tuple[int, int], str] = {}
         self._recolour()
 
     def _plane(self) -> np.ndarray:
@@ -106,6 +115,12 @@ class InputModel(QAbstractTableModel):
         """
         before = (self._levels, self._signed)
         self._recolour()
+        if region is not None and not reset and before == (self._levels, self._signed):
+            self._patch_image(region)
+        else:
+            self._image = None
+            self._idx = None
+            self._texts = {}
         if reset:
             self.beginResetModel()
             self.endResetModel()
@@ -116,6 +131,37 @@ class InputModel(QAbstractTableModel):
             h, w = self._plane().shape
             self.dataChanged.emit(self.index(0, 0), self.index(h - 1, w - 1))
 
+    def image_mode(self) -> bool:
+        """True when the view paints the cells from :meth:`image` (large grids)."""
+        return max(self.doc.input.shape[1:]) > IMAGE_GRID
+
+    def image(self) -> QImage:
+        """The channel's cell colours, one pixel per cell (cached until the next refresh)."""
+        if self._image is None:
+            self._image_rgba = colors.rgba(self._plane(), self._levels, self._signed)
+            h, w = self._image_rgba.shape[:2]
+            self._image = QImage(self._image_rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        return self._image
+
+    def _patch_image(self, region: tuple[int, int, int, int]) -> None:
+        """Recolour only ``region`` of the cached colours (a cell edit)."""
+        r0, r1, c0, c1 = region
+        block = self._plane()[r0 : r1 + 1, c0 : c1 + 1]
+        if self._idx is not None and self._idx.shape == self._plane().shape:
+            self._idx[r0 : r1 + 1, c0 : c1 + 1] = colors.lut_indices(block, self._levels)
+        else:
+            self._idx = None
+        if (r1 - r0 + 1) * (c1 - c0 + 1) > 64:
+            self._texts = {}
+        else:
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    self._texts.pop((r, c), None)
+        if self._image_rgba is None or self._image_rgba.shape[:2] != self._plane().shape:
+            self._image = None
+            return
+        self._image_rgba[r0 : r1 + 1, c0 : c1 + 1] = colors.rgba(block, self._levels, self._signed)
+
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self.doc.input.shape[1]
 
@@ -123,25 +169,34 @@ class InputModel(QAbstractTableModel):
         return 0 if parent.isValid() else self.doc.input.shape[2]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        """Cell value, text and colours; colours and texts come from caches refreshed on
+        each change, because a repaint asks for several roles of every visible cell."""
         if not index.isValid():
             return None
-        v = float(self._plane()[index.row(), index.column()])
+        r, c = index.row(), index.column()
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            if self._idx is None:
+                self._idx = colors.lut_indices(self._plane(), self._levels)
+            bgs, fgs = colors.cell_colors(self._signed)
+            i = int(self._idx[r, c])
+            return bgs[i] if role == Qt.ItemDataRole.BackgroundRole else fgs[i]
         if role == Qt.ItemDataRole.DisplayRole:
             # Numbers only where cells are wide enough to read them (hover/tooltip else).
             side = max(self.doc.input.shape[1:])
-            if side > 32:
+            if side > IMAGE_GRID:
                 return ""
-            return colors.fmt(v) if side <= 12 else colors.fmt_short(v)
-        if role == Qt.ItemDataRole.EditRole:
-            return f"{v:g}"
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return colors.qcolor(v, self._levels, self._signed)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return colors.text_color(colors.qcolor(v, self._levels, self._signed))
+            text = self._texts.get((r, c))
+            if text is None:
+                v = float(self._plane()[r, c])
+                text = colors.fmt(v) if side <= 12 else colors.fmt_short(v)
+                self._texts[(r, c)] = text
+            return text
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return Qt.AlignmentFlag.AlignCenter
+        if role == Qt.ItemDataRole.EditRole:
+            return f"{float(self._plane()[r, c]):g}"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"input[{self.channel},{index.row()},{index.column()}] = {v:.6g}"
+            return f"input[{self.channel},{r},{c}] = {float(self._plane()[r, c]):.6g}"
         return None
 
     def setData(
@@ -212,6 +267,42 @@ class GridTable(QTableView):
             self.editor.doc.end_stroke()
             return True
         return t == QEvent.Type.MouseButtonDblClick
+
+    def paintEvent(self, event: object) -> None:
+        """Large grids: the visible cells in one drawImage, then selection and focus."""
+        model = self.editor.model
+        if not model.image_mode():
+            super().paintEvent(event)  # type: ignore[arg-type]
+            return
+        hh, vh = self.horizontalHeader(), self.verticalHeader()
+        vp = self.viewport()
+        rows, cols = model.rowCount(), model.columnCount()
+        c0, r0 = max(0, hh.logicalIndexAt(0)), max(0, vh.logicalIndexAt(0))
+        c1 = hh.logicalIndexAt(vp.width() - 1)
+        r1 = vh.logicalIndexAt(vp.height() - 1)
+        c1 = cols - 1 if c1 < 0 else c1
+        r1 = rows - 1 if r1 < 0 else r1
+        cw, rh = hh.sectionSize(0), vh.sectionSize(0)
+        x0, y0 = hh.sectionViewportPosition(c0), vh.sectionViewportPosition(r0)
+        p = QPainter(vp)
+        p.fillRect(vp.rect(), self.palette().base())
+        p.drawImage(
+            QRectF(x0, y0, (c1 - c0 + 1) * cw, (r1 - r0 + 1) * rh),
+            model.image(),
+            QRectF(c0, r0, c1 - c0 + 1, r1 - r0 + 1),
+        )
+        sel = self.selectionModel()
+        if sel is not None:
+            hl = QColor(self.palette().highlight().color())
+            hl.setAlpha(90)
+            for rng in sel.selection():
+                rect = self.visualRect(rng.topLeft()).united(self.visualRect(rng.bottomRight()))
+                p.fillRect(rect, hl)
+            cur = self.currentIndex()
+            if cur.isValid():
+                p.setPen(QPen(QColor(20, 20, 20), 2))
+                p.drawRect(self.visualRect(cur).adjusted(1, 1, -1, -1))
+        p.end()
 
     def _paint_at(self, pos: object) -> None:
         idx = self.indexAt(pos)  # type: ignore[arg-type]

@@ -35,6 +35,17 @@ from cnn_explorer.ui.grid_editor import parse_number
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
+NO_PRESET = "— choose —"
+
+
+def matching_preset(kernel: np.ndarray) -> str:
+    """Name of the kernel preset equal to ``kernel`` (float32 tolerance), else NO_PRESET."""
+    for name, k in presets.KERNEL_PRESETS.items():
+        if k.shape == kernel.shape and np.allclose(k, kernel, rtol=1e-6, atol=1e-7):
+            return name
+    return NO_PRESET
+
+
 class KernelModel(QAbstractTableModel):
     """Table over ``weight[filter, in_channel]`` of the edited conv layer."""
 
@@ -150,7 +161,11 @@ class KernelEditor(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(30)
 
         self.preset_combo = QComboBox()
+        self.preset_combo.addItem(NO_PRESET)
         self.preset_combo.addItems(list(presets.KERNEL_PRESETS))
+        self.preset_combo.setToolTip(
+            "Shows the preset the kernel matches (or “— choose —”); pick one and Apply"
+        )
         preset_btn = self.preset_btn = QPushButton("Apply")
         preset_btn.setToolTip("Write the preset into this filter/channel (resizes the kernel)")
         preset_btn.clicked.connect(lambda: self.apply_preset(self.preset_combo.currentText()))
@@ -281,6 +296,8 @@ class KernelEditor(QWidget):
             + ("  ·  bias off" if not spec.config.get("bias", True) else "")
             + ("  ·  true convolution: applied rotated 180°" if spec.config.get("flip") else "")
         )
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.setCurrentText(matching_preset(spec.weight[f, ch]))
         shape = (self.layer_index, f, ch, kh, kw)
         self.model.refresh(shape != self._shape)
         self._shape = shape
@@ -318,6 +335,9 @@ class KernelEditor(QWidget):
     def apply_preset(self, name: str) -> None:
         if self.layer_index is None:
             self.message.emit("Select a Conv2D layer first.")
+            return
+        if name not in presets.KERNEL_PRESETS:
+            self.message.emit("Choose a preset in the list first.")
             return
         k = presets.kernel_preset(name)
         self.doc.set_kernel(
