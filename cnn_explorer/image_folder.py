@@ -6,11 +6,11 @@
         cats/   a.png b.jpg ...
         dogs/   c.png d.bmp ...
 
-Why QtGui's ``QImageReader`` (no widgets, no QApplication needed): it reads an image's size
-from the header *before* decoding, so every picture is decoded straight to the requested
-small size with ``setScaledSize`` (JPEG decodes scaled natively; others are bounded by
-``setAllocationLimit`` and a source-pixel cap) instead of allocating a 20,000×20,000 bitmap.
-It also understands grayscale, RGB, RGBA, palette and 16-bit files alike.
+Each picture is decoded by :func:`cnn_explorer.imageio.decode_image` (QtGui's
+``QImageReader``: no widgets, no QApplication needed), which reads the size from the header
+*before* decoding and decodes straight to the requested small size, so a 20,000×20,000
+bitmap is never allocated. It understands grayscale, RGB, RGBA, palette and 16-bit files
+alike.
 
 A real folder is messy, so bad files never abort the load: zero-byte files, non-images,
 corrupt or oversized images are *skipped with a reason* and counted in the summary. Only a
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QImage, QImageReader
 
+from cnn_explorer import imageio
 from cnn_explorer.datasets import LabeledImages
+from cnn_explorer.imageio import ImageLoadError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = imageio.SUPPORTED_SUFFIXES
 """Files with these suffixes (any case) are read; anything else is skipped as a non-image."""
 
 DEFAULT_SIZE = 28
@@ -51,9 +51,6 @@ MAX_SIDE = 256
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
 """Refuse a dataset whose float32 array would exceed this many bytes (1 GiB)."""
-
-ALLOCATION_LIMIT_MB = 256
-"""``QImageReader.setAllocationLimit``: cap on one decoded image."""
 
 MAX_SOURCE_PIXELS = 100_000_000
 """Skip sources above 100 megapixels: formats without scaled decoding would decode in full."""
@@ -282,14 +279,17 @@ def _default_size(sources: Counter[tuple[int, int]]) -> tuple[int, int]:
 def _header_sizes(
     candidates: list[_Candidate], cancel: CancelFn | None
 ) -> Counter[tuple[int, int]]:
-    """``(H, W)`` counts from the file headers (no decoding); unreadable headers ignored."""
+    """``(H, W)`` counts from the file headers (no decoding); files whose header is
+    unreadable or too large are ignored here (their decode will skip them with a reason)."""
     sizes: Counter[tuple[int, int]] = Counter()
     for cand in candidates:
         if cancel is not None and cancel():
             raise LoadCancelled()
-        s = _reader(cand.path).size()
-        if s.isValid() and s.width() > 0 and s.height() > 0:
-            sizes[(s.height(), s.width())] += 1
+        try:
+            w, h = imageio.image_size(str(cand.path), MAX_SOURCE_PIXELS)
+        except ImageLoadError:
+            continue
+        sizes[(h, w)] += 1
     return sizes
 
 
@@ -313,8 +313,8 @@ def _decode_all(
             raise LoadCancelled()
         try:
             out[kept], src = decode(cand.path, size, channels)
-        except ValueError as exc:
-            bad.append((cand.path, str(exc)))
+        except ImageLoadError as exc:
+            bad.append((cand.path, exc.reason))
         else:
             labels[kept] = cand.label
             kept += 1
@@ -325,52 +325,11 @@ def _decode_all(
     return out[:kept].copy() if kept < n else out, labels[:kept], bad
 
 
-def _reader(path: Path) -> QImageReader:
-    reader = QImageReader(str(path))
-    reader.setAllocationLimit(ALLOCATION_LIMIT_MB)
-    reader.setAutoTransform(True)
-    return reader
-
-
 def decode(path: Path, size: tuple[int, int], channels: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """One file -> (``(channels, H, W)`` float32 in [0, 1], source ``(H, W)``).
-
-    Raises ``ValueError("category: detail")`` for an unreadable, corrupt or oversized file.
-    """
-    reader = _reader(path)
-    src = reader.size()
-    if not reader.canRead() or not src.isValid() or src.width() <= 0 or src.height() <= 0:
-        raise ValueError(f"unreadable image: {reader.errorString()}")
-    if src.width() * src.height() > MAX_SOURCE_PIXELS:
-        raise ValueError(f"too large: {src.width()}×{src.height()} pixels")
-    h, w = size
-    reader.setScaledSize(QSize(w, h))
-    image = reader.read()
-    if image.isNull():
-        raise ValueError(f"corrupt image: {reader.errorString()}")
-    if image.width() != w or image.height() != h:
-        image = image.scaled(w, h)
-    return qimage_to_array(image, channels), (src.height(), src.width())
-
-
-def qimage_to_array(image: QImage, channels: int) -> np.ndarray:
-    """``(channels, H, W)`` float32 in [0, 1] from any QImage format (copied).
-
-    Alpha is premultiplied first, i.e. composited over black, so a transparent pixel is 0
-    whatever colour it hides.
-    """
-    if image.hasAlphaChannel():
-        image = image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-    fmt = QImage.Format.Format_Grayscale8 if channels == 1 else QImage.Format.Format_RGB888
-    arr = _bits(image.convertToFormat(fmt), channels).transpose(2, 0, 1)
-    return arr.astype(np.float32) / np.float32(255.0)
-
-
-def _bits(img: QImage, depth: int) -> np.ndarray:
-    """``(H, W, depth)`` uint8 view of ``img`` without the row padding (then copied)."""
-    h, w, stride = img.height(), img.width(), img.bytesPerLine()
-    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=stride * h)
-    return buf.reshape(h, stride)[:, : w * depth].reshape(h, w, depth).copy()
+    """One file at this loader's limits -> (``(channels, H, W)`` float32 in [0, 1], source
+    ``(H, W)``). Raises :class:`~cnn_explorer.imageio.ImageLoadError` (a ValueError) for an
+    unreadable, corrupt or oversized file; its ``reason`` reads ``"category: detail"``."""
+    return imageio.decode_image(path, size, channels, max_source_pixels=MAX_SOURCE_PIXELS)
 
 
 __all__ = [

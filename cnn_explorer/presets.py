@@ -104,6 +104,46 @@ KERNEL_PRESETS: dict[str, np.ndarray] = {
 """Name → ``(kh, kw)`` float32 kernel. Copy before writing into a weight."""
 
 
+NO_PRESET = "— choose —"
+"""What a preset combo shows when the current data matches no preset."""
+
+
+def matching_kernel_preset(kernel: np.ndarray) -> str:
+    """Name of the kernel preset equal to ``kernel`` ``(kh, kw)`` (float32 tolerance),
+    else ``NO_PRESET``."""
+    for name, k in KERNEL_PRESETS.items():
+        if k.shape == kernel.shape and np.allclose(k, kernel, rtol=1e-6, atol=1e-7):
+            return name
+    return NO_PRESET
+
+
+_INPUT_PLANES: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def input_preset_plane(name: str, rows: int, cols: int) -> np.ndarray:
+    """The plane the grid editor loads for preset ``name`` on a ``rows×cols`` grid (presets
+    are at least 8×8, the worked example and the digit have a fixed size). Cached: callers
+    must not write into it."""
+    key = (name, rows, cols)
+    plane = _INPUT_PLANES.get(key)
+    if plane is None:
+        plane = INPUT_PRESETS[name](max(rows, 8), max(cols, 8))
+        plane.setflags(write=False)
+        _INPUT_PLANES[key] = plane
+    return plane
+
+
+def matching_input_preset(x: np.ndarray) -> str:
+    """Name of the input preset that ``x`` ``(C, H, W)`` equals on every channel, else
+    ``NO_PRESET`` — so the combo never claims "Worked example" after an edit or an image."""
+    _, h, w = x.shape
+    for name in INPUT_PRESETS:
+        plane = input_preset_plane(name, h, w)
+        if plane.shape == (h, w) and bool(np.all(x == plane)):
+            return name
+    return NO_PRESET
+
+
 def kernel_preset(name: str) -> np.ndarray:
     """A fresh copy of the named kernel preset; ``KeyError`` for an unknown name."""
     return KERNEL_PRESETS[name].copy()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from cnn_explorer import __version__
 from cnn_explorer.document import MAX_SIDE, LayerSpec
+from cnn_explorer.engine.serialize import atomic_write, write_npz
 
 FORMAT = "cnn-explorer-project"
 VERSION = 1
@@ -55,18 +55,10 @@ def save_project(path: str, x: np.ndarray, layers: list[LayerSpec]) -> None:
         "layers": entries,
     }
     buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cnnx-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("project.json", json.dumps(meta, indent=2))
-            zf.writestr("arrays.npz", buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_npz(buf, arrays)
+    with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("project.json", json.dumps(meta, indent=2))
+        zf.writestr("arrays.npz", buf.getvalue())
 
 
 def load_project(path: str) -> tuple[np.ndarray, list[LayerSpec]]:

@@ -22,7 +22,7 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -107,16 +107,42 @@ def augmenter(image_side: int) -> Any:
     return ShiftAugment(max_shift=max(1, round(image_side / 14)))
 
 
-def quiet(gen: Iterator[T]) -> Iterator[T]:
-    """Advance ``gen`` with NumPy float warnings silenced: exploding weights overflow in
-    the forward pass, which is reported as a NaN/inf loss by the engine, not as a warning."""
-    while True:
-        with np.errstate(all="ignore"):
-            try:
-                item = next(gen)
-            except StopIteration:
-                return
-        yield item
+def quiet(gen: Iterator[T]) -> Generator[T, None, None]:
+    """Advance ``gen`` with NumPy float warnings silenced (and close it when closed).
+
+    Still needed although ``evaluate`` and ``loss_and_grads`` silence themselves: the
+    optimizer step inside ``train`` does not. With diverging weights (e.g. Adam at lr 1e10
+    with weight decay) ``opt.step`` overflows in ``grad + weight_decay·param`` or ``g·g``
+    and, under ``filterwarnings = error``, the RuntimeWarning would abort the run instead of
+    the next batch's NaN/inf loss being reported as data by the engine.
+    """
+    try:
+        while True:
+            with np.errstate(all="ignore"):
+                try:
+                    item = next(gen)
+                except StopIteration:
+                    return
+            yield item
+    finally:
+        if isinstance(gen, Generator):
+            gen.close()
+
+
+def train_split(network: Any, parts: Split, **train_kwargs: Any) -> Generator[Any, None, None]:
+    """The engine's ``train`` generator on ``parts`` (validating on its ``x_val``/``y_val``),
+    advanced through :func:`quiet`. ``train_kwargs`` go to ``train`` unchanged."""
+    from cnn_explorer.engine.training import train
+
+    gen = train(
+        network,
+        parts.x_train,
+        parts.y_train,
+        x_val=parts.x_val,
+        y_val=parts.y_val,
+        **train_kwargs,
+    )
+    return quiet(gen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,7 +250,7 @@ def main(
 
 def _train(args: argparse.Namespace, data: Any, out: IO[str], err: IO[str]) -> int:
     from cnn_explorer.engine.network import default_classifier
-    from cnn_explorer.engine.training import evaluate, train
+    from cnn_explorer.engine.training import evaluate
 
     parts = split(data, args.val_split, args.seed)
     net = default_classifier(data.input_shape, data.num_classes, args.seed)
@@ -233,12 +259,9 @@ def _train(args: argparse.Namespace, data: Any, out: IO[str], err: IO[str]) -> i
     err.write(f"training on {len(parts.y_train)} images, validating on {len(parts.y_val)}\n")
     bar = ProgressBar(err)
     status, last = 0, None
-    gen = train(
+    gen = train_split(
         net,
-        parts.x_train,
-        parts.y_train,
-        x_val=parts.x_val,
-        y_val=parts.y_val,
+        parts,
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer=opt,
@@ -246,7 +269,7 @@ def _train(args: argparse.Namespace, data: Any, out: IO[str], err: IO[str]) -> i
         augment=aug,
     )
     try:
-        for rec in quiet(gen):
+        for rec in gen:
             last = rec
             if rec.kind == "batch":
                 bar.batch(rec)

@@ -6,6 +6,7 @@ import io
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +20,9 @@ LAST_LINE = re.compile(r"^validation accuracy: \d\.\d{4}$")
 
 
 @pytest.fixture(scope="module")
-def bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bars(make_bars: Callable[[int, int], Path]) -> Path:
     """8×8 PNGs: a vertical bar vs a horizontal bar at random places, 12 per class."""
-    root = tmp_path_factory.mktemp("bars")
-    rng = np.random.default_rng(0)
-    for name in ("horizontal", "vertical"):
-        (root / name).mkdir()
-        for k in range(12):
-            img = np.zeros((8, 8), np.uint8)
-            pos = rng.integers(1, 7)
-            if name == "vertical":
-                img[:, pos] = 255
-            else:
-                img[pos, :] = 255
-            save_png(img, str(root / name / f"{k}.png"))
-    return root
+    return make_bars(12, 0)
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:

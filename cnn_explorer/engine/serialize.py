@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -91,22 +91,21 @@ def network_from_state(config: Mapping[str, Any], arrays: Mapping[str, np.ndarra
 # --------------------------------------------------------------------------------------
 
 
-def save_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically.
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Yield a binary file whose content replaces ``path`` only if the block succeeds.
 
     The data go to a temp file in the same directory (same filesystem, so ``os.replace``
-    is atomic), are fsynced, then replace ``path``. On any error the temp file is removed
-    and the old ``path`` is untouched. Object arrays are refused (they would need pickle).
+    is atomic), are fsynced, then replace ``path``, and the rename itself is fsynced. On
+    any error the temp file is removed and the old ``path`` is untouched: a crash mid-save
+    never leaves a half-written file in place of the user's work.
     """
     target = Path(path)
-    for key, value in arrays.items():
-        if np.asarray(value).dtype.hasobject:
-            raise ValueError(f"array {key!r} holds Python objects; only numeric data can be saved")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
         os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
         with os.fdopen(fd, "wb") as fh:
-            _write_npz(fh, arrays)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -117,9 +116,19 @@ def save_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarra
     _fsync_dir(target.parent)
 
 
-def _write_npz(fh: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+def save_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically
+    (:func:`atomic_write`). Object arrays are refused (they would need pickle)."""
+    with atomic_write(path) as fh:
+        write_npz(fh, arrays)
+
+
+def write_npz(fh: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
     """What ``np.savez`` does, minus its keyword arguments (an array named
     ``allow_pickle`` cannot collide) and with pickling refused."""
+    for key, value in arrays.items():
+        if np.asarray(value).dtype.hasobject:
+            raise ValueError(f"array {key!r} holds Python objects; only numeric data can be saved")
     with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         for key, value in arrays.items():
             with zf.open(f"{key}.npy", "w", force_zip64=True) as member:

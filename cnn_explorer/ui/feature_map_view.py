@@ -60,6 +60,34 @@ def map_side(h: int, w: int) -> int:
     return int(min(256, max(112, 4 * n)))
 
 
+LABEL_W = 126
+"""Width (px) a tile needs for its three-line label ("min -0.565  max 0.438")."""
+
+
+def flow_tiles(channels: int, h: int, w: int, avail: int) -> tuple[int, int]:
+    """``(side, per_row)``: tile size (px of the longer map side) and tiles per row for
+    ``channels`` maps of ``h×w`` in ``avail`` px of width.
+
+    Tiles keep their natural size (:func:`map_side`) when all fit on one row; otherwise
+    big maps shrink (down to the label width, or what the numbers need) so that the row
+    fills the width instead of leaving one tall column with empty space beside it."""
+    side = map_side(h, w)
+    natural = max(side, LABEL_W) + GAP
+    fit = max(1, avail // natural)
+    if fit >= channels:
+        return side, channels
+    numbers = max(h, w) <= NUMBERS_MAX
+    smallest = max(LABEL_W, 22 * max(h, w)) if numbers else LABEL_W
+    if smallest >= side:
+        return side, fit
+    per_row = min(channels, max(fit, avail // (smallest + GAP)))
+    # Fewest rows for that many columns, then the biggest tile that still fits.
+    rows = -(-channels // per_row)
+    per_row = -(-channels // rows)
+    side = int(min(side, max(smallest, avail // per_row - GAP)))
+    return side, per_row
+
+
 class NumbersItem(QGraphicsObject):
     """All the numbers of one small map, painted in one pass (one reused item per map).
 
@@ -376,13 +404,11 @@ class FeatureMapView(QWidget):
         with_bar = self.scale_mode != "Per map"
         for m, x in enumerate(res.maps):
             c, h, w = x.shape
-            side = map_side(h, w)
+            bar_w = CBAR_W if with_bar else 0
+            side, per_row = flow_tiles(c, h, w, width_avail - 2 * MARGIN - bar_w)
             tw = max(8, int(side * w / max(h, w)))
             th = max(8, int(side * h / max(h, w)))
-            cell_w = max(tw, 126) + GAP
-            bar_w = CBAR_W if with_bar else 0
-            fit = max(1, (width_avail - 2 * MARGIN - bar_w) // cell_w)
-            per_row = min(c, fit)
+            cell_w = max(tw, LABEL_W) + GAP
             rows_used = (c + per_row - 1) // per_row
             title = QGraphicsSimpleTextItem(self._titles[m])
             title.setFont(bold)

@@ -19,6 +19,7 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QRectF,
+    QSignalBlocker,
     Qt,
     Signal,
 )
@@ -218,7 +219,13 @@ class InputModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> object:
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{'column' if orientation == Qt.Orientation.Horizontal else 'row'} {section}"
         if role == Qt.ItemDataRole.DisplayRole:
+            # Narrow columns of wide grids cannot hold every 2–3 digit number side by side
+            # (they ran together as "101112…"): label every fifth one.
+            if orientation == Qt.Orientation.Horizontal and self.columnCount() > 64 and section % 5:
+                return ""
             return str(section)
         return None
 
@@ -354,8 +361,12 @@ class GridEditor(QWidget):
     # ------------------------------------------------------------------ widgets
     def _build_controls(self) -> None:
         self.preset_combo = QComboBox()
+        self.preset_combo.addItem(presets.NO_PRESET)
         self.preset_combo.addItems(list(presets.INPUT_PRESETS))
-        self.preset_combo.setToolTip("Replace the input with a preset pattern (undoable)")
+        self.preset_combo.setToolTip(
+            "Shows the preset the input matches (or “— choose —”); pick one and Load preset "
+            "to replace the input (undoable)"
+        )
         apply_preset = QPushButton("Load preset")
         apply_preset.clicked.connect(lambda: self.apply_preset(self.preset_combo.currentText()))
         self.rows_spin = QSpinBox()
@@ -437,6 +448,7 @@ class GridEditor(QWidget):
     def _on_changed(self, change: Change) -> None:
         if change.kind == "input":
             self.model.refresh(False, change.region)
+            self._sync_preset()
         elif change.kind in ("input_shape", "document"):
             self._sync_all(reset=True)
         elif change.kind == "selection":
@@ -452,6 +464,7 @@ class GridEditor(QWidget):
         for wdg in (self.rows_spin, self.cols_spin, self.channels_combo):
             wdg.blockSignals(False)
         self._sync_channel_combo()
+        self._sync_preset()
         self.model.channel = self.doc.selected_input_channel
         self.model.refresh(reset)
         if reset:
@@ -463,6 +476,13 @@ class GridEditor(QWidget):
             font = self.table.font()
             font.setPointSize(9 if side >= 40 else 7 if side >= 20 else 5)
             self.table.setFont(font)
+
+    def _sync_preset(self) -> None:
+        """Show the preset the input equals, or "— choose —" (same rule as the kernel's)."""
+        name = presets.matching_input_preset(self.doc.input)
+        if self.preset_combo.currentText() != name:
+            with QSignalBlocker(self.preset_combo):
+                self.preset_combo.setCurrentText(name)
 
     def _sync_channel_combo(self) -> None:
         c = self.doc.input.shape[0]
@@ -498,8 +518,11 @@ class GridEditor(QWidget):
         )
 
     def apply_preset(self, name: str) -> None:
+        if name not in presets.INPUT_PRESETS:
+            self.message.emit("Choose a preset in the list first.")
+            return
         _, h, w = self.doc.input.shape
-        plane = presets.INPUT_PRESETS[name](max(h, 8), max(w, 8))
+        plane = presets.input_preset_plane(name, h, w)
         x = np.repeat(plane[None], self.doc.input.shape[0], axis=0)
         self.doc.set_input(x, f"Preset: {name}")
 

@@ -35,15 +35,8 @@ from cnn_explorer.ui.grid_editor import parse_number
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
-NO_PRESET = "— choose —"
-
-
-def matching_preset(kernel: np.ndarray) -> str:
-    """Name of the kernel preset equal to ``kernel`` (float32 tolerance), else NO_PRESET."""
-    for name, k in presets.KERNEL_PRESETS.items():
-        if k.shape == kernel.shape and np.allclose(k, kernel, rtol=1e-6, atol=1e-7):
-            return name
-    return NO_PRESET
+NO_PRESET = presets.NO_PRESET
+matching_preset = presets.matching_kernel_preset
 
 
 class KernelModel(QAbstractTableModel):
@@ -301,6 +294,20 @@ class KernelEditor(QWidget):
         shape = (self.layer_index, f, ch, kh, kw)
         self.model.refresh(shape != self._shape)
         self._shape = shape
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as the widest formatted weight (3 significant digits), so no
+        cell is elided ("0.09…"); never narrower than a comfortable 46 px."""
+        k = self.current_kernel()
+        if not k.size:
+            return
+        fm = self.table.fontMetrics()
+        widest = max(fm.horizontalAdvance(colors.fmt(float(v))) for v in np.unique(k))
+        side = max(46, widest + 14)
+        hdr = self.table.horizontalHeader()
+        if hdr.defaultSectionSize() != side:
+            hdr.setDefaultSectionSize(side)
 
     # ------------------------------------------------------------------ edits
     def _layer_picked(self, i: int) -> None:

@@ -58,6 +58,15 @@ def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
     return sp
 
 
+def _count(n: int) -> str:
+    """A parameter count short enough for one line of the stack: "153", "48,320",
+    "4.26 million", "103 billion" (exact digits of huge numbers say nothing more)."""
+    for scale, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if n >= scale:
+            return f"{n / scale:.3g} {word}"
+    return f"{n:,}"
+
+
 class LayerStack(QWidget):
     """List of layers with buttons and a parameter form for the selected one."""
 
@@ -326,7 +335,8 @@ class LayerStack(QWidget):
         if spec.kind == "conv" and in_shape is not None and st.shape is not None:
             dense = dense_equivalent(in_shape, st.shape)
             lines.append(
-                f"   {doc.param_count(i):,} parameters (a dense layer would need {dense:,})"
+                f"   {_count(doc.param_count(i))} parameters"
+                f" (a dense layer would need {_count(dense)})"
             )
         return "\n".join(lines)
 

@@ -7,10 +7,11 @@ image). All computation runs off the GUI thread:
 
 * :class:`~cnn_explorer.training_worker.DatasetLoader` decodes folders (progress, cancel);
 * :class:`~cnn_explorer.training_worker.TrainingWorker` pumps the engine's ``train``
-  generator. The generator is wrapped (:func:`training_events`) so that at each epoch end the
-  *worker thread* copies what the GUI will show (a copy of the network, its conv weights, the
-  validation confusion matrix): the GUI never reads a network that another thread is
-  updating (layers keep their last forward's context, so sharing one would corrupt backward).
+  generator. The generator is wrapped (:mod:`cnn_explorer.training_events`) so that at each
+  epoch end the *worker thread* copies what the GUI will show (a copy of the network, its
+  conv weights, the validation confusion matrix): the GUI never reads a network that another
+  thread is updating (layers keep their last forward's context, so sharing one would corrupt
+  backward).
 
 Batch records can arrive hundreds of times a second; curves and the progress line are
 redrawn by a timer (~7 Hz), not per record.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,14 @@ from cnn_explorer.train_cli import (
     Split,
     augmenter,
     make_optimizer,
-    quiet,
+)
+from cnn_explorer.training_events import (
+    EpochExtras,
+    TrainingEvent,
+    conv_filters,
+    conv_stack,
+    match_channels,
+    training_events,
 )
 from cnn_explorer.training_worker import DatasetLoader, TrainingWorker
 from cnn_explorer.ui.confusion_matrix import ConfusionMatrixView
@@ -71,102 +79,6 @@ from cnn_explorer.ui.training_curves import TrainingCurves
 BUILTIN = "builtin:shapes"
 ARCH_DEFAULT, ARCH_EXPLORER, ARCH_LOADED = "default", "explorer", "loaded"
 ERROR_STYLE = "color: #b00020;"
-
-
-# --------------------------------------------------------------------------------------
-# Worker-thread side (no widgets touched here)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class EpochExtras:
-    """Copies made in the worker thread at an epoch end (or when a run ends early)."""
-
-    network: Any
-    filters: list[tuple[str, np.ndarray]]
-    confusion: np.ndarray | None
-
-
-@dataclass
-class TrainingEvent:
-    """One engine ``Progress`` record, plus :class:`EpochExtras` at epoch ends."""
-
-    record: Any
-    extras: EpochExtras | None = None
-
-    @property
-    def kind(self) -> str:
-        """The record's kind: ``"batch"``, ``"epoch"``, ``"stopped"`` or ``"nonfinite"``."""
-        return str(self.record.kind)
-
-    @property
-    def stop_reason(self) -> str:
-        return str(self.record.stop_reason)
-
-
-def conv_filters(network: Any) -> list[tuple[str, np.ndarray]]:
-    """``[("layer 1 conv", weight copy)]`` for every conv layer."""
-    return [
-        (f"layer {i + 1} conv", np.array(layer.params["weight"], copy=True))
-        for i, layer in enumerate(network.layers)
-        if layer.kind == "conv"
-    ]
-
-
-def make_extras(network: Any, split: Split, num_classes: int) -> EpochExtras:
-    from cnn_explorer.engine.training import confusion_matrix
-
-    net = network.copy()
-    confusion = None
-    if len(split.y_val):
-        with np.errstate(all="ignore"):
-            pred = net.predict(split.x_val)
-        confusion = confusion_matrix(split.y_val, pred, num_classes)
-    return EpochExtras(net, conv_filters(net), confusion)
-
-
-def training_events(
-    network: Any, split: Split, num_classes: int, stop: Any, **train_kwargs: Any
-) -> Iterator[TrainingEvent]:
-    """The engine's ``train`` generator, with epoch-end copies for the GUI."""
-    from cnn_explorer.engine.training import train
-
-    gen = train(
-        network,
-        split.x_train,
-        split.y_train,
-        x_val=split.x_val,
-        y_val=split.y_val,
-        stop=stop,
-        **train_kwargs,
-    )
-    for rec in quiet(gen):
-        extras = None
-        if rec.epoch_end or rec.done:
-            extras = make_extras(network, split, num_classes)
-        yield TrainingEvent(rec, extras)
-
-
-def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """Adapt ``(N, C, H, W)`` to ``channels``: gray → RGB repeats, RGB → gray averages."""
-    c = images.shape[1]
-    if c == channels:
-        return images
-    if c == 1:
-        return np.repeat(images, channels, axis=1)
-    return images.mean(axis=1, keepdims=True, dtype=np.float32)
-
-
-def conv_stack(layers: Sequence[Any]) -> list[Any]:
-    """Deep copies of ``layers`` up to (not including) the first Flatten/Dense."""
-    from cnn_explorer.engine.network import Network
-
-    stack = []
-    for layer in layers:
-        if layer.kind in ("flatten", "dense"):
-            break
-        stack.append(layer)
-    return list(Network(stack).copy().layers)
 
 
 class LrSpinBox(QDoubleSpinBox):
@@ -309,9 +221,7 @@ class TrainingTab(QWidget):
     def _dataset_box(self) -> QGroupBox:
         box = QGroupBox("1. Dataset")
         form = QFormLayout(box)
-        self.source = QComboBox()
-        self.source.addItem("Built-in shapes (6 classes)", BUILTIN)
-        self.source.addItem("Image folder…", "folder")
+        self.source = _combo(("Built-in shapes (6 classes)", BUILTIN), ("Image folder…", "folder"))
         self.source.setToolTip("An image folder holds one subfolder of images per class")
         self.choose_folder = QPushButton("Choose folder…")
         self.folder_label = QLabel("")
@@ -324,9 +234,7 @@ class TrainingTab(QWidget):
             "Side of the square training images; auto = native size "
             "when all images share one (else 28)"
         )
-        self.color = QComboBox()
-        for text, value in (("auto", None), ("grayscale", 1), ("RGB", 3)):
-            self.color.addItem(text, value)
+        self.color = _combo(("auto", None), ("grayscale", 1), ("RGB", 3))
         self.val_split = QDoubleSpinBox()
         self.val_split.setRange(0.05, 0.5)
         self.val_split.setSingleStep(0.05)
@@ -358,10 +266,11 @@ class TrainingTab(QWidget):
     def _network_box(self) -> QGroupBox:
         box = QGroupBox("2. Network")
         form = QFormLayout(box)
-        self.arch = QComboBox()
-        self.arch.addItem("Default small CNN", ARCH_DEFAULT)
-        self.arch.addItem("Explorer's conv stack + classifier", ARCH_EXPLORER)
-        self.arch.addItem("Loaded weights", ARCH_LOADED)
+        self.arch = _combo(
+            ("Default small CNN", ARCH_DEFAULT),
+            ("Explorer's conv stack + classifier", ARCH_EXPLORER),
+            ("Loaded weights", ARCH_LOADED),
+        )
         self.freeze = QListWidget()
         self.freeze.setToolTip("Tick a layer to freeze it: training leaves its weights alone")
         self.freeze.setMaximumHeight(84)
@@ -376,9 +285,7 @@ class TrainingTab(QWidget):
     def _optimizer_box(self) -> QGroupBox:
         box = QGroupBox("3. Optimizer")
         form = QFormLayout(box)
-        self.opt_kind = QComboBox()
-        self.opt_kind.addItem("Adam", "adam")
-        self.opt_kind.addItem("SGD with momentum 0.9", "sgd")
+        self.opt_kind = _combo(("Adam", "adam"), ("SGD with momentum 0.9", "sgd"))
         self.lr = LrSpinBox()
         self.lr.setValue(DEFAULT_LR)
         self.lr.setToolTip("Learning rate; changes apply from the next batch, even mid-run")
@@ -929,6 +836,14 @@ class TrainingTab(QWidget):
     def closeEvent(self, event: Any) -> None:
         self.shutdown()
         super().closeEvent(event)
+
+
+def _combo(*items: tuple[str, Any]) -> QComboBox:
+    """A combo box of ``(shown text, item data)`` entries; code reads ``currentData()``."""
+    combo = QComboBox()
+    for text, data in items:
+        combo.addItem(text, data)
+    return combo
 
 
 def _with_images(data: Any, images: np.ndarray) -> Any:

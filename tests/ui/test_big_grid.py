@@ -91,3 +91,39 @@ def test_weight_edit_after_relu_equals_full_recompute(window):
     doc.recompute_now()
     for a, b in zip(fast, doc.results.maps, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_input_preset_combo_follows_the_input(qtbot, window):
+    combo = window.grid.preset_combo
+    assert combo.currentText() == "Worked example"
+    with qtbot.waitSignal(window.doc.results_ready):
+        type_into_table(qtbot, window.grid.table, 0, 0, "7")
+    assert combo.currentText() == NO_PRESET
+    window.doc.undo_stack.undo()  # back to the worked example: the name comes back
+    assert combo.currentText() == "Worked example"
+    window.grid.apply_preset("Checkerboard")
+    assert combo.currentText() == "Checkerboard"
+    window.doc.resize_input(9, 8)  # resized: no longer the 8×8 checkerboard
+    assert combo.currentText() == NO_PRESET
+    before = window.doc.undo_stack.count()
+    window.grid.apply_preset(NO_PRESET)  # nothing chosen: a message, no edit
+    assert window.doc.undo_stack.count() == before
+
+
+def test_matching_input_preset_on_every_channel():
+    from cnn_explorer import presets
+
+    plane = presets.input_preset_plane("Vertical edge", 10, 12)
+    assert presets.matching_input_preset(np.stack([plane] * 3)) == "Vertical edge"
+    mixed = np.stack([plane, plane, np.zeros_like(plane)])
+    assert presets.matching_input_preset(mixed) == NO_PRESET
+
+
+def test_kernel_columns_fit_the_numbers(window):
+    w = np.full((1, 1, 3, 3), 0.0937, np.float32)
+    w[0, 0, 1, 1] = -0.123
+    window.doc.set_weights(0, w, "small weights")
+    fm = window.kernel.table.fontMetrics()
+    col = window.kernel.table.columnWidth(0)
+    assert col >= fm.horizontalAdvance(colors.fmt(-0.123)) + 8
+    assert window.kernel.model.data(window.kernel.model.index(1, 1)) == "-0.123"

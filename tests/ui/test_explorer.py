@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from ui_helpers import cell_texts, click_map_cell, map_values, settle, type_into_table
 
 from cnn_explorer import presets
-from cnn_explorer.document import Selection
+from cnn_explorer.document import Selection, conv_spec
 
 
 def test_worked_example_on_launch(window):
@@ -404,3 +404,22 @@ def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
     for m in range(1, 5):
         tile = window.maps.tile(m, 0)
         assert np.array_equal(tile.numbers._a, fresh[m][0])
+
+
+def test_flow_tiles_fills_the_width():
+    from cnn_explorer.ui.feature_map_view import LABEL_W, flow_tiles, map_side
+
+    side, per_row = flow_tiles(8, 256, 256, 560)
+    assert per_row > 1 and per_row * (max(side, LABEL_W) + 14) <= 560
+    assert flow_tiles(3, 8, 8, 2000) == (map_side(8, 8), 3)  # all fit: natural size
+    assert flow_tiles(1, 256, 256, 100)[1] == 1  # never zero columns
+
+
+def test_big_maps_flow_in_several_columns(qtbot, window):
+    x = np.random.default_rng(0).random((1, 256, 256), dtype=np.float32)
+    window.doc.apply_document(x, [conv_spec(1, 8, (3, 3), padding="same", seed=1)])
+    window.doc.recompute_now()
+    settle(qtbot, window)
+    window.maps.relayout()
+    xs = {round(t.vb.geometry().x()) for t in window.maps.group(1).tiles}
+    assert len(xs) > 1

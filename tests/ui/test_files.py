@@ -70,6 +70,18 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path):
         assert json.loads(zf.read("project.json"))["version"] == 1
 
 
+def test_failed_save_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "a.cnnx"
+    save_project(str(path), presets.WORKED_EXAMPLE[None], [])
+    before = path.read_bytes()
+    bad = [conv_spec(1, 1, (2, 2))]
+    bad[0].weight = np.array([[[[object()]]]], dtype=object)  # cannot be saved without pickle
+    with pytest.raises(ValueError):
+        save_project(str(path), presets.WORKED_EXAMPLE[None], bad)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.cnnx"]
+
+
 def _write_project(path, meta: dict, arrays: dict) -> None:
     import io
 

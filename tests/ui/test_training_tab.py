@@ -3,6 +3,7 @@ progress, curves, confusion matrix, filters, open-in-explorer, refusal, stop, Na
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +16,9 @@ TIMEOUT = 60_000
 
 
 @pytest.fixture(scope="module")
-def bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bars")
-    rng = np.random.default_rng(1)
-    for name in ("horizontal", "vertical"):
-        (root / name).mkdir()
-        for k in range(10):
-            img = np.zeros((8, 8), np.uint8)
-            pos = rng.integers(1, 7)
-            if name == "vertical":
-                img[:, pos] = 255
-            else:
-                img[pos, :] = 255
-            save_png(img, str(root / name / f"{k}.png"))
-    return root
+def bars(make_bars: Callable[[int, int], Path]) -> Path:
+    """8×8 PNGs: a vertical bar vs a horizontal bar at random places, 10 per class."""
+    return make_bars(10, 1)
 
 
 @pytest.fixture
