@@ -8,8 +8,10 @@ and says torch is needed for ratios (exit code 0 either way: this is a report, n
 Why the care in timing: the engine recomputes every map on each edit and trains in the
 GUI, so its speed is a feature. Both libraries run thread pools whose idle threads spin
 for a while after a call, so the engine and torch are timed in separate blocks with a
-short pause between them, alternating for several rounds; the statistic (median by
-default) is taken over all samples of a side.
+short pause between them, alternating for 7 rounds. On a shared machine the load changes
+from second to second, so the ratio is the median of the per-round ratios (each round's
+two blocks ran under about the same load) and their range is printed as the spread; the
+ms columns are the statistic (median by default) over all samples of a side.
 
 Extending: append a function returning a :class:`Case` (or ``None`` to skip) to
 :data:`CASE_BUILDERS`, e.g. the UI's edit-to-repaint latency. Builders get ``quick``.
@@ -27,13 +29,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-# OpenBLAS worker threads busy-wait 2^28 cycles (~0.1 s) after every product before they
-# sleep; on 2 cores that steals the core NumPy's single-threaded work (padding, im2col,
-# pooling) runs on between products: measured 3–8× slower steps, and it also slows torch
-# when both run in one process. Must be set before NumPy loads OpenBLAS; the app should
-# set the same (an existing value is respected).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
-
+# OPENBLAS_THREAD_TIMEOUT is set by cnn_explorer/__init__.py, which Python runs before this
+# submodule and before NumPy loads: the bench gets exactly the setting the app gets (see
+# there for why it matters: idle BLAS threads spinning ~0.1 s after every product).
 import numpy as np
 
 from cnn_explorer.engine import conv2d, max_pool2d, relu
@@ -202,22 +200,26 @@ def _samples(fn: Callable[[], object], n: int) -> list[float]:
     return out
 
 
-def time_case(case: Case, repeat: int, rounds: int = 3) -> tuple[list[float], list[float]]:
-    """Warm both sides up, then alternate blocks of ``repeat`` calls for ``rounds`` rounds.
+def time_case(
+    case: Case, repeat: int, rounds: int = 7
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Warm both sides up, then alternate blocks of ``≈ repeat / rounds`` calls, ``rounds``
+    times: ``(engine blocks, torch blocks)`` of samples in ms (torch's empty without it).
 
-    Returns all engine and torch samples (ms). The pause before each block lets the
-    other library's spinning worker threads go to sleep so they do not steal the cores.
+    The pause before each block lets the other library's spinning worker threads go to
+    sleep so they do not steal the cores. Many short rounds put the two sides of a round
+    under the same machine load, which is what makes per-round ratios comparable.
     """
     sides = [case.engine_fn] + ([case.torch_fn] if case.torch_fn is not None else [])
-    results: list[list[float]] = [[] for _ in sides]
+    results: list[list[list[float]]] = [[] for _ in sides]
     for fn in sides:
         _samples(fn, 3)
     per_round = max(1, -(-repeat // rounds))
     for _ in range(rounds):
-        for fn, samples in zip(sides, results, strict=True):
+        for fn, blocks in zip(sides, results, strict=True):
             time.sleep(0.02)
             fn()  # untimed: wakes this library's threads after the other one ran
-            samples.extend(_samples(fn, per_round))
+            blocks.append(_samples(fn, per_round))
     return results[0], (results[1] if len(results) > 1 else [])
 
 
@@ -225,17 +227,28 @@ def _stat(samples: list[float], how: str) -> float:
     return min(samples) if how == "min" else statistics.median(samples)
 
 
-def run(quick: bool = False, repeat: int = 15, stat: str = "median") -> list[dict[str, Any]]:
-    """Time every case; returns the rows (also printed by :func:`main`)."""
+def run(
+    quick: bool = False, repeat: int = 15, stat: str = "median", only: str | None = None
+) -> list[dict[str, Any]]:
+    """Time every case (whose name contains ``only``, if given); returns the rows (also
+    printed by :func:`main`)."""
     rows = []
     for builder in CASE_BUILDERS:
         built = builder(quick)
         cases = [] if built is None else built if isinstance(built, list) else [built]
         for case in cases:
-            eng, tor = time_case(case, max(3, repeat // 3) if quick else repeat)
+            if only is not None and only not in case.name:
+                continue
+            eng_blocks, tor_blocks = time_case(case, max(3, repeat // 3) if quick else repeat)
+            eng = [v for block in eng_blocks for v in block]
+            tor = [v for block in tor_blocks for v in block]
             e = _stat(eng, stat)
             t = _stat(tor, stat) if tor else None
-            ratio = e / t if t else None
+            # ratio: median over rounds of (engine ÷ torch within the round), robust to the
+            # machine's load changing between rounds; spread: lowest and highest of those
+            pairs = zip(eng_blocks, tor_blocks, strict=False)  # no torch blocks without torch
+            per_round = [_stat(a, stat) / _stat(b, stat) for a, b in pairs]
+            ratio = statistics.median(per_round) if per_round else None
             ok = None if ratio is None or case.target is None else ratio <= case.target
             rows.append(
                 {
@@ -247,6 +260,7 @@ def run(quick: bool = False, repeat: int = 15, stat: str = "median") -> list[dic
                     "target": case.target,
                     "pass": ok,
                     "engine_range_ms": (min(eng), max(eng)),
+                    "ratio_spread": (min(per_round), max(per_round)) if per_round else None,
                 }
             )
             _print_row(rows[-1])
@@ -260,10 +274,12 @@ def _print_row(row: dict[str, Any]) -> None:
 
     verdict = {True: "pass", False: "FAIL", None: ""}[row["pass"]]
     target = "" if row["target"] is None else f"≤ {row['target']:.2f}"
+    lo_hi = row.get("ratio_spread")
+    spread = "—" if lo_hi is None else f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}"
     print(
         f"{row['case']:<54} {num(row['engine_ms'], '9.3f')} {num(row['torch_ms'], '9.3f')} "
-        f"{num(row['ratio'], '7.2f')} {num(row['best_ratio'], '7.2f')} {target:>7} "
-        f"{verdict:>5}",
+        f"{num(row['ratio'], '7.2f')} {num(row['best_ratio'], '7.2f')} {spread:>11} "
+        f"{target:>7} {verdict:>5}",
         flush=True,
     )
 
@@ -276,18 +292,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, skip 1024² cases")
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per side (15)")
     parser.add_argument("--stat", choices=("median", "min"), default="median")
+    parser.add_argument("--only", metavar="TEXT", help="only cases whose name contains TEXT")
     args = parser.parse_args(argv)
     torch = _torch()
     print(
         f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
         f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
-        f"{args.stat} of {args.repeat} timed calls per side; 'min' = ratio of fastest calls"
+        f"{args.stat} of {args.repeat} timed calls per side in 7 alternating rounds; ratio = "
+        "median of per-round ratios, spread = their range; 'min' = ratio of fastest calls"
     )
     print(
-        f"{'case':<54} {'engine ms':>9} {'torch ms':>9} {'ratio':>7} {'min':>7} "
+        f"{'case':<54} {'engine ms':>9} {'torch ms':>9} {'ratio':>7} {'min':>7} {'spread':>11} "
         f"{'target':>7} {'':>5}"
     )
-    rows = run(args.quick, args.repeat, args.stat)
+    rows = run(args.quick, args.repeat, args.stat, args.only)
     if torch is None:
         print("torch is not installed: install torch==2.13.0 (CPU) to get the ratios.")
     else:

@@ -24,6 +24,10 @@ the output already in ``(O, Ho, Wo)`` layout. Three details matter on a CPU:
   5×, col2im 3.5× faster on a 64×8×14² batch).
 - The weight gradient, a product summed over tens of thousands of columns, is computed
   in blocks where that is faster (:func:`_gram`).
+- The input gradient is accumulated channel-major ``(C, N, Hp, Wp)``, the order of the
+  column rows, and transposed once at the end (:func:`_col2im_add`).
+- When training (``conv2d_forward(keep_columns=True)``) the forward's columns are kept
+  for the backward if they fit in one chunk, instead of being built twice.
 
 The naive nested-loop version lives in ``tests/engine/reference.py`` and is the oracle
 the tests compare against.
@@ -346,7 +350,11 @@ def _leading_dim(length: int) -> int:
 
 
 def _im2col(
-    xp: np.ndarray, g: ConvGeometry, chunk: tuple[int, int, int, int], with_ones: bool
+    xp: np.ndarray,
+    g: ConvGeometry,
+    chunk: tuple[int, int, int, int],
+    with_ones: bool,
+    keep: bool = False,
 ) -> np.ndarray:
     """Columns of a chunk: a ``(K [+1], n·rows·Wc)`` scratch view, ``K = C·kh·kw``.
 
@@ -354,6 +362,7 @@ def _im2col(
     chunk's ``n`` images (image-major), matching ``weight.reshape(O, K)``, so the whole
     chunk is one matrix product however many images it holds; an optional last row of
     ones carries the bias. Built by one strided copy from a sliding-window view of ``xp``.
+    Scratch memory, unless ``keep`` (a new array the caller may hold on to).
     """
     n0, n1, r0, r1 = chunk
     n, rows = n1 - n0, r1 - r0
@@ -364,7 +373,7 @@ def _im2col(
     length = n * rows * wc
     k1 = g.k + with_ones
     ld = _leading_dim(length)
-    buf = scratch("conv_cols", (k1, ld), xp.dtype)
+    buf = np.empty((k1, ld), xp.dtype) if keep else scratch("conv_cols", (k1, ld), xp.dtype)
     it = xp.dtype.itemsize
     dest = as_strided(
         buf,
@@ -405,13 +414,16 @@ def _gram(cols: np.ndarray, grad: np.ndarray) -> np.ndarray:
 
 
 def _col2im_add(
-    gcols: np.ndarray, g: ConvGeometry, chunk: tuple[int, int, int, int], gxp: np.ndarray
+    gcols: np.ndarray, g: ConvGeometry, chunk: tuple[int, int, int, int], gxp_c: np.ndarray
 ) -> None:
-    """Adjoint of :func:`_im2col`: add column gradients ``(K, n·rows·Wc)`` into ``gxp``.
+    """Adjoint of :func:`_im2col`: add column gradients ``(K, n·rows·Wc)`` into ``gxp_c``.
 
+    ``gxp_c`` is the padded-input gradient in *channel-major* layout ``(C, N, Hp, Wp)``
+    (see :func:`_grad_canvas`): the column rows come channel-major too, so both sides of
+    each add walk memory in the same order (1.2× faster than adding into ``(N, C, …)``).
     One strided add per kernel tap ``(i, j)``; taps of overlapping windows accumulate.
     Wide columns write past row ends too (zeros, as their gradient columns are zero), so
-    ``gxp`` needs the same spare row as the padded input.
+    ``gxp_c`` needs the same spare row as the padded input.
     """
     n0, n1, r0, r1 = chunk
     kh, kw = g.kernel
@@ -421,12 +433,37 @@ def _col2im_add(
     g6 = gcols.reshape(g.c, kh, kw, n1 - n0, rows, wc)
     for i in range(kh):
         for j in range(kw):
-            sub = gxp[n0:n1, :, r0 * sh + i * dh :, j * dw :]
-            s_n, s_c, s_h, s_w = sub.strides
+            sub = gxp_c[:, n0:n1, r0 * sh + i * dh :, j * dw :]
+            s_c, s_n, s_h, s_w = sub.strides
             view = as_strided(
-                sub, shape=(n1 - n0, g.c, rows, wc), strides=(s_n, s_c, sh * s_h, sw * s_w)
+                sub, shape=(g.c, n1 - n0, rows, wc), strides=(s_c, s_n, sh * s_h, sw * s_w)
             )
-            view += g6[:, i, j].transpose(1, 0, 2, 3)
+            view += g6[:, i, j]
+
+
+def _grad_canvas(g: ConvGeometry, dtype: np.dtype) -> np.ndarray:
+    """Zeroed scratch ``(C, N, Hp, Wp)`` for the padded input's gradient, channel-major
+    (:func:`_col2im_add`), with the spare zero row per plane that wide columns need."""
+    n, c, hp, wp = g.padded_shape
+    buf = scratch("conv_gxp", (c, n, hp + g.wide, wp), dtype)
+    buf.fill(0)
+    return buf[:, :, :hp]
+
+
+def _input_grad(gxp_c: np.ndarray, g: ConvGeometry, mode: str) -> np.ndarray:
+    """``(C, N, Hp, Wp)`` padded-input gradient → a new ``(N, C, H, W)`` input gradient.
+
+    Zeros padding just drops the border (one transposing copy); other modes fold the
+    border back onto the cells it copied (:func:`_pad2d_backward`) first.
+    """
+    t, _, left, _ = g.padding
+    if mode == "zeros" or not any(g.padding):
+        inner = gxp_c[:, :, t : t + g.h, left : left + g.w]
+    else:
+        inner = _pad2d_backward(gxp_c, g.padding, mode)
+    out = np.empty((g.n, g.c, g.h, g.w), gxp_c.dtype)
+    out[...] = inner.transpose(1, 0, 2, 3)
+    return out
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -436,7 +473,8 @@ def _col2im_add(
 class Conv2dContext:
     """What :func:`conv2d_backward` needs: the padded input ``(N, C, Hp, Wp)``, the weight
     matrix used forward ``(O, K [+1 bias column])`` (already flipped for ``flip_kernel``),
-    and the configuration. Treat as opaque.
+    the configuration, and the forward's im2col ``columns`` when it kept them (see
+    :func:`conv2d_forward`). Treat as opaque.
 
     Without padding, ``padded_input`` *is* the caller's input array (no copy, as torch
     saves tensors): do not modify it in place before calling the backward."""
@@ -448,6 +486,7 @@ class Conv2dContext:
     flip_kernel: bool
     has_bias: bool
     unbatched: bool
+    columns: np.ndarray | None = None
 
 
 def _weight_matrix(weight: np.ndarray, bias: np.ndarray | None, flip: bool) -> np.ndarray:
@@ -493,10 +532,9 @@ def _prepare(
 
 
 def _padded_buffer(g: ConvGeometry, dtype: np.dtype, name: str | None) -> np.ndarray:
-    """An ``(N, C, Hp, Wp)`` array (scratch ``name``, or new when None) for the padded input
-    or its gradient. For wide columns it is a view of a buffer with one spare zero row per
-    plane, because wide taps read (and col2im writes) up to ``(kw − 1)·d`` cells past the
-    last row."""
+    """An ``(N, C, Hp, Wp)`` array (scratch ``name``, or new when None) for the padded
+    input. For wide columns it is a view of a buffer with one spare zero row per plane,
+    because wide taps read up to ``(kw − 1)·d`` cells past the last row."""
     n, c, hp, wp = g.padded_shape
     shape = (n, c, hp + g.wide, wp)
     buf = np.empty(shape, dtype) if name is None else scratch(name, shape, dtype)
@@ -514,19 +552,25 @@ def _pad_input(x4: np.ndarray, g: ConvGeometry, mode: str, reuse: bool) -> np.nd
     return _pad_into(x4, g.padding, mode, out)
 
 
-def _forward(xp: np.ndarray, wm: np.ndarray, g: ConvGeometry, has_bias: bool) -> np.ndarray:
-    """``out = wm @ columns`` chunk by chunk: ``(N, O, Ho, Wo)``.
+def _forward(
+    xp: np.ndarray, wm: np.ndarray, g: ConvGeometry, has_bias: bool, keep_columns: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``out = wm @ columns`` chunk by chunk: ``((N, O, Ho, Wo), kept columns or None)``.
 
     A narrow one-image chunk is written straight into the result; otherwise the product
     comes out as ``(O, n, rows, Wc)`` and is cropped/transposed into place (one copy, much
-    cheaper than ``n`` small matrix products).
+    cheaper than ``n`` small matrix products). With ``keep_columns`` and a single chunk
+    (columns ≤ ``_CHUNK_BYTES``, so the memory kept is bounded) the columns are built in a
+    new array and returned for the backward to reuse.
     """
     o = g.out_channels
     out = np.empty((g.n, o, g.out_h, g.out_w), xp.dtype)
     out3 = out.reshape(g.n, o, g.out_h * g.out_w)
     wo = g.out_w
-    for chunk in _chunks(g, wm.shape[1], xp.dtype.itemsize):
-        cols = _im2col(xp, g, chunk, has_bias)
+    chunks = list(_chunks(g, wm.shape[1], xp.dtype.itemsize))
+    keep = keep_columns and len(chunks) == 1
+    for chunk in chunks:
+        cols = _im2col(xp, g, chunk, has_bias, keep)
         n0, n1, r0, r1 = chunk
         if n1 - n0 == 1 and not g.wide:
             np.matmul(wm, cols, out=out3[n0, :, r0 * wo : r1 * wo])
@@ -534,7 +578,7 @@ def _forward(xp: np.ndarray, wm: np.ndarray, g: ConvGeometry, has_bias: bool) ->
             tmp = scratch("conv_out", (o, n1 - n0, r1 - r0, g.col_w), xp.dtype)
             np.matmul(wm, cols, out=tmp.reshape(o, -1))
             out[n0:n1, :, r0:r1] = tmp[..., :wo].transpose(1, 0, 2, 3)
-    return out
+    return out, (cols if keep else None)
 
 
 @_COMPUTE_THROUGH
@@ -559,7 +603,7 @@ def conv2d(
     """
     x4, w, b, g, unbatched = _prepare(x, weight, bias, stride, padding, dilation, padding_mode)
     xp = _pad_input(x4, g, padding_mode, reuse=True)
-    out = _forward(xp, _weight_matrix(w, b, flip_kernel), g, b is not None)
+    out, _ = _forward(xp, _weight_matrix(w, b, flip_kernel), g, b is not None)
     return restore_batch(out, unbatched)
 
 
@@ -573,17 +617,21 @@ def conv2d_forward(
     dilation: IntOrPair = 1,
     padding_mode: str = "zeros",
     flip_kernel: bool = False,
+    *,
+    keep_columns: bool = False,
 ) -> tuple[np.ndarray, Conv2dContext]:
     """:func:`conv2d` that also returns the context :func:`conv2d_backward` needs.
 
-    The context keeps a reference to the padded input (not the columns: they are 9×
-    bigger for a 3×3 kernel and cheap to rebuild in the backward).
+    The context keeps a reference to the padded input. ``keep_columns=True`` (training,
+    where a backward surely follows) also keeps the im2col columns when they fit in one
+    chunk (≤ 8 MiB), so the backward does not rebuild them (saves ~10% of a small
+    layer's backward); otherwise they are rebuilt, as they are ~``kh·kw``× the input.
     """
     x4, w, b, g, unbatched = _prepare(x, weight, bias, stride, padding, dilation, padding_mode)
     xp = _pad_input(x4, g, padding_mode, reuse=False)
     wm = _weight_matrix(w, b, flip_kernel)
-    out = _forward(xp, wm, g, b is not None)
-    ctx = Conv2dContext(xp, wm, g, padding_mode, flip_kernel, b is not None, unbatched)
+    out, cols = _forward(xp, wm, g, b is not None, keep_columns)
+    ctx = Conv2dContext(xp, wm, g, padding_mode, flip_kernel, b is not None, unbatched, cols)
     return restore_batch(out, unbatched), ctx
 
 
@@ -625,12 +673,11 @@ def conv2d_backward(
     # Wide columns read cells outside the windows, where the gradient is 0; 0·inf = NaN
     # would leak into grad_weight, so such columns are zeroed when the input is not finite.
     clean_cols = g.wide and not np.isfinite(xp).all()
-    gxp = _padded_buffer(g, xp.dtype, "conv_gxp") if need_input_grad else xp
-    if need_input_grad:
-        gxp.fill(0)
+    gxp_c = _grad_canvas(g, xp.dtype) if need_input_grad else xp
     for chunk in _chunks(g, k1, xp.dtype.itemsize):
         n0, n1, r0, r1 = chunk
-        cols = _im2col(xp, g, chunk, ctx.has_bias)  # (K1, n·rows·Wc)
+        # (K1, n·rows·Wc); kept columns exist only when there is a single chunk
+        cols = ctx.columns if ctx.columns is not None else _im2col(xp, g, chunk, ctx.has_bias)
         if n1 - n0 == 1 and not g.wide:
             gch = go3[n0, :, r0 * wo : r1 * wo]  # (O, L)
         else:  # same image-major order as cols; zero gradient on the wide extra columns
@@ -644,13 +691,10 @@ def conv2d_backward(
         if need_input_grad:
             gcols = scratch("conv_gcols", (k, gch.shape[1]), xp.dtype)
             np.matmul(w_t, gch, out=gcols)
-            _col2im_add(gcols, g, chunk, gxp)
+            _col2im_add(gcols, g, chunk, gxp_c)
     grad_x = None
     if need_input_grad:
-        # gxp is scratch memory: never hand it out (_pad2d_backward returns a new array)
-        padded = any(g.padding)
-        grad_x = _pad2d_backward(gxp, g.padding, ctx.padding_mode) if padded else gxp.copy()
-        grad_x = restore_batch(grad_x, ctx.unbatched)
+        grad_x = restore_batch(_input_grad(gxp_c, g, ctx.padding_mode), ctx.unbatched)
     kh, kw = g.kernel
     grad_w = grad_wm[:k].T.reshape(g.out_channels, g.c, kh, kw)
     if ctx.flip_kernel:

@@ -616,3 +616,57 @@ def test_live_torch_parity_same_padding_even_kernel() -> None:
     np.testing.assert_allclose(
         conv2d(x, w, padding="same", dilation=(1, 3)), ref.numpy(), rtol=1e-10
     )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("budget", [256, 1 << 30])
+@pytest.mark.parametrize(
+    ("hw", "stride", "wide"),
+    [((9, 10), 1, True), ((7, 70), 1, False), ((9, 10), (2, 1), True), ((9, 10), (1, 2), False)],
+)
+def test_input_gradient_is_the_adjoint(
+    mode: str,
+    budget: int,
+    hw: tuple[int, int],
+    stride: object,
+    wide: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """⟨conv(x), G⟩ = ⟨x, grad_x⟩ for a bias-free conv (it is linear in x): checks the
+    channel-major col2im canvas for wide (narrow maps) and plain columns, row-band and
+    whole-batch chunks, and every padding fold."""
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", budget)
+    rng = _rng(21)
+    x = rng.standard_normal((3, 4, *hw))
+    w = rng.standard_normal((5, 4, 3, 3))
+    out, ctx = conv2d_forward(x, w, None, stride=stride, padding=(1, 2, 2, 1), padding_mode=mode)
+    assert ctx.geometry.wide == wide
+    grad = rng.standard_normal(out.shape)
+    gx, _, _ = conv2d_backward(grad, ctx)
+    np.testing.assert_allclose(np.vdot(out, grad), np.vdot(x, gx), rtol=1e-10)
+
+
+@pytest.mark.parametrize("budget", [256, 1 << 30])
+@pytest.mark.parametrize("hw", [(9, 10), (5, 70)])
+@pytest.mark.parametrize("special", [False, True])
+def test_kept_columns_give_the_same_results(
+    budget: int, hw: tuple[int, int], special: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_columns (training) reuses the forward's columns in the backward when there is
+    a single chunk, and must change nothing, even with inf input (wide columns are
+    cleaned in place) and when the backward runs twice."""
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", budget)
+    x, w, b = _case(_rng(22), 2, 3, 4, hw, (3, 3))
+    if special:
+        x[0, 1, 2, 3] = np.inf
+    kwargs = {"padding": 1, "padding_mode": "replicate"}
+    out, ctx = conv2d_forward(x, w, b, **kwargs)
+    out_k, ctx_k = conv2d_forward(x, w, b, **kwargs, keep_columns=True)
+    assert (ctx_k.columns is not None) == (budget > 256)
+    assert ctx.columns is None
+    np.testing.assert_array_equal(out_k, out)
+    grad = _rng(23).standard_normal(out.shape)
+    expected = conv2d_backward(grad, ctx)
+    for _ in range(2):
+        for mine, ref in zip(conv2d_backward(grad, ctx_k), expected, strict=True):
+            np.testing.assert_array_equal(mine, ref)

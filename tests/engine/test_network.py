@@ -272,3 +272,64 @@ def test_explain_cell_with_batched_maps() -> None:
     maps = net.forward(np.stack([WORKED, 2 * WORKED]))
     e = net.explain_cell(maps, 0, 0, 0, sample=1)
     assert e.result == 8
+
+
+def _full_backward_grads(net: Network, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Parameter gradients the plain way: forward, then backward through every layer."""
+    from cnn_explorer.engine import losses
+
+    net.zero_grad()
+    logits = net(x, True)
+    _, ctx = losses.cross_entropy_forward(logits, y)
+    net.backward(losses.cross_entropy_backward(1.0, ctx))
+    return [g.copy() for _, g in net.gradients()]
+
+
+@pytest.mark.parametrize(
+    "case", ["conv_first", "activation_first", "first_conv_disabled", "dense_only"]
+)
+def test_loss_and_grads_stops_at_the_first_layer_with_parameters(case: str) -> None:
+    """Training skips the input gradient (layers before the first trainable one, and the
+    first Conv2D's ``Wᵀ @ G`` product) without changing any parameter gradient."""
+    rng = np.random.default_rng(3)
+    head = [Flatten(), Dense(4 * 4 * 4, 3, rng=rng)]
+    if case == "dense_only":
+        layers: list = [Flatten(), Dense(1 * 8 * 8, 3, rng=rng)]
+    else:
+        layers = [
+            Conv2D(1, 2, 3, padding=1, rng=rng),
+            Activation("relu"),
+            Conv2D(2, 4, 3, padding=1, rng=rng),
+            MaxPool2D(2),
+            *head,
+        ]
+        if case == "activation_first":
+            layers = [Activation("tanh"), *layers]
+        if case == "first_conv_disabled":
+            layers = [Conv2D(1, 1, 3, padding=1, rng=rng), *layers]
+            layers[0].enabled = False
+    net = Network(layers)
+    x = rng.standard_normal((5, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 5)
+    expected = _full_backward_grads(net, x, y)
+    net.loss_and_grads(x, y)
+    got = [g for _, g in net.gradients()]
+    assert len(got) == len(expected) > 0
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_backward_params_matches_backward() -> None:
+    rng = np.random.default_rng(4)
+    conv = Conv2D(2, 3, 3, padding=1, padding_mode="reflect", rng=rng)
+    x = rng.standard_normal((2, 2, 6, 7)).astype(np.float32)
+    grad = rng.standard_normal((2, 3, 6, 7)).astype(np.float32)
+    conv.forward(x, training=True)
+    conv.backward(grad)
+    expected = {k: v.copy() for k, v in conv.grads.items()}
+    conv.zero_grad()
+    conv.backward_params(grad)
+    for k, v in expected.items():
+        np.testing.assert_allclose(conv.grads[k], v, rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError, match="before forward"):
+        Conv2D(1, 1, 3).backward_params(grad)

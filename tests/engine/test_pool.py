@@ -146,6 +146,10 @@ GRID = [
     (3, 2, (0, 1, 1, 0), 2, False),
     ((2, 3), 1, (1, 1), (2, 1), True),
     (4, 3, 2, 1, True),
+    # tiling windows (stride = kernel): the training forward gathers window positions
+    (3, 3, 1, 1, True),
+    ((2, 3), (2, 3), (1, 0), 1, True),
+    ((1, 2), (1, 2), 0, 1, False),
 ]
 AVG_GRID = [row for row in GRID if row[3] == 1]  # avg_pool2d has no dilation (as torch)
 TORCH_GRID = [row for row in GRID if not (isinstance(row[2], tuple) and len(row[2]) == 4)]
@@ -394,4 +398,47 @@ def test_live_torch_parity(
         np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(
             avg_pool2d_backward(g, actx), xt.grad.numpy(), rtol=1e-12, atol=1e-12
+        )
+
+
+# --------------------------------------------------------------- unpadded winners, many ties
+
+UNPADDED_GRID = [
+    # kernel, stride, dilation, ceil_mode
+    (2, 2, 1, False),
+    (2, 1, 1, False),
+    (3, 2, 1, True),
+    ((3, 2), (1, 2), (2, 1), False),
+    ((1, 3), (2, 1), 1, True),
+    ((3, 1), 3, (1, 2), True),
+    ((3, 2), (3, 2), 1, True),
+]
+
+
+@pytest.mark.parametrize(("kernel", "stride", "dilation", "ceil"), UNPADDED_GRID)
+@pytest.mark.parametrize("values", ["ties", "nan_inf", "all_equal"])
+def test_unpadded_max_pool_argmax_matches_naive(
+    kernel: object, stride: object, dilation: object, ceil: bool, values: str
+) -> None:
+    """The winner is torch's cell: first maximum in row-major window order, the last NaN
+    when there is one, even in ceil_mode overhangs and all −∞ windows."""
+    rng = _rng(7)
+    x = np.round(rng.standard_normal((2, 3, 9, 10)), 0)  # many ties
+    if values == "nan_inf":
+        x[rng.random(x.shape) < 0.2] = np.nan
+        x[rng.random(x.shape) < 0.2] = -np.inf
+    elif values == "all_equal":
+        x[:] = -np.inf
+    for dtype in (np.float32, np.float64):
+        xd = x.astype(dtype)
+        g = pool_geometry(xd.shape, kernel, stride, 0, dilation, ceil)
+        out, ctx = max_pool2d_forward(xd, kernel, stride, 0, dilation, ceil)
+        ref, arg = max_pool2d_naive(xd, g.kernel, g.stride, g.padding, g.dilation, ceil)
+        np.testing.assert_array_equal(out, ref.astype(dtype))
+        grad = _rng(3).standard_normal(out.shape).astype(dtype)
+        np.testing.assert_allclose(
+            max_pool2d_backward(grad, ctx),
+            max_pool2d_backward_naive(grad, arg, xd.shape),
+            rtol=1e-6,
+            atol=1e-6,  # overlapping windows sum in float32
         )
