@@ -22,9 +22,9 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import numpy as np
 
@@ -36,9 +36,6 @@ DEFAULT_OPTIMIZER = "adam"
 EXIT_BAD_DATA = 2
 EXIT_NONFINITE = 3
 EXIT_INTERRUPTED = 130
-
-
-T = TypeVar("T")
 
 
 class DataError(ValueError):
@@ -107,34 +104,12 @@ def augmenter(image_side: int) -> Any:
     return ShiftAugment(max_shift=max(1, round(image_side / 14)))
 
 
-def quiet(gen: Iterator[T]) -> Generator[T, None, None]:
-    """Advance ``gen`` with NumPy float warnings silenced (and close it when closed).
-
-    Still needed although ``evaluate`` and ``loss_and_grads`` silence themselves: the
-    optimizer step inside ``train`` does not. With diverging weights (e.g. Adam at lr 1e10
-    with weight decay) ``opt.step`` overflows in ``grad + weight_decay·param`` or ``g·g``
-    and, under ``filterwarnings = error``, the RuntimeWarning would abort the run instead of
-    the next batch's NaN/inf loss being reported as data by the engine.
-    """
-    try:
-        while True:
-            with np.errstate(all="ignore"):
-                try:
-                    item = next(gen)
-                except StopIteration:
-                    return
-            yield item
-    finally:
-        if isinstance(gen, Generator):
-            gen.close()
-
-
 def train_split(network: Any, parts: Split, **train_kwargs: Any) -> Generator[Any, None, None]:
-    """The engine's ``train`` generator on ``parts`` (validating on its ``x_val``/``y_val``),
-    advanced through :func:`quiet`. ``train_kwargs`` go to ``train`` unchanged."""
+    """The engine's ``train`` generator on ``parts``, validating on its ``x_val``/``y_val``;
+    ``train_kwargs`` go to ``train`` unchanged."""
     from cnn_explorer.engine.training import train
 
-    gen = train(
+    return train(
         network,
         parts.x_train,
         parts.y_train,
@@ -142,7 +117,6 @@ def train_split(network: Any, parts: Split, **train_kwargs: Any) -> Generator[An
         y_val=parts.y_val,
         **train_kwargs,
     )
-    return quiet(gen)
 
 
 def build_parser() -> argparse.ArgumentParser:

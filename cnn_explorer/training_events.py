@@ -70,8 +70,8 @@ def make_extras(network: Any, split: Split, num_classes: int) -> EpochExtras:
 def training_events(
     network: Any, split: Split, num_classes: int, stop: Any, **train_kwargs: Any
 ) -> Iterator[TrainingEvent]:
-    """The engine's ``train`` generator (via :func:`train_split`, which also silences the
-    optimizer's float warnings), with epoch-end copies for the GUI."""
+    """The engine's ``train`` generator (via :func:`train_split`), with epoch-end copies
+    for the GUI."""
     for rec in train_split(network, split, stop=stop, **train_kwargs):
         extras = None
         if rec.epoch_end or rec.done:

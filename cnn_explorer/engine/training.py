@@ -318,7 +318,8 @@ def train(
                 yield record("nonfinite", done=True, error=_nan_reason(loss, epoch, b, opt.lr))
                 return
             snapshot.save()
-            opt.step(network)
+            with np.errstate(all="ignore"):  # diverging weights: the next loss reports it
+                opt.step(network)
             loss_sum += loss * len(idx)
             correct += int(np.sum(np.argmax(logits, axis=1) == y[idx]))
             seen += len(idx)
