@@ -2,9 +2,10 @@
 # One entry point for people and CI: sets up .venv (once, and again when pyproject.toml
 # changes), then runs the app or the tests.
 #
+#   ./dev.sh setup           only set up .venv
 #   ./dev.sh run [ARGS...]   set up, then launch CNN Explorer (the worked example by default)
 #   ./dev.sh test [ARGS...]  set up, then run the whole test suite headless (extra args go to pytest)
-#   ./dev.sh bench [ARGS...] set up (with the torch oracle), then run the engine benchmark
+#   ./dev.sh bench [ARGS...] set up, then run the engine benchmark (ratios need torch in .venv)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -89,6 +90,9 @@ ensure_qt_display_libs() {
 cmd="${1:-run}"
 shift || true
 case "$cmd" in
+setup)
+    setup test
+    ;;
 run)
     setup test
     if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && [ -z "${QT_QPA_PLATFORM:-}" ] &&
@@ -105,13 +109,13 @@ test)
     ;;
 bench)
     setup test
-    # The CPU build only: never let pip choose a torch version (it picks a multi-GB CUDA build).
+    # Ratios need the torch oracle in .venv; it is never installed behind your back
+    # (pip's default torch wheel is a multi-GB CUDA build; a CPU build is all it takes).
     "$venv/bin/python" -c 'import torch' 2>/dev/null ||
-        "$venv/bin/python" -m pip install --quiet "torch==2.13.0" ||
-        say "torch==2.13.0 not installable here: benchmark shows engine times only"
+        say "torch is not in .venv: engine times only (add it with: .venv/bin/pip install torch==2.13.0, a CPU build)"
     exec "$venv/bin/python" -m cnn_explorer.bench "$@"
     ;;
 *)
-    die "usage: ./dev.sh run|test|bench [ARGS...]"
+    die "usage: ./dev.sh setup|run|test|bench [ARGS...]"
     ;;
 esac
