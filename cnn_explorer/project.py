@@ -5,6 +5,11 @@ Why a zip of JSON + npz: the JSON is human-readable and diffable, the arrays sta
 (float32 bit for bit), and ``np.load(..., allow_pickle=False)`` can never execute code from
 a file. A malformed or future-version file raises :class:`ProjectError` with a sentence for
 the user; nothing is changed until the whole file has been validated. Qt-free.
+
+A project may also carry the Training tab's trained classifier (:class:`TrainedState`): its
+engine config (``network_to_state``) under ``"trained"`` in ``project.json``, its arrays as
+``trained/<layer>.<name>`` in ``arrays.npz``. The section is optional, so format version 1
+is unchanged: files without it load as before, and older readers ignore it.
 """
 
 from __future__ import annotations
@@ -13,13 +18,21 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cnn_explorer import __version__
 from cnn_explorer.document import MAX_SIDE, LayerSpec
-from cnn_explorer.engine.serialize import atomic_write, write_npz
+from cnn_explorer.engine.network import Network
+from cnn_explorer.engine.serialize import (
+    FileFormatError,
+    atomic_write,
+    network_from_state,
+    network_to_state,
+    write_npz,
+)
 
 FORMAT = "cnn-explorer-project"
 VERSION = 1
@@ -28,14 +41,44 @@ MAX_UNCOMPRESSED = 512 * 1024 * 1024
 KINDS = ("conv", "act", "maxpool", "avgpool")
 _CONV_KEYS = ("filters", "kernel", "stride", "padding", "dilation")
 _POOL_KEYS = ("size", "stride", "padding")
+TRAINED_PREFIX = "trained/"
+MAX_TRAINED_SIDE = 4096
 
 
 class ProjectError(ValueError):
     """The file cannot be opened as a project; the message says why."""
 
 
-def save_project(path: str, x: np.ndarray, layers: list[LayerSpec]) -> None:
-    """Write input ``x (C, H, W)`` and ``layers`` to ``path`` atomically (temp + replace)."""
+@dataclass
+class TrainedState:
+    """A trained classifier as everything needed to use it again.
+
+    ``network`` is the whole engine network (conv part and Flatten/Dense head);
+    ``class_names[k]`` names output ``k``; ``input_shape`` ``(C, H, W)`` is the image size
+    it was trained on (images are resized to it and scaled to [0, 1]; None if unknown);
+    ``extra`` holds JSON-safe notes such as the dataset source.
+    """
+
+    network: Network
+    class_names: list[str]
+    input_shape: tuple[int, int, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Project:
+    """Everything a project file holds: explorer input and layers, optional trained net."""
+
+    input: np.ndarray
+    layers: list[LayerSpec]
+    trained: TrainedState | None = None
+
+
+def save_project(
+    path: str, x: np.ndarray, layers: list[LayerSpec], trained: TrainedState | None = None
+) -> None:
+    """Write input ``x (C, H, W)``, ``layers`` and an optional trained network to ``path``
+    atomically (temp + replace)."""
     arrays: dict[str, np.ndarray] = {"input": np.asarray(x, np.float32)}
     entries = []
     for i, spec in enumerate(layers):
@@ -54,6 +97,8 @@ def save_project(path: str, x: np.ndarray, layers: list[LayerSpec]) -> None:
         "input": "input",
         "layers": entries,
     }
+    if trained is not None:
+        meta["trained"] = _trained_entry(trained, arrays)
     buf = io.BytesIO()
     write_npz(buf, arrays)
     with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -63,6 +108,12 @@ def save_project(path: str, x: np.ndarray, layers: list[LayerSpec]) -> None:
 
 def load_project(path: str) -> tuple[np.ndarray, list[LayerSpec]]:
     """Read and fully validate a project; returns ``(input, layers)`` or raises ProjectError."""
+    project = read_project(path)
+    return project.input, project.layers
+
+
+def read_project(path: str) -> Project:
+    """Read and fully validate a project, trained network included, or raise ProjectError."""
     name = os.path.basename(path)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -96,7 +147,74 @@ def load_project(path: str) -> tuple[np.ndarray, list[LayerSpec]]:
     layers = meta.get("layers")
     if not isinstance(layers, list):
         raise ProjectError(f"{name}: 'layers' must be a list.")
-    return x.astype(np.float32), [_layer(e, arrays, name, i) for i, e in enumerate(layers)]
+    specs = [_layer(e, arrays, name, i) for i, e in enumerate(layers)]
+    trained = _trained(meta.get("trained"), arrays, name)
+    return Project(x.astype(np.float32), specs, trained)
+
+
+def _trained_entry(trained: TrainedState, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The JSON part of a trained network; its arrays go into ``arrays`` under a prefix."""
+    config, params = network_to_state(trained.network)
+    for key, value in params.items():
+        arrays[TRAINED_PREFIX + key] = value
+    shape = trained.input_shape
+    return {
+        "network": config,
+        "class_names": [str(n) for n in trained.class_names],
+        "input_shape": [int(s) for s in shape] if shape is not None else None,
+        "extra": dict(trained.extra),
+    }
+
+
+def _trained(entry: object, arrays: dict[str, np.ndarray], name: str) -> TrainedState | None:
+    """Validate and rebuild the optional trained-network section (None when absent)."""
+    if entry is None:
+        return None
+    where = f"{name}: the trained network"
+    if not isinstance(entry, dict) or not isinstance(entry.get("network"), dict):
+        raise ProjectError(f"{where} section is damaged (no network description).")
+    params = {
+        k[len(TRAINED_PREFIX) :]: v for k, v in arrays.items() if k.startswith(TRAINED_PREFIX)
+    }
+    bad = sorted(k for k, v in params.items() if v.dtype.kind != "f")
+    if bad:
+        raise ProjectError(f"{where} has non-numeric weights ({', '.join(bad)}).")
+    try:
+        network = network_from_state(entry["network"], params)
+    except FileFormatError as exc:
+        raise ProjectError(f"{where} cannot be rebuilt: {exc}.") from None
+    names = entry.get("class_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ProjectError(f"{where} has no valid list of class names.")
+    shape = _trained_shape(entry.get("input_shape"), where)
+    if shape is not None:
+        try:
+            out = network.output_shape(shape)
+        except ValueError as exc:
+            raise ProjectError(f"{where} does not fit its input shape {shape}: {exc}") from None
+        if out != (len(names),):
+            raise ProjectError(
+                f"{where} outputs {out} values but the file names {len(names)} classes."
+            )
+    extra = entry.get("extra", {})
+    if not isinstance(extra, dict):
+        raise ProjectError(f"{where} has damaged notes ('extra' is not a dictionary).")
+    return TrainedState(network, names, shape, extra)
+
+
+def _trained_shape(value: object, where: str) -> tuple[int, int, int] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TRAINED_SIDE
+            for v in value
+        )
+    ):
+        raise ProjectError(f"{where} has an invalid input shape {value!r} (expected [C, H, W]).")
+    return (value[0], value[1], value[2])
 
 
 def _check_header(meta: object, name: str) -> None:

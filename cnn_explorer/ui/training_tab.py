@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_explorer.project import TrainedState
 from cnn_explorer.train_cli import (
     DEFAULT_BATCH,
     DEFAULT_EPOCHS,
@@ -79,6 +80,7 @@ from cnn_explorer.ui.training_curves import TrainingCurves
 BUILTIN = "builtin:shapes"
 ARCH_DEFAULT, ARCH_EXPLORER, ARCH_LOADED = "default", "explorer", "loaded"
 ERROR_STYLE = "color: #b00020;"
+_STATE_KEYS = ("class_names", "input_shape")
 
 
 class LrSpinBox(QDoubleSpinBox):
@@ -482,6 +484,47 @@ class TrainingTab(QWidget):
         from cnn_explorer.engine.serialize import load_network
 
         net, extra = load_network(path)
+        self._adopt_network(net, extra, os.path.basename(path))
+
+    def trained_state(self) -> TrainedState | None:
+        """The trained network (a copy), its class names and input shape, for a project
+        file; None before anything was trained or loaded."""
+        if self.trained is None:
+            return None
+        shape = self.trained_input_shape()
+        extra = {k: v for k, v in self._loaded_extra.items() if k not in _STATE_KEYS}
+        if self.split is not None and self.data is not None:
+            extra = {"source": str(getattr(self.data, "source", ""))}
+        return TrainedState(
+            self.trained.copy(),
+            list(self.class_names),
+            (shape[0], shape[1], shape[2]) if len(shape) == 3 else None,
+            extra,
+        )
+
+    def restore_trained_state(self, state: TrainedState, origin: str = "the project") -> bool:
+        """Show ``state`` (from a project file) as the trained network, as if its weights
+        had been loaded: filters, "Try an image", and "Loaded weights" to train further.
+        Refused (False, message) while a run is alive: the run would overwrite it."""
+        if self.worker.is_running():
+            self._set_status(
+                f"Training is running: the trained network of {origin} was not loaded "
+                "(stop training and open it again).",
+                error=True,
+            )
+            return False
+        extra: dict[str, Any] = {**state.extra, "class_names": list(state.class_names)}
+        if state.input_shape is not None:
+            extra["input_shape"] = list(state.input_shape)
+        self.split = None
+        self.curves.clear()
+        self.confusion.clear()
+        self.prediction.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
+        self._adopt_network(state.network.copy(), extra, origin)
+        return True
+
+    def _adopt_network(self, net: Any, extra: dict[str, Any], origin: str) -> None:
+        """Make ``net`` the trained network and the "Loaded weights" architecture."""
         names = [str(n) for n in extra.get("class_names", [])]
         out = net.layers[-1].params.get("weight") if net.layers else None
         k = out.shape[0] if out is not None else len(names)
@@ -489,13 +532,12 @@ class TrainingTab(QWidget):
         self.trained = net.copy()
         self.class_names = names if len(names) == k else [f"class {i}" for i in range(k)]
         self.filters.clear()
-        self.filters.add_snapshot(f"loaded from {os.path.basename(path)}", conv_filters(net))
+        self.filters.add_snapshot(f"loaded from {origin}", conv_filters(net))
         self.prediction.set_network(self.trained, self.class_names)
         self.arch.setCurrentIndex(self.arch.findData(ARCH_LOADED))
         self._set_item_enabled(self.arch, ARCH_LOADED, True)
         self._set_status(
-            f"Loaded {os.path.basename(path)}: {len(net.layers)} layers, "
-            f"{len(self.class_names)} classes."
+            f"Loaded {origin}: {len(net.layers)} layers, {len(self.class_names)} classes."
         )
         self._update_buttons()
 

@@ -2,7 +2,8 @@
 
 Run (needs the optional torch oracle, see pyproject ``[project.optional-dependencies]``)::
 
-    /work/venv/bin/python tests/golden/make_golden.py
+    /work/venv/bin/python tests/golden/make_golden.py            # every file
+    /work/venv/bin/python tests/golden/make_golden.py network    # only golden_network.npz
 
 Why golden files: the torch parity test (``tests/engine/test_torch_parity.py``) must run on
 machines without torch, so the oracle's answers are stored here once, in float64, for a
@@ -16,6 +17,13 @@ fixed seeded grid of configurations. Each ``.npz`` holds plain arrays only (no p
   ``caseNNN/grad_out``: the random upstream gradient; ``caseNNN/grad_<arg>``: torch's
   gradient of ``Σ out · grad_out`` with respect to that input.
 
+``golden_network.npz`` holds whole networks instead (the engine's ``default_classifier`` and a
+stack with stride/dilation/circular padding, avg pool, leaky ReLU and a dense head):
+``caseNNN/config`` is JSON ``{"network": Network.to_dict(), "note"}``; ``caseNNN/x``,
+``caseNNN/y`` a random batch and labels; ``caseNNN/param/<key>`` the seeded weights (float64,
+engine keys such as ``"0.weight"``); ``caseNNN/loss`` torch's mean cross-entropy,
+``caseNNN/logits``, ``caseNNN/grad/<key>`` and ``caseNNN/grad_input`` its autograd gradients.
+
 Engine kwargs use the contract's spelling (padding ``(top, bottom, left, right)``,
 ``flip_kernel``, ``padding_mode``); this script translates them to torch calls.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (torch's own convention)
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the engine, for the whole-network cases
 SEED = 20240611
 TORCH_PAD_MODE = {
     "zeros": "constant",
@@ -374,14 +384,103 @@ def self_check() -> None:
     assert math.isclose(float(F.softplus(torch.tensor(0.0, dtype=torch.float64))), math.log(2))
 
 
-def main() -> None:
+# --------------------------------------------------------------------------------------
+# whole networks
+# --------------------------------------------------------------------------------------
+
+
+def torch_layer(x: Any, cfg: dict[str, Any], params: dict[str, Any]) -> Any:
+    """One engine layer (its ``to_dict`` config and torch parameters) applied in torch."""
+    kind = cfg["kind"]
+    if kind == "conv":
+        kw = {k: cfg[k] for k in ("stride", "padding", "dilation", "padding_mode", "flip_kernel")}
+        return torch_conv2d(x, params["weight"], params.get("bias"), **kw)
+    if kind in ("max_pool", "avg_pool"):
+        kw = {k: cfg[k] for k in ("kernel_size", "stride", "padding", "ceil_mode")}
+        if kind == "avg_pool":
+            return torch_avg_pool2d(x, **kw)
+        return torch_max_pool2d(x, dilation=cfg.get("dilation", 1), **kw)
+    if kind == "activation":
+        extra = {k: v for k, v in cfg.items() if k == "negative_slope"}
+        return TORCH_ACTIVATIONS[cfg["activation"]](x, **extra)
+    if kind == "flatten":
+        return x.flatten(1)
+    if kind == "dense":
+        return F.linear(x, params["weight"], params.get("bias"))
+    raise ValueError(f"no torch translation for layer kind {kind!r}")
+
+
+def network_case(net: Any, x: np.ndarray, y: np.ndarray, note: str) -> Case:
+    """Loss, logits and autograd gradients (every parameter and the input) of ``net``."""
+    config = net.to_dict()
+    weights = {k: np.asarray(v, np.float64) for k, v in net.parameters()}
+    tparams = {k: torch.tensor(v, requires_grad=True) for k, v in weights.items()}
+    tx = torch.tensor(x, requires_grad=True)
+    h = tx
+    for i, cfg in enumerate(config["layers"]):
+        own = {k.split(".", 1)[1]: v for k, v in tparams.items() if k.split(".")[0] == str(i)}
+        h = torch_layer(h, cfg, own)
+    loss = F.cross_entropy(h, torch.tensor(y, dtype=torch.int64))
+    loss.backward()
+    arrays: dict[str, np.ndarray] = {"x": x, "y": y}
+    arrays.update({f"param/{k}": v for k, v in weights.items()})
+    arrays["loss"] = np.array(loss.item())
+    arrays["logits"] = h.detach().numpy().copy()
+    arrays.update({f"grad/{k}": t.grad.numpy().copy() for k, t in tparams.items()})
+    arrays["grad_input"] = tx.grad.numpy().copy()
+    return {"config": {"network": config, "note": note}, "arrays": arrays}
+
+
+def network_cases(rng: np.random.Generator) -> list[Case]:
+    """The default classifier, and a stack exercising stride, dilation, circular padding,
+    average pooling, leaky ReLU and ceil-mode max pooling before a dense head."""
+    from cnn_explorer.engine.layers import Activation, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
+    from cnn_explorer.engine.network import Network, default_classifier
+
+    cases = []
+    net = default_classifier((1, 8, 8), 3, seed=7)
+    x = rng.standard_normal((4, 1, 8, 8))
+    cases.append(network_case(net, x, rng.integers(0, 3, 4), "default_classifier 1×8×8 → 3"))
+    stack: list[Any] = [
+        Conv2D(2, 3, 3, stride=2, dilation=2, padding=2, padding_mode="circular", rng=11),
+        AvgPool2D(2, stride=1),
+        Activation("leaky_relu", negative_slope=0.2),
+        Conv2D(3, 4, (2, 3), padding=(1, 0, 1, 2), padding_mode="reflect", rng=12),
+        Activation("tanh"),
+        MaxPool2D(2, ceil_mode=True),
+        Flatten(),
+    ]
+    features = Network(stack).output_shape((2, 11, 10))[0]
+    other = Network([*stack, Dense(features, 4, rng=13)])
+    x = rng.standard_normal((3, 2, 11, 10))
+    cases.append(network_case(other, x, rng.integers(0, 4, 3), "strided/dilated/circular stack"))
+    return cases
+
+
+WRITERS: dict[str, tuple[str, Callable[[np.random.Generator], list[Case]]]] = {
+    "conv": ("golden_conv.npz", conv_cases),
+    "pool": ("golden_pool.npz", pool_cases),
+    "elementwise": ("golden_elementwise.npz", elementwise_cases),
+}
+
+
+def main(names: list[str]) -> None:
+    """Write the named files (default: all). The op files share one seeded generator, so
+    they are always written together; the network file has its own seed."""
     torch.set_default_dtype(torch.float64)
     self_check()
-    rng = np.random.default_rng(SEED)
-    save(conv_cases(rng), HERE / "golden_conv.npz")
-    save(pool_cases(rng), HERE / "golden_pool.npz")
-    save(elementwise_cases(rng), HERE / "golden_elementwise.npz")
+    unknown = set(names) - {*WRITERS, "network"}
+    if unknown:
+        raise SystemExit(
+            f"unknown golden files {sorted(unknown)}; choose from conv, pool, elementwise, network"
+        )
+    if not names or set(names) & set(WRITERS):
+        rng = np.random.default_rng(SEED)
+        for filename, cases in WRITERS.values():
+            save(cases(rng), HERE / filename)
+    if not names or "network" in names:
+        save(network_cases(np.random.default_rng(SEED + 1)), HERE / "golden_network.npz")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

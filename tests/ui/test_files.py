@@ -280,3 +280,18 @@ def test_window_state_restored(qtbot, tmp_path):
     assert b.maps.scale_mode == "Global"
     assert b.kernel_dock.isHidden()
     b.doc.shutdown()
+
+
+def test_unsaveable_data_is_reported_not_raised(window, tmp_path, monkeypatch):
+    path = tmp_path / "a.cnnx"
+    spec = conv_spec(1, 1, (2, 2))
+    spec.weight = np.array([[[[object()]]]], dtype=object)  # only pickle could store it
+    from cnn_explorer.ui import main_window
+
+    def save_unsaveable(target, x, layers, trained=None):
+        save_project(target, x, [spec])
+
+    monkeypatch.setattr(main_window, "save_project", save_unsaveable)
+    assert window.save_to(str(path)) is False
+    assert window.reporter.errors and "Could not write" in window.reporter.errors[-1][1]
+    assert not path.exists()

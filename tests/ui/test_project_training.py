@@ -1,0 +1,225 @@
+"""Projects carry the Training tab's trained network: file round trip (predictions bit for
+bit, class names), old files without the section, malformed sections refused with a
+sentence, and save → open through the main window after a short real training run."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnn_explorer import presets
+from cnn_explorer.document import conv_spec
+from cnn_explorer.engine.network import default_classifier
+from cnn_explorer.project import (
+    ProjectError,
+    TrainedState,
+    load_project,
+    read_project,
+    save_project,
+)
+from cnn_explorer.ui.main_window import MainWindow
+from cnn_explorer.ui.messages import RecordingReporter
+
+TIMEOUT = 60_000
+X = presets.WORKED_EXAMPLE[None]
+
+
+def _state(seed: int = 1) -> TrainedState:
+    net = default_classifier((1, 8, 8), 3, seed=seed)
+    return TrainedState(net, ["a", "b", "c"], (1, 8, 8), {"source": "bars"})
+
+
+def _images(n: int = 5) -> np.ndarray:
+    return np.random.default_rng(0).random((n, 1, 8, 8), dtype=np.float32)
+
+
+def _rewrite(path: Path, edit: Callable[[dict, dict], None]) -> None:
+    """Rewrite a saved project after ``edit(meta, arrays)`` changed its JSON / arrays."""
+    import io
+
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("project.json"))
+        with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
+            arrays = {k: np.array(npz[k]) for k in npz.files}
+    edit(meta, arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("project.json", json.dumps(meta))
+        zf.writestr("arrays.npz", buf.getvalue())
+
+
+def test_trained_network_round_trips_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "p.cnnx"
+    state = _state()
+    save_project(str(path), X, [conv_spec(1, 2, (2, 2), seed=3)], state)
+    project = read_project(str(path))
+    assert project.trained is not None
+    got = project.trained
+    assert got.class_names == ["a", "b", "c"] and got.input_shape == (1, 8, 8)
+    assert got.extra == {"source": "bars"}
+    assert [layer.kind for layer in got.network.layers] == [
+        layer.kind for layer in state.network.layers
+    ]
+    assert got.network.layers[-1].kind == "dense"
+    x = _images()
+    assert np.array_equal(got.network.predict_logits(x), state.network.predict_logits(x))
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("project.json"))
+    assert meta["version"] == 1 and meta["trained"]["network"]["layers"]
+    x0, layers = load_project(str(path))  # the old API still gives (input, layers)
+    assert np.array_equal(x0, X) and len(layers) == 1
+
+
+def test_project_without_trained_section_loads_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "old.cnnx"
+    save_project(str(path), X, [conv_spec(1, 2, (2, 2), seed=3)])
+    with zipfile.ZipFile(path) as zf:
+        assert "trained" not in json.loads(zf.read("project.json"))
+    project = read_project(str(path))
+    assert project.trained is None and len(project.layers) == 1
+
+
+def _drop_weight(meta: dict, arrays: dict) -> None:
+    del arrays["trained/0.weight"]
+
+
+def _bad_names(meta: dict, arrays: dict) -> None:
+    meta["trained"]["class_names"] = ["only one"]
+
+
+def _bad_shape(meta: dict, arrays: dict) -> None:
+    meta["trained"]["input_shape"] = [1, 9]
+
+
+def _wrong_size(meta: dict, arrays: dict) -> None:
+    meta["trained"]["input_shape"] = [1, 16, 16]
+
+
+def _bad_layer(meta: dict, arrays: dict) -> None:
+    meta["trained"]["network"]["layers"][0]["kind"] = "teleport"
+
+
+def _bad_weights(meta: dict, arrays: dict) -> None:
+    arrays["trained/0.weight"] = np.full(arrays["trained/0.weight"].shape, "x")
+
+
+def _not_dict(meta: dict, arrays: dict) -> None:
+    meta["trained"] = [1, 2]
+
+
+def _future(meta: dict, arrays: dict) -> None:
+    meta["trained"]["network"]["version"] = 99
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (_drop_weight, "lacks arrays"),
+        (_bad_names, "outputs (3,) values but the file names 1 classes"),
+        (_bad_shape, "invalid input shape"),
+        (_wrong_size, "does not fit its input shape"),
+        (_bad_layer, "cannot be rebuilt"),
+        (_bad_weights, "non-numeric weights"),
+        (_not_dict, "section is damaged"),
+        (_future, "newer than this CNN Explorer"),
+    ],
+)
+def test_malformed_trained_section_is_a_clear_error(
+    tmp_path: Path, edit: Callable[[dict, dict], None], words: str
+) -> None:
+    path = tmp_path / "bad.cnnx"
+    save_project(str(path), X, [], _state())
+    _rewrite(path, edit)
+    with pytest.raises(ProjectError, match=r"bad\.cnnx: the trained network") as info:
+        read_project(str(path))
+    assert words in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# through the main window
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bars(make_bars: Callable[[int, int], Path]) -> Path:
+    return make_bars(6, 5)
+
+
+def _window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
+    win = MainWindow(restore_state=False)
+    win.persist_settings = False
+    win.reporter = RecordingReporter(win)
+    qtbot.addWidget(win)
+    return win
+
+
+def _train(qtbot, win: MainWindow, bars: Path):  # type: ignore[no-untyped-def]
+    tab = win.show_training()
+    tab.set_folder(str(bars))
+    tab.epochs.setValue(2)
+    tab.batch_size.setValue(4)
+    with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT) as done:
+        assert tab.start()
+    assert done.args == ["completed"]
+    return tab
+
+
+def test_save_and_open_carry_the_trained_network(qtbot, tmp_path: Path, bars: Path) -> None:  # type: ignore[no-untyped-def]
+    win = _window(qtbot)
+    tab = _train(qtbot, win, bars)
+    images = tab.split.x_val
+    logits = tab.trained.predict_logits(images)
+    path = str(tmp_path / "trained.cnnx")
+    assert win.save_to(path)
+    assert tab.shutdown(TIMEOUT)
+
+    fresh = _window(qtbot)
+    assert fresh.training is None
+    assert fresh.open_project(path)
+    assert fresh.tabs.currentIndex() == 0, "opening a project stays on the feature maps"
+    assert fresh.grid_dock.isVisibleTo(fresh) == win.grid_dock.isVisibleTo(win)
+    other = fresh.training
+    assert other is not None and other.trained is not None
+    assert other.class_names == ["horizontal", "vertical"]
+    assert other.trained_input_shape() == (1, 8, 8)
+    assert np.array_equal(other.trained.predict_logits(images), logits)
+    assert other.prediction.network is other.trained
+    other.prediction.show_image(images[0])
+    assert other.prediction.probabilities.size == 2
+    assert other.arch.currentData() == "loaded" and other.save_button.isEnabled()
+    assert other.filters.snapshot_count == 1
+    # saved again from the fresh window, it still carries the same network
+    again = str(tmp_path / "again.cnnx")
+    assert fresh.save_to(again)
+    state = read_project(again).trained
+    assert state is not None and state.class_names == ["horizontal", "vertical"]
+    assert np.array_equal(state.network.predict_logits(images), logits)
+    assert other.shutdown(TIMEOUT)
+
+
+def test_malformed_project_leaves_the_window_untouched(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    win = _window(qtbot)
+    good = tmp_path / "good.cnnx"
+    save_project(str(good), X, [conv_spec(1, 2, (2, 2), seed=3)], _state())
+    assert win.open_project(str(good))
+    tab = win.training
+    assert tab is not None and tab.class_names == ["a", "b", "c"]
+    trained, x0, n = tab.trained, win.doc.input.copy(), len(win.doc.layers)
+    bad = tmp_path / "bad.cnnx"
+    save_project(str(bad), np.zeros((1, 3, 3), np.float32), [], _state(2))
+    _rewrite(bad, _bad_names)
+    assert not win.open_project(str(bad))
+    assert "the trained network" in win.reporter.errors[-1][1]
+    assert tab.trained is trained and tab.class_names == ["a", "b", "c"]
+    assert np.array_equal(win.doc.input, x0) and len(win.doc.layers) == n
+    plain = tmp_path / "plain.cnnx"
+    save_project(str(plain), X, [])
+    assert win.open_project(str(plain))
+    assert tab.trained is trained, "a project without a trained network leaves the tab alone"
+    assert tab.shutdown(TIMEOUT)
