@@ -26,6 +26,21 @@ def lut(signed: bool) -> np.ndarray:
     return _LUT_DIV if signed else _LUT_SEQ
 
 
+_ARGB32: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def lut_argb32(table: np.ndarray) -> np.ndarray:
+    """``(N,)`` uint32 ``0xFFRRGGBB`` pixels of an ``(N, 3)`` uint8 LUT, for building
+    QImage.Format_RGB32 images with one ``take``; cached per table object."""
+    hit = _ARGB32.get(id(table))
+    if hit is None or hit[0] is not table:
+        t = table.astype(np.uint32)
+        px = (0xFF000000 | (t[:, 0] << 16) | (t[:, 1] << 8) | t[:, 2]).astype(np.uint32)
+        hit = (table, px)
+        _ARGB32[id(table)] = hit
+    return hit[1]
+
+
 def levels_for(lo: float, hi: float) -> tuple[tuple[float, float], bool]:
     """``((low, high), signed)`` display levels for data spanning ``[lo, hi]``.
 

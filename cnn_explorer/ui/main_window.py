@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer import imageio, presets
 from cnn_explorer.document import Change, Document, worked_example_layers
-from cnn_explorer.project import SUFFIX, ProjectError, load_project, save_project
+from cnn_explorer.project import SUFFIX, ProjectError, read_project, save_project
 from cnn_explorer.ui.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.grid_editor import GridEditor
@@ -248,10 +248,11 @@ class MainWindow(QMainWindow):
         tab.open_in_explorer.connect(self.open_trained)
         tab.status_changed.connect(self.show_status)
         self.training = tab
+        current = self.tabs.currentIndex()  # created from a project open: stay on the maps
         blocker = QSignalBlocker(self.tabs)
         self.tabs.removeTab(1)
         self.tabs.insertTab(1, tab, "Training")
-        self.tabs.setCurrentIndex(1)
+        self.tabs.setCurrentIndex(current)
         del blocker
         self._training_placeholder.deleteLater()
 
@@ -282,8 +283,16 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ status
     def show_status(self, text: str, error: bool = False) -> None:
         self.last_status = text
-        self.statusBar().setStyleSheet("color: #b00;" if error else "")
+        self._status_style("color: #b00;" if error else "")
         self.statusBar().showMessage(text, 10000)
+
+    def _status_style(self, sheet: str) -> None:
+        """Set the status bar's style sheet only when it differs: even an unchanged
+        ``setStyleSheet`` re-polishes the bar and its widgets (a relayout and repaint on
+        every edit)."""
+        bar = self.statusBar()
+        if bar.styleSheet() != sheet:
+            bar.setStyleSheet(sheet)
 
     def _set_busy(self, busy: bool) -> None:
         self.busy_bar.setVisible(busy)
@@ -291,7 +300,7 @@ class MainWindow(QMainWindow):
 
     def _on_changed(self, change: Change) -> None:
         if change.kind in ("input", "layer", "layers"):
-            self.statusBar().setStyleSheet("")
+            self._status_style("")
         structural = ("layer", "layers", "document", "input_shape")
         if self.training is not None and change.kind in structural:
             self.training.set_explorer_layers(self._engine_layers())  # type: ignore[attr-defined]
@@ -315,17 +324,22 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: str) -> bool:
         try:
-            x, layers = load_project(path)
+            project = read_project(path)
         except (ProjectError, OSError) as exc:
             self.reporter.error("Cannot open project", str(exc))
             self.show_status(str(exc), error=True)
             return False
-        self.doc.apply_document(x, layers)
+        self.doc.apply_document(project.input, project.layers)
         self.doc.undo_stack.clear()
         self.current_path = path
         self._add_recent(path)
         self._update_title()
         self.show_status(f"Opened {os.path.basename(path)}")
+        if project.trained is not None:  # a project without one leaves the tab as it is
+            self._ensure_training()
+            self.training.restore_trained_state(  # type: ignore[attr-defined]
+                project.trained, os.path.basename(path)
+            )
         return True
 
     def save(self) -> bool:
@@ -345,8 +359,9 @@ class MainWindow(QMainWindow):
 
     def save_to(self, path: str) -> bool:
         try:
-            save_project(path, self.doc.input, self.doc.layers)
-        except OSError as exc:
+            trained = None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
+            save_project(path, self.doc.input, self.doc.layers, trained)
+        except (OSError, ValueError) as exc:  # ValueError: data that cannot be stored
             self.reporter.error("Cannot save", f"Could not write {path}: {exc}")
             return False
         self.current_path = path
