@@ -278,28 +278,60 @@ class Network:
         from cnn_explorer.engine import losses as _losses
 
         self.zero_grad()
-        logits = self(x, training)
+        order = self._training_order()
+        logits = np.asarray(x)
+        for i in order:
+            logits = self._run(i, logits, training)
         loss, ctx = _losses.cross_entropy_forward(logits, y)
-        self._backward_params(_losses.cross_entropy_backward(1.0, ctx))
+        self._backward_params(_losses.cross_entropy_backward(1.0, ctx), order)
         return float(loss), logits
 
-    def _backward_params(self, grad_out: np.ndarray) -> None:
+    def _training_order(self) -> list[int]:
+        """Layer indices in the order :meth:`loss_and_grads` runs them.
+
+        ReLU then max pooling gives exactly the same numbers as max pooling then ReLU
+        (ReLU is non-decreasing, so it commutes with max; the gradient reaches the same
+        winner, or is zero either way when the window's maximum is ≤ 0), and the latter
+        applies the ReLU to a quarter of the values (2×2 pool): ~0.1 ms of a 3.5 ms
+        batch-32 step of the default network. Only the loss and parameter gradients are
+        produced in training, so the swapped maps are never seen.
+        """
+        order = list(range(len(self.layers)))
+        i = 0
+        while i + 1 < len(order):
+            a, b = self.layers[order[i]], self.layers[order[i + 1]]
+            if (
+                isinstance(a, Activation)
+                and a.activation == "relu"
+                and a.enabled
+                and isinstance(b, MaxPool2D)
+                and b.enabled
+            ):
+                order[i], order[i + 1] = order[i + 1], order[i]
+                i += 2
+            else:
+                i += 1
+        return order
+
+    def _backward_params(self, grad_out: np.ndarray, order: Sequence[int] | None = None) -> None:
         """:meth:`backward` for training: stop at the first layer with parameters.
 
         Nothing uses the gradient w.r.t. the input when training, so layers before the
         first one with parameters are skipped and that layer computes its parameter
         gradients only (:meth:`Layer.backward_params`; for a first Conv2D that saves the
-        ``Wᵀ @ G`` product and col2im, ~10% of a small CNN's training step).
+        ``Wᵀ @ G`` product and col2im, ~10% of a small CNN's training step). ``order`` is
+        the order the forward ran the layers in (:meth:`_training_order`).
         """
+        layers = [self.layers[i] for i in (range(len(self.layers)) if order is None else order)]
         first = next(
-            (i for i, layer in enumerate(self.layers) if layer.enabled and layer.grads),
-            len(self.layers),
+            (i for i, layer in enumerate(layers) if layer.enabled and layer.grads),
+            len(layers),
         )
         grad = grad_out
-        for layer in reversed(self.layers[first + 1 :]):
+        for layer in reversed(layers[first + 1 :]):
             grad = layer.backward(grad)
-        if first < len(self.layers):
-            self.layers[first].backward_params(grad)
+        if first < len(layers):
+            layers[first].backward_params(grad)
 
     # -- geometry ----------------------------------------------------------------------
     def windows(self) -> list[Window | None]:

@@ -100,6 +100,35 @@ class SGD(Optimizer):
         }
 
 
+class _FlatGroup:
+    """Flat ``m``, ``v``, gradient and scratch buffers for a fixed list of parameters
+    ``signature = ((key, shape), ...)``; ``*_views`` are the per-parameter slices, and the
+    optimizer's ``state[key]["exp_avg"]``/``["exp_avg_sq"]`` *are* the ``m``/``v`` views."""
+
+    def __init__(self, signature: tuple[tuple[str, tuple[int, ...]], ...], dtype: Any) -> None:
+        self.signature = signature
+        sizes = [int(np.prod(shape)) for _, shape in signature]
+        total = sum(sizes)
+        self.m, self.v = np.zeros(total, dtype), np.zeros(total, dtype)
+        self.g, self.s = np.empty(total, dtype), np.empty(total, dtype)
+        bounds = np.cumsum([0, *sizes])
+        cuts = [
+            (int(a), int(b), shape)
+            for a, b, (_, shape) in zip(bounds[:-1], bounds[1:], signature, strict=True)
+        ]
+        self.m_views = [self.m[a:b].reshape(shape) for a, b, shape in cuts]
+        self.v_views = [self.v[a:b].reshape(shape) for a, b, shape in cuts]
+        self.g_views = [self.g[a:b].reshape(shape) for a, b, shape in cuts]
+        self.s_views = [self.s[a:b].reshape(shape) for a, b, shape in cuts]
+
+    def owns(self, states: list[dict[str, Any] | None]) -> bool:
+        """True while every state still holds this group's views (not reset/replaced)."""
+        return all(
+            st is not None and st["exp_avg"] is mv and st["exp_avg_sq"] is vv
+            for st, mv, vv in zip(states, self.m_views, self.v_views, strict=True)
+        )
+
+
 class Adam(Optimizer):
     """Adam as ``torch.optim.Adam`` (L2 ``weight_decay`` added to the gradient, not AdamW).
 
@@ -118,27 +147,107 @@ class Adam(Optimizer):
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
+        self._scratch: dict[str, np.ndarray] = {}
+        self._group: _FlatGroup | None = None
 
     def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
         t = param.dtype.type
-        b1, b2 = self.betas
         g = grad + t(self.weight_decay) * param if self.weight_decay else grad
         st = self.state.get(key)
         if st is None:
             st = {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
             self.state[key] = st
         st["step"] += 1
-        m, v = st["exp_avg"], st["exp_avg_sq"]
+        s = self._buffer(key, param)
+        self._direction(st["exp_avg"], st["exp_avg_sq"], g, s, st["step"])
+        param -= s
+
+    def _direction(
+        self, m: np.ndarray, v: np.ndarray, g: np.ndarray, s: np.ndarray, step: int
+    ) -> None:
+        """Update the moments ``m``, ``v`` in place from ``g`` and write the step
+        ``(lr / (1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + eps)`` into ``s`` (all the same shape).
+
+        Same operations in the same order as the textbook formula (bit for bit), but every
+        temporary goes through ``s``: no allocation per step. Elementwise only, so one call
+        on all parameters concatenated gives the same numbers as one call per parameter.
+        """
+        t = m.dtype.type
+        b1, b2 = self.betas
         m *= t(b1)
-        m += t(1 - b1) * g
+        np.multiply(g, t(1 - b1), out=s)
+        m += s
         v *= t(b2)
-        v += t(1 - b2) * (g * g)
-        step = st["step"]
+        np.multiply(g, g, out=s)
+        s *= t(1 - b2)
+        v += s
         bias1 = 1 - b1**step
         bias2_sqrt = (1 - b2**step) ** 0.5
-        denom = np.sqrt(v) / t(bias2_sqrt)
-        denom += t(self.eps)
-        param -= t(self.lr / bias1) * (m / denom)
+        np.sqrt(v, out=s)
+        s /= t(bias2_sqrt)
+        s += t(self.eps)  # s is the denominator
+        np.divide(m, s, out=s)
+        s *= t(self.lr / bias1)
+
+    def _buffer(self, key: str, param: np.ndarray) -> np.ndarray:
+        """Scratch shaped like ``param`` for :meth:`update` (not state: never saved)."""
+        buf = self._scratch.get(key)
+        if buf is None or buf.shape != param.shape or buf.dtype != param.dtype:
+            buf = self._scratch[key] = np.empty_like(param)
+        return buf
+
+    # -- fused step: every parameter in one set of whole-array calls --------------------
+    def step(self, network: _HasTrainable) -> None:
+        self.step_params(network.trainable_parameters())
+
+    def step_params(self, items: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> None:
+        """Like :meth:`Optimizer.step_params`; a small CNN's ~6 parameters are updated
+        together through flat moment buffers (the per-parameter version spends its ~0.1 ms
+        on ~80 tiny NumPy calls). Same numbers bit for bit; falls back to :meth:`update`
+        when the parameters differ in dtype, use weight decay or are at different steps."""
+        items = list(items)
+        group = self._fused_group(items)
+        if group is None:
+            for key, param, grad in items:
+                self.update(key, param, grad)
+            return
+        for (_, _, grad), gv in zip(items, group.g_views, strict=True):
+            np.copyto(gv, grad)
+        steps = []
+        for key, _, _ in items:
+            st = self.state[key]
+            st["step"] += 1
+            steps.append(st["step"])
+        self._direction(group.m, group.v, group.g, group.s, steps[0])
+        for (_, param, _), sv in zip(items, group.s_views, strict=True):
+            param -= sv
+
+    def _fused_group(self, items: list[tuple[str, np.ndarray, np.ndarray]]) -> _FlatGroup | None:
+        if self.weight_decay or len(items) < 2:
+            return None
+        dtype = items[0][1].dtype
+        if any(p.dtype != dtype or g.shape != p.shape for _, p, g in items):
+            return None
+        states = [self.state.get(key) for key, _, _ in items]
+        steps = {0 if st is None else st["step"] for st in states}
+        if len(steps) != 1:
+            return None
+        sig = tuple((key, p.shape) for key, p, _ in items)
+        group = self._group
+        if group is not None and group.signature == sig and group.owns(states):
+            return group
+        group = _FlatGroup(sig, dtype)
+        for (key, _, _), st, mv, vv in zip(
+            items, states, group.m_views, group.v_views, strict=True
+        ):
+            if st is None:
+                st = self.state[key] = {"step": 0}
+            else:
+                np.copyto(mv, st["exp_avg"])
+                np.copyto(vv, st["exp_avg_sq"])
+            st["exp_avg"], st["exp_avg_sq"] = mv, vv
+        self._group = group
+        return group
 
     def config(self) -> dict[str, Any]:
         return {

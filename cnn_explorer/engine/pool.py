@@ -208,6 +208,13 @@ def _taps(g: PoolGeometry) -> list[tuple[int, int]]:
     return [(i, j) for i in range(g.kernel[0]) for j in range(g.kernel[1])]
 
 
+def _tap_numbers(g: PoolGeometry, dtype: np.dtype) -> np.ndarray:
+    """``(kh, kw, 1, 1, 1, 1)`` window position numbers ``i·kw + j``: compared with an
+    ``(N, C, Ho, Wo)`` argmax they give every position's winner mask in one call."""
+    kh, kw = g.kernel
+    return np.arange(kh * kw, dtype=dtype).reshape(kh, kw, 1, 1, 1, 1)
+
+
 def _grad_canvas(g: PoolGeometry, dtype: np.dtype) -> np.ndarray:
     """Zeroed gradient array in window coordinates ``(N, C, *span)``."""
     return np.zeros((g.n, g.c, *g.span), dtype)
@@ -363,8 +370,17 @@ def max_pool2d_backward(grad_out: object, ctx: MaxPool2dContext) -> np.ndarray:
     winning cell; cells that win several overlapping windows receive the sum."""
     g = ctx.geometry
     go = _check_grad(grad_out, g, ctx.unbatched, ctx.dtype)
-    # Tiling windows write every canvas cell exactly once: no need to zero it first.
-    gxp = np.empty((g.n, g.c, *g.span), ctx.dtype) if _tiles(g) else _grad_canvas(g, ctx.dtype)
+    if _tiles(g):
+        # Tiling windows write every canvas cell exactly once: no zeroing, and all window
+        # positions at once, two whole-array calls instead of three per position (~0.18 →
+        # 0.14 ms on a 32×8×28² batch): ``hit[i, j] = (argmax == i·kw + j)``, then
+        # canvas = go · hit written through the tile view.
+        gxp = np.empty((g.n, g.c, *g.span), ctx.dtype)
+        hit = scratch("pool_hit", (*g.kernel, *go.shape), np.bool_)
+        np.equal(ctx.argmax, _tap_numbers(g, ctx.argmax.dtype), out=hit)
+        np.multiply(go, hit, out=_tile_view(gxp, g))
+        return restore_batch(_crop(gxp, g), ctx.unbatched)
+    gxp = _grad_canvas(g, ctx.dtype)
     hit = scratch("pool_hit", go.shape, np.bool_)
     routed = scratch("pool_routed", go.shape, ctx.dtype)
     overlap = _windows_overlap(g)

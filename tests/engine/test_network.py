@@ -333,3 +333,33 @@ def test_conv_backward_params_matches_backward() -> None:
         np.testing.assert_allclose(conv.grads[k], v, rtol=1e-6, atol=1e-6)
     with pytest.raises(RuntimeError, match="before forward"):
         Conv2D(1, 1, 3).backward_params(grad)
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_training_swaps_relu_and_max_pool_without_changing_anything(with_nan: bool) -> None:
+    """loss_and_grads runs max pool before ReLU (cheaper, same numbers): the loss, logits
+    and every gradient must equal those of the layers in their written order, bit for bit."""
+    rng = np.random.default_rng(5)
+    net = Network(
+        [
+            Conv2D(1, 3, 3, padding=1, rng=rng),
+            Activation("relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(3 * 4 * 4, 4, rng=rng),
+        ]
+    )
+    assert net._training_order() == [0, 2, 1, 3, 4]
+    x = rng.standard_normal((6, 1, 8, 8)).astype(np.float32)
+    if with_nan:
+        x[0, 0, 2, 3] = np.nan
+    y = rng.integers(0, 4, 6)
+    with np.errstate(all="ignore"):
+        loss, logits = net.loss_and_grads(x, y)
+        got = [g.copy() for _, g in net.gradients()]
+        expected = _full_backward_grads(net, x, y)
+        plain = net(x, True)
+    np.testing.assert_array_equal(logits, plain)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(loss) == with_nan

@@ -294,3 +294,32 @@ def test_confusion_matrix_and_accuracies() -> None:
     assert acc[:3].tolist() == [0.5, 1.0, 0.0] and np.isnan(acc[3])
     assert accuracy([0, 1, 1], [0, 1, 0]) == pytest.approx(2 / 3)
     assert accuracy([], []) == 0.0
+
+
+def test_adam_fused_step_matches_per_parameter_updates_bit_for_bit() -> None:
+    """Adam.step updates all parameters through flat buffers; the numbers must be those
+    of one update() per parameter, also across freezing a layer and reset()."""
+    from cnn_explorer.engine.network import default_classifier
+
+    rng = np.random.default_rng(7)
+    fused_net = default_classifier((1, 12, 12), 3, seed=1)
+    plain_net = default_classifier((1, 12, 12), 3, seed=1)
+    fused, plain = Adam(0.01), Adam(0.01)
+    for i in range(6):
+        if i == 3:
+            fused_net.layers[0].frozen = plain_net.layers[0].frozen = True
+        if i == 5:
+            fused.reset()
+            plain.reset()
+        x = rng.standard_normal((4, 1, 12, 12)).astype(np.float32)
+        y = rng.integers(0, 3, 4)
+        fused_net.loss_and_grads(x, y)
+        plain_net.loss_and_grads(x, y)
+        fused.step(fused_net)
+        for key, p, g in plain_net.trainable_parameters():
+            plain.update(key, p, g)
+        for (_, a), (_, b) in zip(fused_net.parameters(), plain_net.parameters(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        for key, st in plain.state.items():
+            np.testing.assert_array_equal(fused.state[key]["exp_avg"], st["exp_avg"])
+            assert fused.state[key]["step"] == st["step"]
