@@ -20,17 +20,14 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from cnn_explorer.engine import geometry, layers, network
+from cnn_explorer.engine.activations import ACTIVATION_LABELS
 from cnn_explorer.engine.errors import ShapeError
 
 if TYPE_CHECKING:
     from cnn_explorer.document import LayerSpec
 
 ACTIVATIONS: dict[str, str] = {
-    "relu": "ReLU",
-    "leaky_relu": "Leaky ReLU",
-    "sigmoid": "Sigmoid",
-    "tanh": "Tanh",
-    "identity": "Identity",
+    kind: ACTIVATION_LABELS[kind] for kind in ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
 }
 """Activation kind → display name (the kinds the layer stack offers)."""
 

@@ -33,6 +33,7 @@ from cnn_explorer.engine.serialize import (
     network_to_state,
     write_npz,
 )
+from cnn_explorer.enginebridge import ACTIVATIONS
 
 FORMAT = "cnn-explorer-project"
 VERSION = 1
@@ -255,7 +256,7 @@ def _layer(entry: object, arrays: dict[str, np.ndarray], name: str, i: int) -> L
     kind = entry["kind"]
     enabled = bool(entry.get("enabled", True))
     if kind == "act":
-        if cfg.get("fn") not in ("relu", "leaky_relu", "sigmoid", "tanh", "identity"):
+        if cfg.get("fn") not in ACTIVATIONS:
             raise ProjectError(f"{where}: unknown activation {cfg.get('fn')!r}.")
         return LayerSpec(
             "act", {"fn": cfg["fn"], "slope": float(cfg.get("slope", 0.01))}, enabled=enabled
