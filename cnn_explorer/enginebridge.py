@@ -134,12 +134,14 @@ def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
 
 # --------------------------------------------------------------------------- BLAS threads
 # The explorer's convolutions are small matrix products (≤ a few dozen rows). OpenBLAS
-# splits them over all cores and its threads spin-wait for each other; on a busy 2-core
-# machine (GUI thread painting, other processes) a 2 ms product then takes 20–70 ms.
-# One BLAS thread is both faster and steadier for these sizes, so the document computes
-# inside :func:`single_blas_thread`. The limit is scoped (restored afterwards) so the
-# training worker keeps its own setting. threadpoolctl finds the BLAS numpy really loaded
-# (OpenBLAS, MKL, BLIS, Accelerate) on every platform.
+# splits them over all cores and its threads spin-wait for each other; when another
+# thread of ours needs a core at the same time (the GUI thread painting while a worker
+# computes) a 2 ms product then takes 20–70 ms. So background jobs compute inside
+# :func:`single_blas_thread`, and so does the GUI thread while such a job runs; alone,
+# the GUI thread's recompute keeps every BLAS thread (measured ~40% faster products).
+# The limit is scoped (restored afterwards) so the training worker keeps its own setting.
+# threadpoolctl finds the BLAS numpy really loaded (OpenBLAS, MKL, BLIS, Accelerate) on
+# every platform.
 _blas_lock = threading.Lock()
 _blas_depth = 0
 _blas_limit: Any = None

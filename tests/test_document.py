@@ -71,6 +71,48 @@ def test_forward_from_reuses_prefix(qtbot, doc):
     assert after[2][0, 0, 2] == pytest.approx(0.5)
 
 
+def test_results_first_names_the_first_map_that_can_differ(qtbot, doc):
+    """Views redraw from ``results.first`` on: a layer edit must not redraw the input (or
+    the maps before the layer), an input edit must redraw everything."""
+    doc.set_weight(0, 0, 0, 0, 0, 3.0)
+    settle(qtbot, doc)
+    assert doc.results.first == 1  # maps[0] (the input) is the same array as before
+    doc.update_config(1, fn="sigmoid")
+    settle(qtbot, doc)
+    assert doc.results.first == 2
+    doc.set_cell(0, 0, 0, 5.0)
+    settle(qtbot, doc)
+    assert doc.results.first == 0
+    doc.set_cell(0, 0, 0, 6.0)  # an input edit and a layer edit in one burst
+    doc.update_config(1, fn="relu")
+    settle(qtbot, doc)
+    assert doc.results.first == 0
+
+
+def test_recompute_uses_every_blas_thread_unless_a_job_runs(qtbot, doc, monkeypatch):
+    """The GUI thread alone may use all BLAS threads; beside a worker job it must not
+    (see enginebridge.single_blas_thread)."""
+    from cnn_explorer import document as document_module
+
+    entered = []
+
+    class Spy:
+        def __enter__(self) -> None:
+            entered.append(True)
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(document_module, "single_blas_thread", Spy)
+    doc.set_cell(0, 0, 0, 2.0)
+    settle(qtbot, doc)
+    assert entered == []
+    monkeypatch.setattr(doc._pool, "activeThreadCount", lambda: 1)
+    doc._mark_dirty(0)
+    doc._recompute()
+    assert entered == [True]
+
+
 def test_undo_redo_every_kind_of_edit(qtbot, doc):
     start_input = doc.input.copy()
     start = [s.copy() for s in doc.layers]

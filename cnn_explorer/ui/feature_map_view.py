@@ -421,7 +421,7 @@ class FeatureMapView(QWidget):
                 for g, t in zip(self._groups, titles, strict=False):
                     g.title.setText(t)
             first = 0 if self.scale_mode == "Global" else res.first
-            self._update_values(res, first)
+            self._update_values(res, first, res.channels)
             self._apply_selection()
         self.paint_count += 1
 
@@ -565,7 +565,12 @@ class FeatureMapView(QWidget):
         return tile
 
     # ------------------------------------------------------------------ value updates
-    def _update_values(self, res: Results, first: int) -> None:
+    def _update_values(
+        self, res: Results, first: int, channels: dict[int, frozenset[int]] | None = None
+    ) -> None:
+        """Push new values to the tiles of maps ``first`` on (to the visible ones now, the
+        others when they scroll into view). A tile whose channel is not in
+        ``channels[map]`` (unchanged data) is left alone unless its levels changed."""
         stats = (
             res.stats if len(res.stats) == len(res.maps) else [map_stats_full(m) for m in res.maps]
         )
@@ -579,8 +584,11 @@ class FeatureMapView(QWidget):
                 continue
             x = res.maps[g.map_index]
             st = stats[g.map_index]
-            levels, signed = colors.levels_for(*(global_range or st.range()))
+            # Shared scales end on nice numbers: the colour bar reads well, and a small
+            # edit rarely moves it (which would recolour every tile of the layer).
+            levels, signed = colors.nice_levels(*(global_range or st.range()))
             means = st.means
+            only = (channels or {}).get(g.map_index)
             for t in g.tiles:
                 c = t.channel
                 lo, hi = float(st.mins[c]), float(st.maxs[c])
@@ -588,6 +596,9 @@ class FeatureMapView(QWidget):
                     lv, sg = colors.levels_for(lo, hi)
                 else:
                     lv, sg = levels, signed
+                unchanged = only is not None and c not in only and t.pending is None
+                if unchanged and (lv, sg) == (t.levels, t.signed):
+                    continue
                 zeros = st.zeros[c] / max(1, st.n)
                 mean = colors.snap(float(means[c]), max(abs(lo), abs(hi)))
                 t.pending = (x[c], lv, sg, (c, zeros, lo, hi, mean))

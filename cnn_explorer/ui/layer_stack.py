@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer.document import Change, Document, act_spec, conv_spec, pool_spec
 from cnn_explorer.enginebridge import ACTIVATIONS, dense_equivalent, size_formula
+from cnn_explorer.ui import quiet
 
 
 def _act_factory(fn: str) -> object:
@@ -341,36 +342,49 @@ class LayerStack(QWidget):
         return "\n".join(lines)
 
     def sync(self) -> None:
-        """Rebuild the rows and the form from the document (signals blocked)."""
+        """Bring the rows and the form up to date with the document (signals blocked).
+
+        Rows are updated in place and only where they differ: a weight edit changes no row,
+        so the list is not relaid out or repainted on every keystroke."""
         doc = self.doc
         with QSignalBlocker(self.list), QSignalBlocker(self.list.model()):
-            self.list.clear()
-            for i, spec in enumerate(doc.layers):
-                item = QListWidgetItem(self.row_text(i))
-                item.setFlags(
-                    Qt.ItemFlag.ItemIsEnabled
-                    | Qt.ItemFlag.ItemIsSelectable
-                    | Qt.ItemFlag.ItemIsUserCheckable
-                    | Qt.ItemFlag.ItemIsDragEnabled
-                )
-                item.setCheckState(
-                    Qt.CheckState.Checked if spec.enabled else Qt.CheckState.Unchecked
-                )
-                item.setToolTip("Tick to enable; drag to reorder")
-                st = doc.statuses[i]
-                if st.error:
-                    red = st.error != "no input"
-                    item.setForeground(
-                        QBrush(QColor(180, 20, 20) if red else QColor(130, 130, 130))
-                    )
-                elif not spec.enabled:
-                    item.setForeground(QBrush(QColor(130, 130, 130)))
-                self.list.addItem(item)
-            if doc.layers:
+            while self.list.count() > len(doc.layers):
+                self.list.takeItem(self.list.count() - 1)
+            for i in range(len(doc.layers)):
+                if i == self.list.count():
+                    self.list.addItem(self._new_item())
+                self._update_item(self.list.item(i), i)
+            if doc.layers and self.list.currentRow() != doc.selected_layer:
                 self.list.setCurrentRow(doc.selected_layer)
-        self.list.viewport().update()
         self._sync_buttons()
         self._sync_form()
+
+    @staticmethod
+    def _new_item() -> QListWidgetItem:
+        item = QListWidgetItem()
+        item.setFlags(
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemIsUserCheckable
+            | Qt.ItemFlag.ItemIsDragEnabled
+        )
+        item.setToolTip("Tick to enable; drag to reorder")
+        return item
+
+    def _update_item(self, item: QListWidgetItem, i: int) -> None:
+        """Text, tick and colour of row ``i``; each set only when it changed."""
+        spec, st = self.doc.layers[i], self.doc.statuses[i]
+        text = self.row_text(i)
+        if item.text() != text:
+            item.setText(text)
+        check = Qt.CheckState.Checked if spec.enabled else Qt.CheckState.Unchecked
+        if item.checkState() != check:
+            item.setCheckState(check)
+        color = _row_color(bool(spec.enabled), st.error)
+        current = item.data(Qt.ItemDataRole.ForegroundRole)
+        if (current.color() if isinstance(current, QBrush) else None) != color:
+            brush = QBrush(color) if color is not None else None
+            item.setData(Qt.ItemDataRole.ForegroundRole, brush)
 
     def _sync_buttons(self) -> None:
         n = len(self.doc.layers)
@@ -397,33 +411,33 @@ class LayerStack(QWidget):
         blockers = [QSignalBlocker(w) for w in widgets]
         if spec.kind == "conv":
             self.forms.setCurrentWidget(self.conv_form)
-            self.c_filters.setValue(c["filters"])
-            self.c_kh.setValue(c["kernel"][0])
-            self.c_kw.setValue(c["kernel"][1])
-            self.c_sh.setValue(c["stride"][0])
-            self.c_sw.setValue(c["stride"][1])
-            self.c_dh.setValue(c["dilation"][0])
-            self.c_dw.setValue(c["dilation"][1])
+            quiet.set_value(self.c_filters, c["filters"])
+            quiet.set_value(self.c_kh, c["kernel"][0])
+            quiet.set_value(self.c_kw, c["kernel"][1])
+            quiet.set_value(self.c_sh, c["stride"][0])
+            quiet.set_value(self.c_sw, c["stride"][1])
+            quiet.set_value(self.c_dh, c["dilation"][0])
+            quiet.set_value(self.c_dw, c["dilation"][1])
             pad = c["padding"]
             self.c_pad_kind.setCurrentText(pad if isinstance(pad, str) else "explicit")
             self.c_pad.setEnabled(not isinstance(pad, str))
-            self.c_pad.setValue(0 if isinstance(pad, str) else int(pad))
+            quiet.set_value(self.c_pad, 0 if isinstance(pad, str) else int(pad))
             self.c_pad_mode.setCurrentText(c.get("padding_mode", "zeros"))
             self.c_bias.setChecked(bool(c.get("bias", True)))
             self.c_flip.setChecked(bool(c.get("flip", False)))
         elif spec.kind == "act":
             self.forms.setCurrentWidget(self.act_form)
             self.a_fn.setCurrentIndex(max(0, self.a_fn.findData(c["fn"])))
-            self.a_slope.setValue(float(c.get("slope", 0.01)))
+            quiet.set_value(self.a_slope, float(c.get("slope", 0.01)))
             self.a_slope.setEnabled(c["fn"] == "leaky_relu")
         else:
             self.forms.setCurrentWidget(self.pool_form)
             self.p_kind.setCurrentIndex(0 if spec.kind == "maxpool" else 1)
-            self.p_kh.setValue(c["size"][0])
-            self.p_kw.setValue(c["size"][1])
-            self.p_sh.setValue(c["stride"][0])
-            self.p_sw.setValue(c["stride"][1])
-            self.p_pad.setValue(int(c["padding"]))
+            quiet.set_value(self.p_kh, c["size"][0])
+            quiet.set_value(self.p_kw, c["size"][1])
+            quiet.set_value(self.p_sh, c["stride"][0])
+            quiet.set_value(self.p_sw, c["stride"][1])
+            quiet.set_value(self.p_pad, int(c["padding"]))
         del blockers
 
 
@@ -433,3 +447,10 @@ def _pair(a: QWidget, b: QWidget) -> QHBoxLayout:
     row.addWidget(QLabel("×"))
     row.addWidget(b)
     return row
+
+
+def _row_color(enabled: bool, error: str | None) -> QColor | None:
+    """Red for an invalid layer, grey for "no input" or disabled, default otherwise."""
+    if error:
+        return QColor(180, 20, 20) if error != "no input" else QColor(130, 130, 130)
+    return None if enabled else QColor(130, 130, 130)

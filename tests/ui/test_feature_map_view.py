@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from ui_helpers import cell_texts, settle
 
 from cnn_explorer.document import act_spec, conv_spec
@@ -105,3 +105,68 @@ def test_an_edit_repaints_the_map_view_once(qtbot, window):
         QApplication.sendPostedEvents()
         QApplication.processEvents()
         assert counter.count == 1, f"edit {k}: {counter.count} repaints"
+
+
+def test_a_one_filter_edit_recolours_only_that_filters_tiles(qtbot, window, monkeypatch):
+    """A kernel edit of filter 0 changes channel 0 of the conv and of the ReLU after it:
+    their other tiles keep their images unless the shared colour scale moved."""
+    maps, doc = window.maps, window.doc
+    x = np.random.default_rng(0).random((1, 64, 64), dtype=np.float32)
+    doc.apply_document(x, [conv_spec(1, 8, (3, 3), padding="same", seed=1), act_spec("relu")])
+    doc.recompute_now()
+    maps.relayout()
+    QApplication.processEvents()
+    set_images: list[tuple[int, int]] = []
+    original = MapImage.setImage
+
+    def spy(self, *args, **kwargs):
+        set_images.append((self.map_index, self.channel))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MapImage, "setImage", spy)
+    w = float(doc.layers[0].weight[0, 0, 1, 1])
+    doc.set_weight(0, 0, 0, 1, 1, w + 1e-3)  # tiny: the layer's nice colour scale stays
+    settle(qtbot, window)
+    assert doc.results.channels == {1: frozenset({0}), 2: frozenset({0})}
+    recoloured = {(m, c) for m, c in set_images if m in (1, 2)}
+    assert (1, 0) in recoloured and recoloured <= {(1, 0), (2, 0)}
+    assert 0 not in {m for m, _ in set_images}  # the input did not change
+    for m in (1, 2):  # every tile shows (or will show, once on screen) the current values
+        for t in maps.group(m).tiles:
+            shown = t.pending[0] if t.pending else t.image.data2d
+            assert np.array_equal(shown, doc.results.maps[m][t.channel])
+    set_images.clear()
+    doc.set_weight(0, 0, 0, 1, 1, w + 50.0)  # the layer's colour scale grows: recolour all
+    settle(qtbot, window)
+    on_screen = {t.channel for t in maps.group(1).tiles if t.pending is None}
+    assert len(on_screen) > 1
+    assert {c for m, c in set_images if m == 1} == on_screen
+
+
+def test_a_weight_edit_repaints_no_form_or_layer_list(qtbot, window):
+    """Re-syncing the layer form, the layer list and the kernel editor's navigation after a
+    weight edit must not repaint them (an unguarded setValue repaints ~30 widgets)."""
+    doc = window.doc
+    painted: list[str] = []
+
+    class Recorder(QObject):
+        def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+            if ev.type() == QEvent.Type.Paint:
+                painted.append(type(obj).__name__)
+            return False
+
+    k = window.kernel
+    watched = [window.layers.list.viewport(), window.layers.form_box]
+    watched += [k.filter_spin, k.channel_spin, k.kh_spin, k.kw_spin]
+    watched += window.layers.form_box.findChildren(QWidget)
+    recorder = Recorder()
+    for w in watched:
+        w.installEventFilter(recorder)
+    QApplication.sendPostedEvents()
+    QApplication.processEvents()
+    painted.clear()
+    doc.set_weight(0, 0, 0, 0, 0, float(doc.layers[0].weight[0, 0, 0, 0]) + 1.0)
+    settle(qtbot, window)
+    QApplication.sendPostedEvents()
+    QApplication.processEvents()
+    assert painted == []
