@@ -13,7 +13,6 @@ QtCore only (no widgets): the document is testable without a window.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +45,8 @@ ASYNC_COST = 100_000_000
 the GUI thread. Single-threaded BLAS does ~10 M multiply-adds per ms here, so inline work
 stays under ~10 ms; handing a job to the pool costs an extra event-loop round trip and
 competes with the GUI thread for the cores, which made mid-sized edits slower, not faster."""
+REFINE_AFTER_MS = 300
+"""After a pause this long, maps updated by difference are recomputed exactly."""
 
 
 # --------------------------------------------------------------------------- state types
@@ -461,36 +462,74 @@ def _compute_filters(
     prev_stats: list[MapStats],
     index: int,
     filters: list[int],
-) -> tuple[list[np.ndarray], list[MapStats], int]:
+) -> tuple[list[np.ndarray], list[MapStats], int, np.ndarray | None]:
     """Recompute only output channels ``filters`` of conv ``index`` and carry them through
     the channel-wise layers after it (activations, pools). Returns the patched maps and
-    stats and the index of the first layer that still needs a full forward (a later conv
-    mixes all channels), or ``len(layers)``. Writes into ``prev[index+1:]`` in place."""
+    stats, the index ``j`` of the first layer that still needs a full forward (a later
+    conv mixes all channels) or ``len(layers)``, and the old values of the patched
+    channels of ``maps[j]`` (that conv's input). Writes into ``prev[index+1:]`` in place."""
     maps, stats = list(prev), list(prev_stats)
     spec = layers[index]
     if not filters or not spec.enabled or spec.weight is None or spec.bias is None:
-        return maps, stats, len(layers)
+        return maps, stats, len(layers), None
     sub = spec.copy()
     sub.weight = np.ascontiguousarray(spec.weight[filters])
     sub.bias = np.ascontiguousarray(spec.bias[filters])
     sub.config["filters"] = len(filters)
     with np.errstate(all="ignore"):
         block = build_network([sub]).forward(maps[index])[-1]
-    _write_channels(maps, stats, prev[0], index + 1, filters, block)
+    old = _write_channels(maps, stats, prev[0], index + 1, filters, block)
     j = index + 1
     while j < len(layers):
         s = layers[j]
         if s.enabled and s.kind == "conv":
-            return maps, stats, j
+            return maps, stats, j, old
         if not s.enabled:
             maps[j + 1], stats[j + 1] = maps[j], stats[j]
         else:
             with np.errstate(all="ignore"):
                 x = np.ascontiguousarray(maps[j][filters])
                 block = build_network([s]).forward(x)[-1]
-            _write_channels(maps, stats, prev[0], j + 1, filters, block)
+            old = _write_channels(maps, stats, prev[0], j + 1, filters, block)
         j += 1
-    return maps, stats, j
+    return maps, stats, j, old
+
+
+def _delta_through_conv(
+    spec: LayerSpec,
+    maps: list[np.ndarray],
+    stats: list[MapStats],
+    x0: np.ndarray,
+    j: int,
+    filters: list[int],
+    old_in: np.ndarray,
+) -> bool:
+    """Update the output of conv ``j`` after channels ``filters`` of its input changed
+    from ``old_in`` to ``maps[j][filters]``, in ``len(filters)/C`` of a full pass.
+
+    A convolution is linear in its input (with every padding mode: padding only copies
+    cells), so ``out += conv(new − old, weight[:, filters])`` without bias. Float32
+    rounding makes each update drift by ~1e-7 relative: the document recomputes exactly
+    when the edits pause. Returns False (nothing written) when it does not apply."""
+    if not spec.enabled or spec.kind != "conv" or spec.weight is None:
+        return False
+    if stats[j + 1].nonfinite.any():
+        return False  # inf − inf: only a full pass gets NaN/inf right
+    with np.errstate(all="ignore"):
+        delta_in = maps[j][filters] - old_in
+        if not np.isfinite(delta_in).all():
+            return False
+        sub = spec.copy()
+        sub.weight = np.ascontiguousarray(spec.weight[:, filters])
+        sub.config["bias"] = False
+        delta_out = build_network([sub]).forward(delta_in)[-1]
+        out = maps[j + 1]
+        if any(np.may_share_memory(out, m) for m in (x0, *maps[: j + 1])):
+            out = out.copy()
+            maps[j + 1] = out
+        out += delta_out
+    stats[j + 1] = map_stats(out)
+    return True
 
 
 def _write_channels(
@@ -500,13 +539,14 @@ def _write_channels(
     k: int,
     filters: list[int],
     block: np.ndarray,
-) -> None:
+) -> np.ndarray:
     """Store channels ``filters`` of map ``k`` (copying it first if it aliases another
-    map or the input) and refresh their statistics."""
+    map or the input) and refresh their statistics. Returns their old values."""
     out = maps[k]
     if any(np.may_share_memory(out, m) for m in (x0, *maps[:k])):
         out = out.copy()
         maps[k] = out
+    old = out[filters]  # a copy (fancy indexing)
     out[filters] = block
     part = map_stats(block)
     st = stats[k]
@@ -519,6 +559,7 @@ def _write_channels(
     new.zeros[filters] = part.zeros
     new.nonfinite[filters] = part.nonfinite
     stats[k] = new
+    return old
 
 
 def _union(
@@ -593,6 +634,11 @@ class Document(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._recompute)
+        self._inexact_from: int | None = None
+        self._refine_timer = QTimer(self)
+        self._refine_timer.setSingleShot(True)
+        self._refine_timer.setInterval(REFINE_AFTER_MS)
+        self._refine_timer.timeout.connect(self._refine)
         self.recompute_now()
 
     # ------------------------------------------------------------------ read access
@@ -1047,11 +1093,7 @@ class Document(QObject):
     def _recompute(self, force_sync: bool = False) -> None:
         if self._dirty_from is None or self._closing:
             return
-        # On the GUI thread with no job of ours running, BLAS may use every core (a 256²
-        # RGB weight edit: 6 → 3.5 ms of products); beside a running job, one thread each
-        # (see single_blas_thread for the stalls that avoids).
-        quiet = self._pool.activeThreadCount() == 0
-        with contextlib.nullcontext() if quiet else single_blas_thread():
+        with single_blas_thread():
             self._recompute_dirty(force_sync)
 
     def _recompute_dirty(self, force_sync: bool) -> None:
@@ -1092,17 +1134,25 @@ class Document(QObject):
             isinstance(filt, tuple)
             and filt[0] < n_valid
             and first == filt[0]
-            and self._can_increment(prev, n_valid)
+            and self._can_increment(prev, n_valid, cells=False)
         ):
             try:
                 shown_first = min(first, filt[0])  # maps before `first` were patched too
-                prev, prev_stats, first = _compute_filters(
-                    self._layers[:n_valid], list(prev), prev_stats, filt[0], sorted(filt[1])
+                filters = sorted(filt[1])
+                prev, prev_stats, first, old_in = _compute_filters(
+                    self._layers[:n_valid], list(prev), prev_stats, filt[0], filters
                 )
+                channels = {k: frozenset(filters) for k in range(filt[0] + 1, first + 1)}
+                if first < n_valid and old_in is not None:
+                    spec = self._layers[first]
+                    if _delta_through_conv(
+                        spec, prev, prev_stats, self._input, first, filters, old_in
+                    ):
+                        self._mark_inexact(first)
+                        first += 1
             except Exception as exc:
                 self._accept(gen, exc, 0, statuses)
                 return
-            channels = {k: frozenset(filt[1]) for k in range(filt[0] + 1, first + 1)}
             if first >= n_valid:  # only channel-wise layers followed: done
                 self._accept(gen, (prev, prev_stats), self._first_map(filt[0]), statuses, channels)
                 return
@@ -1132,12 +1182,29 @@ class Document(QObject):
         self._set_busy(True)
         self._pool.start(runnable)
 
+    def _mark_inexact(self, layer: int) -> None:
+        """Layer ``layer``'s output was updated by difference: recompute it exactly once
+        the edits pause (so the numbers shown at rest are a plain forward pass's)."""
+        cur = self._inexact_from
+        self._inexact_from = layer if cur is None else min(cur, layer)
+        self._refine_timer.start()
+
+    def _refine(self) -> None:
+        if self._inexact_from is None or self._closing:
+            return
+        if self._dirty_from is not None or self._busy:
+            self._refine_timer.start()  # still editing: wait for the next pause
+            return
+        first, self._inexact_from = self._inexact_from, None
+        self._mark_dirty(first)
+
     def _first_map(self, first_layer: int) -> int:
         """The first map that may differ when layers from ``first_layer`` on recompute."""
         return 0 if self._input_dirty else first_layer + 1
 
-    def _can_increment(self, prev: list[np.ndarray], n_valid: int) -> bool:
-        """Whether the last results can be patched in place for an input-cell edit."""
+    def _can_increment(self, prev: list[np.ndarray], n_valid: int, cells: bool = True) -> bool:
+        """Whether the last results can be patched in place: for an input-cell edit
+        (``cells``: every layer must compute from a crop) or for a one-filter edit."""
         if self._busy or self._pool.activeThreadCount() or len(prev) != n_valid + 1:
             return False
         if len(self.results.stats) != len(prev) or prev[0].shape != self._input.shape:
@@ -1145,6 +1212,8 @@ class Document(QObject):
         shapes_ok = all(
             tuple(m.shape) == st.shape for m, st in zip(prev[1:], self._statuses, strict=False)
         )
+        if not cells:
+            return shapes_ok
         return shapes_ok and all(supports_incremental(s) for s in self._layers[:n_valid])
 
     def _on_job_done(
@@ -1199,6 +1268,7 @@ class Document(QObject):
         """Stop recomputing and wait for a running job (clean close)."""
         self._closing = True
         self._timer.stop()
+        self._refine_timer.stop()
         self._pool.clear()
         self._pool.waitForDone(10_000)
 

@@ -134,14 +134,15 @@ def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
 
 # --------------------------------------------------------------------------- BLAS threads
 # The explorer's convolutions are small matrix products (≤ a few dozen rows). OpenBLAS
-# splits them over all cores and its threads spin-wait for each other; when another
-# thread of ours needs a core at the same time (the GUI thread painting while a worker
-# computes) a 2 ms product then takes 20–70 ms. So background jobs compute inside
-# :func:`single_blas_thread`, and so does the GUI thread while such a job runs; alone,
-# the GUI thread's recompute keeps every BLAS thread (measured ~40% faster products).
-# The limit is scoped (restored afterwards) so the training worker keeps its own setting.
-# threadpoolctl finds the BLAS numpy really loaded (OpenBLAS, MKL, BLIS, Accelerate) on
-# every platform.
+# splits them over all cores and its threads spin-wait for each other; when any other
+# thread needs a core at the same time (the GUI thread painting while a worker computes,
+# another process) a 2 ms product then takes 8–70 ms. One BLAS thread is steadier (a
+# 2-thread product is ~40% faster only on an idle machine), so the document computes
+# inside :func:`single_blas_thread`. Measured also: after the GUI thread had used two
+# BLAS threads, OpenBLAS 0.3.31 sometimes ignored a later limit of one (get_num_threads
+# kept answering 2), so the document never leaves the limit off. The limit is scoped
+# (restored afterwards) so the training worker keeps its own setting. threadpoolctl finds
+# the BLAS numpy really loaded (OpenBLAS, MKL, BLIS, Accelerate) on every platform.
 _blas_lock = threading.Lock()
 _blas_depth = 0
 _blas_limit: Any = None

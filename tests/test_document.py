@@ -89,9 +89,8 @@ def test_results_first_names_the_first_map_that_can_differ(qtbot, doc):
     assert doc.results.first == 0
 
 
-def test_recompute_uses_every_blas_thread_unless_a_job_runs(qtbot, doc, monkeypatch):
-    """The GUI thread alone may use all BLAS threads; beside a worker job it must not
-    (see enginebridge.single_blas_thread)."""
+def test_every_recompute_runs_with_one_blas_thread(qtbot, doc, monkeypatch):
+    """The GUI thread computes with one BLAS thread too (see single_blas_thread)."""
     from cnn_explorer import document as document_module
 
     entered = []
@@ -106,11 +105,9 @@ def test_recompute_uses_every_blas_thread_unless_a_job_runs(qtbot, doc, monkeypa
     monkeypatch.setattr(document_module, "single_blas_thread", Spy)
     doc.set_cell(0, 0, 0, 2.0)
     settle(qtbot, doc)
-    assert entered == []
-    monkeypatch.setattr(doc._pool, "activeThreadCount", lambda: 1)
-    doc._mark_dirty(0)
-    doc._recompute()
-    assert entered == [True]
+    doc.set_weight(0, 0, 0, 0, 0, 2.0)
+    settle(qtbot, doc)
+    assert entered == [True, True]
 
 
 def test_undo_redo_every_kind_of_edit(qtbot, doc):
@@ -387,3 +384,74 @@ def test_estimate_cost_counts_only_layers_still_to_compute(doc):
     doc.apply_document(x, [conv_spec(1, 2, (3, 3), padding="same"), act_spec("relu")])
     full = estimate_cost(doc.layers, doc.statuses, x.shape)
     assert estimate_cost(doc.layers, doc.statuses, x.shape, 1) == 2 * 8 * 8 < full
+
+
+def _fresh_maps(doc: Document) -> list[np.ndarray]:
+    fresh = Document()
+    fresh.apply_document(doc.input, [s.copy() for s in doc.layers])
+    fresh.recompute_now()
+    maps = fresh.results.maps
+    fresh.shutdown()
+    return maps
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_next_conv_is_updated_by_difference_then_exactly(qtbot, doc, mode, monkeypatch):
+    """A one-filter edit updates the next conv by ``conv(new − old)`` (its input changed
+    in one channel): close to a full pass at once, bit-identical once the edits pause."""
+    import cnn_explorer.document as dm
+
+    used = []
+    real = dm._delta_through_conv
+    monkeypatch.setattr(dm, "_delta_through_conv", lambda *a: used.append(a[4]) or real(*a))
+    rng = np.random.default_rng(2)
+    doc.set_input(rng.standard_normal((1, 12, 10)).astype(np.float32))
+    doc.apply_layers(
+        [
+            conv_spec(1, 4, (3, 3), padding=1, seed=1),
+            act_spec("relu"),
+            pool_spec("maxpool", 2, 1),
+            conv_spec(4, 3, (3, 3), padding=2, dilation=(2, 1), padding_mode=mode, seed=2),
+            act_spec("tanh"),
+            conv_spec(3, 2, (2, 2), seed=3),
+        ]
+    )
+    doc.recompute_now()
+    for step in range(6):
+        doc.set_weight(0, step % 4, 0, 1, 1, float(rng.normal()))
+        settle(qtbot, doc)
+        for a, b in zip(doc.results.maps, _fresh_maps(doc), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert used == [3] * 6  # conv 4 (index 3) was updated by difference every time
+    assert doc._inexact_from == 3 and doc._refine_timer.isActive()
+    with qtbot.waitSignal(doc.results_ready, timeout=5_000):
+        pass  # the refresh after the pause
+    settle(qtbot, doc)
+    assert doc._inexact_from is None
+    assert doc.results.first == 4  # from conv 4's output on
+    for a, b in zip(doc.results.maps, _fresh_maps(doc), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_difference_update_is_skipped_for_nonfinite_maps(qtbot, doc, monkeypatch):
+    """inf − inf is NaN: with non-finite values about, only a full pass is right."""
+    import cnn_explorer.document as dm
+
+    x = np.ones((1, 8, 8), np.float32)
+    x[0, 2, 3] = np.inf
+    doc.set_input(x)
+    doc.apply_layers(
+        [conv_spec(1, 2, (3, 3), seed=1), act_spec("relu"), conv_spec(2, 2, (3, 3), seed=2)]
+    )
+    doc.recompute_now()
+    calls = []
+    real = dm._delta_through_conv
+    monkeypatch.setattr(
+        dm, "_delta_through_conv", lambda *a: (calls.append(real(*a)), calls[-1])[1]
+    )
+    doc.set_weight(0, 1, 0, 0, 0, 0.5)
+    settle(qtbot, doc)
+    assert calls == [False]
+    for a, b in zip(doc.results.maps, _fresh_maps(doc), strict=True):
+        np.testing.assert_array_equal(a, b)  # NaN where the full pass has NaN
+    assert doc._inexact_from is None
