@@ -5,14 +5,16 @@ warm-up, and prints one row per case: engine ms, torch ms, ratio (engine ÷ torc
 ratio and pass/fail. Without torch it prints engine times only and says torch is needed
 for ratios (exit code 0 either way: this is a report, not a test).
 
-Why torch runs in its own process: in one process, torch corrupts the engine's numbers.
-After torch has run a single conv in the process, NumPy's OpenBLAS (pthreads) conv got
-persistently ~3× slower (0.56 ms → 1.8–2.1 ms for conv 64×1×28² → 8@5×5, still 2 s
-later), and ``OMP_WAIT_POLICY=PASSIVE`` slowed torch instead (measured). No user runs
-torch next to the app, so each library is timed in its own process: this (parent)
-process never imports torch; one persistent "spawn" child imports it, builds the same
-cases (same seeds, so the same data and initial weights) and times its side when asked
-over a pipe. Both sides are still measured in the same run, interleaved.
+Why torch runs in its own process: two libraries with spinning thread pools in one
+process can slow each other down (once measured: the engine's conv 64×1×28² went from
+0.56 to ~2 ms after torch had run, though this VM's own stall phases, below, make such
+single observations unreliable). No user runs torch next to the app, so each library is
+timed in its own process: this (parent) process never imports torch; one persistent
+"spawn" child imports it, builds the same cases (same seeds, so the same data and initial
+weights) and times its side when asked over a pipe. Both sides are still measured in the
+same run, interleaved, and with the same malloc settings (:data:`WARM_HEAP`): a fresh
+process's allocator maps and unmaps every large output, and the page faults made torch's
+conv 1×3×256² 2.9 ms instead of 0.44 ms.
 
 Why the care in timing: the engine recomputes every map on each edit and trains in the
 GUI, so its speed is a feature. Both libraries run thread pools whose idle threads spin
@@ -21,9 +23,11 @@ short pause between them, alternating for 7 rounds. On a shared machine the load
 from second to second, so the ratio is the median of the per-round ratios (each round's
 two blocks ran under about the same load) and their range is printed as the spread; the
 ms columns are the statistic (median by default) over all samples of a side. On this VM
-2-thread calls on either side also stall in phases of ~0.1–1 s, every call then taking a
-whole 4–16 ms tick (measured with no torch anywhere; 1 BLAS thread did not stall): medians
-of 8 or 16 ms mean such a phase, not the library.
+2-thread calls also stall in phases lasting seconds, a call then taking a whole 4–16 ms
+tick (measured with no torch anywhere; 1 BLAS thread did not stall). It hits the engine
+most: OpenBLAS's workers sleep after 2^16 idle cycles (OPENBLAS_THREAD_TIMEOUT, set by
+the app) and waking one costs a tick in such a phase, while torch's OpenMP threads spin
+for about a millisecond. Large spreads and medians of 2–4 ms mean such a phase.
 
 Extending: append a module-level function ``(quick, torch) -> Case | list[Case] | None``
 to :data:`CASE_BUILDERS`, e.g. the UI's edit-to-repaint latency. It is called twice: here
@@ -36,6 +40,7 @@ to the child, so builders cannot be lambdas or closures.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.metadata
 import importlib.util
 import multiprocessing
@@ -62,6 +67,17 @@ from threadpoolctl import threadpool_info
 from cnn_explorer.engine import conv2d, max_pool2d, relu
 
 ROUNDS = 7
+# glibc malloc settings for both sides: large blocks stay in the heap instead of being
+# mapped and unmapped on every call. Without them a fresh torch process page-faults every
+# new 4 MB output (conv 1×3×256² → 16: 2.9 ms instead of 0.44 ms, measured), which a
+# long-running process whose heap has grown (like this one after the engine's cases)
+# does not; each side gets the warm-heap speed.
+WARM_HEAP = {
+    "MALLOC_TOP_PAD_": str(64 << 20),
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(128 << 20),
+}
+_MALLOPT = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_TOP_PAD_": -2, "MALLOC_MMAP_THRESHOLD_": -3}
 PAUSE_S = 0.02  # before each block: lets the other side's spinning threads go to sleep
 WARMUP_CALLS = 3
 
@@ -331,7 +347,8 @@ class TorchWorker:
             daemon=True,  # never outlives this process, whatever happens here
         )
         try:
-            self._proc.start()
+            with _environment(WARM_HEAP):  # glibc reads these when the child starts
+                self._proc.start()
         except Exception as exc:  # e.g. a builder that cannot be pickled
             self._fail(f"torch process did not start: {exc!r}")
             return
@@ -422,6 +439,31 @@ class TorchWorker:
         it is dead, hung or failed already."""
         self.error = message
         self.close(graceful=False)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` added (keys the user set are kept) for the block."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def warm_heap() -> bool:
+    """Give this process the :data:`WARM_HEAP` malloc settings (glibc ``mallopt``; the
+    environment variables are only read at process start). False where there is no glibc
+    (macOS, Windows, musl): the bench then runs with the platform's allocator as is."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    values = {k: int(os.environ.get(k, v)) for k, v in WARM_HEAP.items()}
+    return all(mallopt(_MALLOPT[k], v) == 1 for k, v in values.items())
 
 
 def torch_installed() -> bool:
@@ -600,11 +642,12 @@ def _torch_label(worker: TorchWorker | None) -> str:
     return f"{version} (unavailable: {worker.error})"
 
 
-def header(stat: str, repeat: int, worker: TorchWorker | None) -> str:
+def header(stat: str, repeat: int, worker: TorchWorker | None, heap: bool = False) -> str:
     """The first printed line: versions, thread counts and how the numbers were made."""
     return (
         f"numpy {np.__version__} (BLAS: {_blas_threads()}); torch {_torch_label(worker)}; "
         f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
+        f"malloc: {'warm heap, both sides' if heap else 'as is'}; "
         f"{stat} of {repeat} timed calls per side in {ROUNDS} alternating rounds; ratio = "
         "median of per-round ratios, spread = their range; 'min' = ratio of fastest calls"
     )
@@ -620,8 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stat", choices=("median", "min"), default="median")
     parser.add_argument("--only", metavar="TEXT", help="only cases whose name contains TEXT")
     args = parser.parse_args(argv)
+    heap = warm_heap()
     with torch_worker(args.quick) as worker:
-        print(header(args.stat, args.repeat, worker), flush=True)
+        print(header(args.stat, args.repeat, worker, heap), flush=True)
         print(
             f"{'case':<54} {'engine ms':>9} {'torch ms':>9} {'ratio':>7} {'min':>7} "
             f"{'spread':>11} {'target':>7} {'':>5}",

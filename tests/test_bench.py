@@ -234,3 +234,25 @@ def test_a_builder_failing_in_the_torch_process_disables_torch_only() -> None:
         assert worker.error is not None and "failed while starting" in worker.error
         assert "builder broke in the torch process" in worker.error
         assert not worker.alive and worker.case_names == []
+
+
+def _environment_builder(quick: bool, torch: Any | None) -> bench.Case:
+    """Names its case after the malloc setting the process it runs in was started with."""
+    value = os.environ.get("MALLOC_TOP_PAD_", "unset")
+    return bench.Case(f"env {value}", None, _noop, _noop if torch is not None else None)
+
+
+@needs_torch
+@pytest.mark.slow
+def test_the_torch_process_starts_with_the_warm_heap_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh torch process would page-fault every new output (a 7× slower conv):
+    both sides get the same malloc settings, and this process's environment is left as
+    it was."""
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
+    with bench.TorchWorker(quick=True, builders=[_environment_builder]) as worker:
+        assert worker.case_names == [f"env {bench.WARM_HEAP['MALLOC_TOP_PAD_']}"]
+    assert "MALLOC_TOP_PAD_" not in os.environ
+    if sys.platform.startswith("linux"):
+        assert bench.warm_heap()  # and the same settings here, through mallopt
