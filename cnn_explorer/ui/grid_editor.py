@@ -13,11 +13,9 @@ import re
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QEvent,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QRectF,
     QSignalBlocker,
     Qt,
@@ -44,21 +42,13 @@ from PySide6.QtWidgets import (
 from cnn_explorer import presets
 from cnn_explorer.document import MAX_SIDE, Change, Document
 from cnn_explorer.ui import colors
+from cnn_explorer.ui.number_model import ModelIndex, NumberTableModel
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 IMAGE_GRID = 32
 """Grids with a side above this show no numbers, so the table paints its cells from one
 cached image (one drawImage per repaint) instead of asking the model for every visible
 cell's colours; typing into a cell, selection, copy/paste and paint mode are unchanged."""
 _SPLIT = re.compile(r"[,\t; ]+")
-
-
-def parse_number(text: str) -> float:
-    """A float from user text (accepts "1,5" as 1.5 and "−2" with a Unicode minus)."""
-    t = text.strip().replace("−", "-")
-    if re.fullmatch(r"[-+]?\d+,\d+", t):
-        t = t.replace(",", ".")
-    return float(t)
 
 
 def parse_block(text: str) -> np.ndarray:
@@ -86,10 +76,8 @@ def parse_block(text: str) -> np.ndarray:
     return out
 
 
-class InputModel(QAbstractTableModel):
+class InputModel(NumberTableModel):
     """Table model over one channel of the document's input."""
-
-    rejected = Signal(str)
 
     def __init__(self, doc: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -200,21 +188,8 @@ class InputModel(QAbstractTableModel):
             return f"input[{self.channel},{r},{c}] = {float(self._plane()[r, c]):.6g}"
         return None
 
-    def setData(
-        self, index: ModelIndex, value: object, role: int = Qt.ItemDataRole.EditRole
-    ) -> bool:
-        if role != Qt.ItemDataRole.EditRole or not index.isValid():
-            return False
-        try:
-            v = parse_number(str(value))
-        except ValueError:
-            self.rejected.emit(f"“{value}” is not a number: the cell keeps its value.")
-            return False
-        self.doc.set_cell(self.channel, index.row(), index.column(), v)
-        return True
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+    def commit(self, row: int, col: int, value: float) -> None:
+        self.doc.set_cell(self.channel, row, col, value)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole

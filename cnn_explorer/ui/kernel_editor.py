@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSignalBlocker,
     Qt,
     Signal,
@@ -30,19 +28,16 @@ from PySide6.QtWidgets import (
 from cnn_explorer import presets
 from cnn_explorer.document import Change, Document
 from cnn_explorer.ui import colors, quiet
-from cnn_explorer.ui.grid_editor import parse_number
-
-ModelIndex = QModelIndex | QPersistentModelIndex
-
+from cnn_explorer.ui.number_model import ModelIndex, NumberTableModel
 
 NO_PRESET = presets.NO_PRESET
 matching_preset = presets.matching_kernel_preset
 
 
-class KernelModel(QAbstractTableModel):
+class KernelModel(NumberTableModel):
     """Table over ``weight[filter, in_channel]`` of the edited conv layer."""
 
-    rejected = Signal(str)
+    noun = "weight"
 
     def __init__(self, editor: KernelEditor) -> None:
         super().__init__(editor)
@@ -74,21 +69,8 @@ class KernelModel(QAbstractTableModel):
             return Qt.AlignmentFlag.AlignCenter
         return None
 
-    def setData(
-        self, index: ModelIndex, value: object, role: int = Qt.ItemDataRole.EditRole
-    ) -> bool:
-        if role != Qt.ItemDataRole.EditRole or not index.isValid():
-            return False
-        try:
-            v = parse_number(str(value))
-        except ValueError:
-            self.rejected.emit(f"“{value}” is not a number: the weight keeps its value.")
-            return False
-        self.editor.set_weight(index.row(), index.column(), v)
-        return True
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+    def commit(self, row: int, col: int, value: float) -> None:
+        self.editor.set_weight(row, col, value)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole

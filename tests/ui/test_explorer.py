@@ -30,9 +30,23 @@ def test_type_value_updates_maps(qtbot, window):
 def test_non_number_is_rejected_with_message(qtbot, window):
     before = window.doc.input.copy()
     type_into_table(qtbot, window.grid.table, 1, 1, "abc")
-    assert "not a number" in window.last_status
+    assert "not a number: the cell keeps its value" in window.last_status
     assert np.array_equal(window.doc.input, before)
     assert window.doc.undo_stack.count() == 0
+
+
+def test_non_number_weight_is_rejected_and_a_comma_decimal_accepted(qtbot, window):
+    before = window.doc.layers[0].weight.copy()
+    type_into_table(qtbot, window.kernel.table, 0, 1, "1.5x")
+    assert "not a number: the weight keeps its value" in window.last_status
+    assert np.array_equal(window.doc.layers[0].weight, before)
+    assert window.doc.undo_stack.count() == 0
+    type_into_table(qtbot, window.kernel.table, 0, 1, "-2,5")  # a decimal comma
+    assert window.doc.layers[0].weight[0, 0, 0, 1] == -2.5
+    model = window.kernel.table.model()  # (QTest cannot type a Unicode minus)
+    assert model.setData(model.index(1, 0), "−0,25")
+    assert window.doc.layers[0].weight[0, 0, 1, 0] == -0.25
+    assert window.doc.undo_stack.count() == 2
 
 
 def test_kernel_preset_changes_maps(qtbot, window):
