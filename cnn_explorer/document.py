@@ -1128,7 +1128,7 @@ class Document(QObject):
             self._accept(gen, out, 0, statuses)
             return
         prev_stats = list(self.results.stats)
-        shown_first = first
+        shown_first = first  # `first` moves on below when the filter path patches maps
         channels: dict[int, frozenset[int]] = {}
         if (
             isinstance(filt, tuple)
@@ -1137,7 +1137,6 @@ class Document(QObject):
             and self._can_increment(prev, n_valid, cells=False)
         ):
             try:
-                shown_first = min(first, filt[0])  # maps before `first` were patched too
                 filters = sorted(filt[1])
                 prev, prev_stats, first, old_in = _compute_filters(
                     self._layers[:n_valid], list(prev), prev_stats, filt[0], filters
