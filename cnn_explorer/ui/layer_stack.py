@@ -345,9 +345,10 @@ class LayerStack(QWidget):
         """Bring the rows and the form up to date with the document (signals blocked).
 
         Rows are updated in place and only where they differ: a weight edit changes no row,
-        so the list is not relaid out or repainted on every keystroke."""
+        so the list is not relaid out or repainted on every keystroke. Only the list's own
+        signals are blocked (no itemChanged echo); the model still tells the view."""
         doc = self.doc
-        with QSignalBlocker(self.list), QSignalBlocker(self.list.model()):
+        with QSignalBlocker(self.list):
             while self.list.count() > len(doc.layers):
                 self.list.takeItem(self.list.count() - 1)
             for i in range(len(doc.layers)):
