@@ -455,3 +455,64 @@ def test_difference_update_is_skipped_for_nonfinite_maps(qtbot, doc, monkeypatch
     for a, b in zip(doc.results.maps, _fresh_maps(doc), strict=True):
         np.testing.assert_array_equal(a, b)  # NaN where the full pass has NaN
     assert doc._inexact_from is None
+
+
+@pytest.mark.parametrize(("seed", "mode"), [(0, "zeros"), (1, "zeros"), (2, "replicate")])
+def test_random_edit_sequences_always_match_a_fresh_forward(qtbot, doc, seed, mode, monkeypatch):
+    """Every fast path at once (input-cell patches, one-filter recomputes, differences
+    through the next conv, exact refresh, undo/redo): after each edit the maps equal a
+    fresh forward pass up to float32 rounding, and bit for bit once the edits pause."""
+    import cnn_explorer.document as dm
+
+    used: dict[str, int] = {}
+    for name in ("_compute_incremental", "_compute_filters", "_delta_through_conv"):
+        real = getattr(dm, name)
+
+        def spy(*a, _real=real, _name=name):
+            used[_name] = used.get(_name, 0) + 1
+            return _real(*a)
+
+        monkeypatch.setattr(dm, name, spy)
+    rng = np.random.default_rng(seed)
+    doc.set_input(rng.standard_normal((3, 11, 9)).astype(np.float32))
+    doc.apply_layers(
+        [
+            conv_spec(3, 3, (3, 3), padding=1, seed=1),
+            act_spec("relu"),
+            pool_spec("maxpool", 2, 1),
+            conv_spec(3, 4, (3, 2), padding=1, padding_mode=mode, seed=2),
+            act_spec("tanh"),
+            conv_spec(4, 2, (2, 2), stride=(2, 1), seed=3),
+        ]
+    )
+    doc.recompute_now()
+    convs = [0, 3, 5]
+    for _ in range(30):
+        op = rng.integers(6)
+        if op == 0:
+            c, r, k = int(rng.integers(3)), int(rng.integers(11)), int(rng.integers(9))
+            doc.set_cell(c, r, k, float(rng.normal()))
+        elif op in (1, 2):
+            li = convs[int(rng.integers(3))]
+            o, i, kh, kw = doc.layers[li].weight.shape
+            where = (int(rng.integers(o)), int(rng.integers(i)), int(rng.integers(kh)))
+            doc.set_weight(li, *where, int(rng.integers(kw)), float(rng.normal()))
+        elif op == 3:
+            li = convs[int(rng.integers(3))]
+            doc.set_bias(li, int(rng.integers(doc.layers[li].weight.shape[0])), float(rng.normal()))
+        elif op == 4 and doc.undo_stack.canUndo():
+            doc.undo_stack.undo()
+        elif doc.undo_stack.canRedo():
+            doc.undo_stack.redo()
+        settle(qtbot, doc)
+        for a, b in zip(doc.results.maps, _fresh_maps(doc), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert used.get("_compute_filters") and used.get("_delta_through_conv")
+    if mode == "zeros":  # input-cell patches need layers that compute from a crop
+        assert used.get("_compute_incremental")
+    if doc._inexact_from is not None:
+        with qtbot.waitSignal(doc.results_ready, timeout=5_000):
+            pass
+        settle(qtbot, doc)
+    for a, b in zip(doc.results.maps, _fresh_maps(doc), strict=True):
+        assert np.array_equal(a, b)
