@@ -521,6 +521,27 @@ class TrainingTab(QWidget):
         self.confusion.clear()
         self.prediction.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
         self._adopt_network(state.network.copy(), extra, origin)
+        if self._select_dataset(str(state.extra.get("source", "")), state.input_shape):
+            self._set_status(
+                f"Loaded {origin}: {len(state.network.layers)} layers, "
+                f"{len(self.class_names)} classes. The dataset it was trained on is selected: "
+                "Load it to try its validation images."
+            )
+        return True
+
+    def _select_dataset(self, source: str, input_shape: tuple[int, int, int] | None) -> bool:
+        """Pre-select the dataset a restored network was trained on (the built-in set, or
+        a folder that still exists) with its image size and colour, so that one click on
+        Load gives "Try an image" the validation images. False when it is not available."""
+        if source == BUILTIN:
+            self.source.setCurrentIndex(self.source.findData(BUILTIN))
+        elif source and os.path.isdir(source):
+            self.set_folder(source)
+        else:
+            return False
+        if input_shape is not None and input_shape[1] == input_shape[2]:
+            self.image_size.setValue(input_shape[1])
+            self.color.setCurrentIndex(self.color.findData(1 if input_shape[0] == 1 else 3))
         return True
 
     def _adopt_network(self, net: Any, extra: dict[str, Any], origin: str) -> None:
@@ -585,13 +606,38 @@ class TrainingTab(QWidget):
         )
         self.data_label.setText(text)
         self.data_label.setToolTip(text)
-        self.class_names = list(data.class_names)
+        restored = self.trained is not None and self.split is None  # from a file, not run
+        if not restored:  # a restored network keeps its own class names
+            self.class_names = list(data.class_names)
         self._preview_architecture()
         pending, self._start_after_load = self._start_after_load, None
         if pending is not None:
             self.start(**pending)
             if pending.get("paused"):
                 self.worker.step()
+        elif restored:
+            self._show_validation_images()
+
+    def _show_validation_images(self) -> None:
+        """Give "Try an image" the loaded dataset's validation images, split exactly as a
+        training run would, when the restored network fits them (same classes and image
+        shape); otherwise say why not."""
+        data, shape = self.data, self.trained_input_shape()
+        if list(data.class_names) != self.class_names or tuple(data.input_shape) != shape:
+            self._set_status(
+                f"This dataset ({len(data.class_names)} classes, "
+                f"{'×'.join(map(str, data.input_shape))}) does not fit the loaded network "
+                f"({len(self.class_names)} classes, {'×'.join(map(str, shape)) or '?'}): "
+                "train on it to try its images."
+            )
+            return
+        from cnn_explorer.train_cli import split as make_split
+
+        split = make_split(data, self.val_split.value(), self.seed.value())
+        self.prediction.set_images(split.x_val, split.y_val)
+        self._set_status(
+            f"{len(split.y_val)} validation images of this dataset are ready in “Try an image”."
+        )
 
     def _load_failed(self, message: str) -> None:
         self._load_finished_ui()

@@ -223,3 +223,51 @@ def test_malformed_project_leaves_the_window_untouched(qtbot, tmp_path: Path) ->
     assert win.open_project(str(plain))
     assert tab.trained is trained, "a project without a trained network leaves the tab alone"
     assert tab.shutdown(TIMEOUT)
+
+
+def test_an_opened_project_offers_its_dataset_for_try_an_image(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, bars: Path
+) -> None:
+    """After opening a project, one click on Load brings back the validation images the
+    network was checked on: same folder, size, colour and split (same seed)."""
+    win = _window(qtbot)
+    tab = _train(qtbot, win, bars)
+    images, labels = tab.split.x_val, tab.split.y_val
+    path = str(tmp_path / "trained.cnnx")
+    assert win.save_to(path)
+    assert tab.shutdown(TIMEOUT)
+
+    fresh = _window(qtbot)
+    assert fresh.open_project(path)
+    other = fresh.training
+    assert other is not None
+    assert other.source.currentData() == "folder" and other.folder == str(bars)
+    assert other.image_size.value() == 8 and other.color.currentData() == 1
+    assert "Load it to try its validation images" in other.status.text()
+    assert len(other.prediction.images) == 0
+    with qtbot.waitSignal(other.loader.loaded, timeout=TIMEOUT):
+        assert other.load_dataset()
+    assert np.array_equal(other.prediction.images, images)
+    assert np.array_equal(other.prediction.labels, labels)
+    assert other.class_names == ["horizontal", "vertical"]
+    assert "validation images of this dataset are ready" in other.status.text()
+    assert other.shutdown(TIMEOUT)
+
+
+def test_a_dataset_that_does_not_fit_the_opened_network_is_not_offered(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, bars: Path
+) -> None:
+    win = _window(qtbot)
+    path = tmp_path / "abc.cnnx"
+    save_project(str(path), X, [], _state())  # 3 classes; its source "bars" is no folder
+    assert win.open_project(str(path))
+    tab = win.training
+    assert tab is not None and tab.source.currentData() != "folder"
+    tab.set_folder(str(bars))  # 2 classes
+    tab.image_size.setValue(8)
+    with qtbot.waitSignal(tab.loader.loaded, timeout=TIMEOUT):
+        assert tab.load_dataset()
+    assert len(tab.prediction.images) == 0
+    assert tab.class_names == ["a", "b", "c"], "the opened network keeps its class names"
+    assert "does not fit the loaded network" in tab.status.text()
+    assert tab.shutdown(TIMEOUT)
