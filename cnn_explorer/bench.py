@@ -622,7 +622,7 @@ def _print_row(row: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def _blas_threads() -> str:
+def blas_threads() -> str:
     """The engine's BLAS library and thread count, e.g. ``openblas 2 threads``."""
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not blas:
@@ -645,7 +645,7 @@ def _torch_label(worker: TorchWorker | None) -> str:
 def header(stat: str, repeat: int, worker: TorchWorker | None, heap: bool = False) -> str:
     """The first printed line: versions, thread counts and how the numbers were made."""
     return (
-        f"numpy {np.__version__} (BLAS: {_blas_threads()}); torch {_torch_label(worker)}; "
+        f"numpy {np.__version__} (BLAS: {blas_threads()}); torch {_torch_label(worker)}; "
         f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
         f"malloc: {'warm heap, both sides' if heap else 'as is'}; "
         f"{stat} of {repeat} timed calls per side in {ROUNDS} alternating rounds; ratio = "

@@ -233,7 +233,7 @@ def report_throughput(quick: bool = False, worker: bench.TorchWorker | None = No
         flush=True,
     )
     r = bench_throughput(quick, worker)
-    print(f"  {'engine (NumPy, ' + _blas_threads() + '):':<{LABEL}} {r['engine']:8.0f}")
+    print(f"  {'engine (NumPy, ' + bench.blas_threads() + '):':<{LABEL}} {r['engine']:8.0f}")
     if worker is None:
         print("  torch not installed: no comparison (pip install torch==2.13.0)")
         return True
@@ -253,14 +253,6 @@ def report_throughput(quick: bool = False, worker: bench.TorchWorker | None = No
 
 
 LABEL = 46  # width of the side labels, so that the numbers line up
-
-
-def _blas_threads() -> str:
-    """The engine's BLAS library and thread count, e.g. ``openblas, 2 threads``."""
-    from threadpoolctl import threadpool_info
-
-    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i['internal_api']}, {i['num_threads']} threads" for i in blas) or "?"
 
 
 # -- digits -------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ from cnn_explorer.train_cli import (
     augmenter,
     make_optimizer,
 )
+from cnn_explorer.train_cli import split as make_split
 from cnn_explorer.training_events import (
     EpochExtras,
     TrainingEvent,
@@ -412,8 +413,6 @@ class TrainingTab(QWidget):
             return False
         self._apply_freeze(network)
         images = match_channels(self.data.images, self._network_channels(network))
-        from cnn_explorer.train_cli import split as make_split
-
         self.split = make_split(
             _with_images(self.data, images), self.val_split.value(), self.seed.value()
         )
@@ -523,8 +522,7 @@ class TrainingTab(QWidget):
         self._adopt_network(state.network.copy(), extra, origin)
         if self._select_dataset(str(state.extra.get("source", "")), state.input_shape):
             self._set_status(
-                f"Loaded {origin}: {len(state.network.layers)} layers, "
-                f"{len(self.class_names)} classes. The dataset it was trained on is selected: "
+                f"{self.status.text()} The dataset it was trained on is selected: "
                 "Load it to try its validation images."
             )
         return True
@@ -631,8 +629,6 @@ class TrainingTab(QWidget):
                 "train on it to try its images."
             )
             return
-        from cnn_explorer.train_cli import split as make_split
-
         split = make_split(data, self.val_split.value(), self.seed.value())
         self.prediction.set_images(split.x_val, split.y_val)
         self._set_status(
