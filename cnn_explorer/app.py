@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the app (or ``cnn-explorer train ...`` headless); returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:
-        from cnn_explorer.train_cli import main as train_main
+        from cnn_explorer.training.cli import main as train_main
 
         return train_main(argv[1:])
     args = parse_args(argv)
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("cnn-explorer")
     app.setApplicationDisplayName("CNN Explorer")
 
+    from cnn_explorer.ui.common.messages import ImageOptions, Reporter
     from cnn_explorer.ui.main_window import MainWindow
-    from cnn_explorer.ui.messages import ImageOptions, Reporter
 
     win = MainWindow(restore_state=not headless)
     _install_excepthook(win)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) -> int:
-    from cnn_explorer.document import Selection
+    from cnn_explorer.explorer.document import Selection
 
     win._image_pool.waitForDone(60_000)  # type: ignore[attr-defined]
     app.processEvents()  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Decode image files into ``(C, H, W)`` float32 arrays in [0, 1], safely.
 
 One decoder serves both the explorer (:func:`load_image`, one picture as the input grid) and
-the training loader (:mod:`cnn_explorer.image_folder`, a folder of pictures).
+the training loader (:mod:`cnn_explorer.training.image_folder`, a folder of pictures).
 
 Uses ``QImageReader`` (QtGui, no widgets, no QApplication) because it can report an image's
 size *before* decoding it: a 20,000×20,000 PNG is refused or a big JPEG decoded straight to

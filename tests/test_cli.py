@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from cnn_explorer import presets
-from cnn_explorer.document import conv_spec
+from cnn_explorer.explorer import presets
+from cnn_explorer.explorer.document import conv_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +56,7 @@ def test_screenshot_default(tmp_path, qapp):
 
 
 def test_screenshot_with_project_and_selection(tmp_path, qapp):
-    from cnn_explorer.project import save_project
+    from cnn_explorer.explorer.project import save_project
 
     proj = tmp_path / "edge.cnnx"
     w = presets.EDGE_KERNEL[None, None]

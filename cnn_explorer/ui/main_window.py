@@ -23,15 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer import imageio, presets
-from cnn_explorer.document import Change, Document, worked_example_layers
-from cnn_explorer.project import SUFFIX, ProjectError, read_project, save_project
-from cnn_explorer.ui.explanation_panel import ExplanationPanel
-from cnn_explorer.ui.feature_map_view import SCALE_MODES, FeatureMapView
-from cnn_explorer.ui.grid_editor import GridEditor
-from cnn_explorer.ui.kernel_editor import KernelEditor
-from cnn_explorer.ui.layer_stack import LayerStack
-from cnn_explorer.ui.messages import ImageOptions, Reporter
+from cnn_explorer import imageio
+from cnn_explorer.explorer import presets
+from cnn_explorer.explorer.document import Change, Document, worked_example_layers
+from cnn_explorer.explorer.project import SUFFIX, ProjectError, read_project, save_project
+from cnn_explorer.ui.common.messages import ImageOptions, Reporter
+from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
+from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
+from cnn_explorer.ui.explorer.grid_editor import GridEditor
+from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
+from cnn_explorer.ui.explorer.layer_stack import LayerStack
 
 PROJECT_FILTER = f"CNN Explorer project (*{SUFFIX})"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif)"
@@ -242,7 +243,7 @@ class MainWindow(QMainWindow):
     def _ensure_training(self) -> None:
         if self.training is not None:
             return
-        from cnn_explorer.ui.training_tab import TrainingTab
+        from cnn_explorer.ui.training.tab import TrainingTab
 
         tab = TrainingTab(explorer_layers=self._engine_layers())
         tab.open_in_explorer.connect(self.open_trained)
@@ -258,7 +259,7 @@ class MainWindow(QMainWindow):
 
     def _engine_layers(self) -> list[object] | None:
         """Engine copies of the explorer's valid layers (for "train the explorer's stack")."""
-        from cnn_explorer.enginebridge import build_layer
+        from cnn_explorer.explorer.enginebridge import build_layer
 
         out = []
         for spec, st in zip(self.doc.layers, self.doc.statuses, strict=False):
@@ -269,7 +270,7 @@ class MainWindow(QMainWindow):
 
     def open_trained(self, layers: list[object], image: object) -> None:
         """Show a trained network's conv part on an image in the explorer (undoable)."""
-        from cnn_explorer.document import specs_from_engine
+        from cnn_explorer.explorer.document import specs_from_engine
 
         specs, note = specs_from_engine(list(layers))
         try:

@@ -10,7 +10,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings
 
-from cnn_explorer.ui.messages import RecordingReporter
+from cnn_explorer.ui.common.messages import RecordingReporter
 
 
 @pytest.fixture(autouse=True)

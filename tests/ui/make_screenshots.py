@@ -55,9 +55,10 @@ def main() -> int:
     _run("--screenshot", os.path.join(OUT, "worked_example.png"))
     _run("--screenshot", os.path.join(OUT, "worked_example_explained.png"), "--select", "3,0,0,1")
 
-    from cnn_explorer import imageio, presets
-    from cnn_explorer.document import act_spec, conv_spec, pool_spec
-    from cnn_explorer.project import save_project
+    from cnn_explorer import imageio
+    from cnn_explorer.explorer import presets
+    from cnn_explorer.explorer.document import act_spec, conv_spec, pool_spec
+    from cnn_explorer.explorer.project import save_project
 
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "shapes.png")

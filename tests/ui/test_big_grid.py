@@ -7,10 +7,10 @@ import numpy as np
 from PySide6.QtCore import Qt
 from ui_helpers import settle, type_into_table
 
-from cnn_explorer.document import act_spec, conv_spec
-from cnn_explorer.ui import colors
-from cnn_explorer.ui.grid_editor import IMAGE_GRID
-from cnn_explorer.ui.kernel_editor import NO_PRESET, matching_preset
+from cnn_explorer.explorer.document import act_spec, conv_spec
+from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.grid_editor import IMAGE_GRID
+from cnn_explorer.ui.explorer.kernel_editor import NO_PRESET, matching_preset
 
 
 def _big(window, side: int = 96) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_input_preset_combo_follows_the_input(qtbot, window):
 
 
 def test_matching_input_preset_on_every_channel():
-    from cnn_explorer import presets
+    from cnn_explorer.explorer import presets
 
     plane = presets.input_preset_plane("Vertical edge", 10, 12)
     assert presets.matching_input_preset(np.stack([plane] * 3)) == "Vertical edge"

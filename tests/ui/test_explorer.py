@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 from ui_helpers import cell_texts, click_map_cell, map_values, settle, type_into_table
 
-from cnn_explorer import presets
-from cnn_explorer.document import Selection, conv_spec
+from cnn_explorer.explorer import presets
+from cnn_explorer.explorer.document import Selection, conv_spec
 
 
 def test_worked_example_on_launch(window):
@@ -402,7 +402,7 @@ def test_slow_recompute_runs_in_background_with_busy_indicator(qtbot, window):
 
 
 def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
-    from cnn_explorer.document import conv_spec
+    from cnn_explorer.explorer.document import conv_spec
 
     doc = window.doc
     doc.set_input(np.tile(presets.WORKED_EXAMPLE, (2, 2))[None])
@@ -421,7 +421,7 @@ def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
 
 
 def test_flow_tiles_fills_the_width():
-    from cnn_explorer.ui.feature_map_view import LABEL_W, flow_tiles, map_side
+    from cnn_explorer.ui.explorer.feature_map_view import LABEL_W, flow_tiles, map_side
 
     side, per_row = flow_tiles(8, 256, 256, 560)
     assert per_row > 1 and per_row * (max(side, LABEL_W) + 14) <= 560

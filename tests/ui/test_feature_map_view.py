@@ -10,9 +10,9 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QWidget
 from ui_helpers import cell_texts, settle
 
-from cnn_explorer.document import act_spec, conv_spec
-from cnn_explorer.ui import colors
-from cnn_explorer.ui.feature_map_view import MapImage
+from cnn_explorer.explorer.document import act_spec, conv_spec
+from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.feature_map_view import MapImage
 
 
 def _many_small_maps(window) -> None:

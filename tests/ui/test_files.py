@@ -13,10 +13,11 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from ui_helpers import settle
 
-from cnn_explorer import imageio, presets
-from cnn_explorer.document import Selection, conv_spec
+from cnn_explorer import imageio
+from cnn_explorer.explorer import presets
+from cnn_explorer.explorer.document import Selection, conv_spec
+from cnn_explorer.explorer.project import ProjectError, load_project, save_project
 from cnn_explorer.imageio import save_png
-from cnn_explorer.project import ProjectError, load_project, save_project
 
 
 def _big_png(path, w: int, h: int) -> None:
@@ -145,7 +146,7 @@ def _write_pickle(path, meta) -> None:
 
 
 def test_load_image_resized_gray_and_rgb(qtbot, window, tmp_path):
-    from cnn_explorer.ui.messages import ImageOptions
+    from cnn_explorer.ui.common.messages import ImageOptions
 
     img = np.zeros((40, 60, 3), np.uint8)
     img[:, 30:, 0] = 255
@@ -193,7 +194,7 @@ def test_huge_png_is_refused_quickly_with_message(qtbot, window, tmp_path):
 
 
 def test_huge_jpeg_is_downscaled_off_thread(qtbot, window, tmp_path):
-    from cnn_explorer.ui.messages import ImageOptions
+    from cnn_explorer.ui.common.messages import ImageOptions
 
     img = QImage(6000, 5000, QImage.Format.Format_Grayscale8)
     img.fill(200)

@@ -12,18 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_explorer import presets
-from cnn_explorer.document import conv_spec
 from cnn_explorer.engine.network import default_classifier
-from cnn_explorer.project import (
+from cnn_explorer.explorer import presets
+from cnn_explorer.explorer.document import conv_spec
+from cnn_explorer.explorer.project import (
     ProjectError,
     TrainedState,
     load_project,
     read_project,
     save_project,
 )
+from cnn_explorer.ui.common.messages import RecordingReporter
 from cnn_explorer.ui.main_window import MainWindow
-from cnn_explorer.ui.messages import RecordingReporter
 
 TIMEOUT = 60_000
 X = presets.WORKED_EXAMPLE[None]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnn_explorer.imageio import save_png
-from cnn_explorer.ui.training_tab import TrainingTab
+from cnn_explorer.ui.training.tab import TrainingTab
 
 TIMEOUT = 60_000
 

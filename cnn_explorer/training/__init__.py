@@ -1,0 +1,1 @@
+"""Training: data loading, the Qt-free session, the worker thread and the CLI."""

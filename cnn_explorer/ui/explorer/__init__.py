@@ -1,0 +1,1 @@
+"""The explorer tab's widgets."""
