@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) -> int:
-    from cnn_explorer.explorer.document import Selection
+    from cnn_explorer.explorer.explain import Selection
 
     win._image_pool.waitForDone(60_000)  # type: ignore[attr-defined]
     app.processEvents()  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import conv_spec
+from cnn_explorer.explorer.specs import conv_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

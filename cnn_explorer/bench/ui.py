@@ -27,7 +27,7 @@ TARGETS_MS = {"worked": 16.0, "mnist": 16.0, "rgb256": 16.0, "big512": 33.0, "co
 
 def _scenes() -> dict[str, Callable[[], tuple[np.ndarray, list]]]:
     from cnn_explorer.explorer import presets
-    from cnn_explorer.explorer.document import act_spec, conv_spec, pool_spec, worked_example_layers
+    from cnn_explorer.explorer.specs import act_spec, conv_spec, pool_spec, worked_example_layers
 
     rng = np.random.default_rng(0)
 
@@ -96,7 +96,7 @@ def measure_scene(
     win.maps.view.viewport().installEventFilter(painted)
     for i in range(edits + 3):
         r, c = int(rng.integers(h)), int(rng.integers(w))
-        gen = doc._generation
+        gen = doc.model.generation
         t0 = time.perf_counter()
         if what == "input":
             doc.set_cell(0, r, c, float(doc.input[0, r, c]) + 1.0)
@@ -105,7 +105,7 @@ def measure_scene(
             doc.set_weight(0, 0, 0, 0, 0, wv + 0.125)
         # Sleep in the event loop like the real app does (a busy-polling loop would steal
         # a core from the compute thread and inflate the numbers).
-        while doc.results.generation <= gen or doc._dirty_from is not None:
+        while doc.results.generation <= gen or doc.model.pending:
             app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
         # Flush the repaints Qt scheduled (only the regions that changed are painted).
         app.sendPostedEvents()

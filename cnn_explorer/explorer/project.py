@@ -32,8 +32,8 @@ from cnn_explorer.engine.serialize import (
     network_to_state,
     write_npz,
 )
-from cnn_explorer.explorer.document import MAX_SIDE, LayerSpec
-from cnn_explorer.explorer.enginebridge import ACTIVATIONS
+from cnn_explorer.explorer.specs import ACTIVATIONS, LayerSpec
+from cnn_explorer.limits import MAX_INPUT_SIDE as MAX_SIDE
 
 FORMAT = "cnn-explorer-project"
 VERSION = 1

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer import imageio
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import Change, Document, worked_example_layers
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.project import SUFFIX, ProjectError, read_project, save_project
+from cnn_explorer.explorer.specs import worked_example_layers
 from cnn_explorer.ui.common.messages import ImageOptions, Reporter
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
@@ -259,7 +261,7 @@ class MainWindow(QMainWindow):
 
     def _engine_layers(self) -> list[object] | None:
         """Engine copies of the explorer's valid layers (for "train the explorer's stack")."""
-        from cnn_explorer.explorer.enginebridge import build_layer
+        from cnn_explorer.explorer.specs import build_layer
 
         out = []
         for spec, st in zip(self.doc.layers, self.doc.statuses, strict=False):
@@ -270,7 +272,7 @@ class MainWindow(QMainWindow):
 
     def open_trained(self, layers: list[object], image: object) -> None:
         """Show a trained network's conv part on an image in the explorer (undoable)."""
-        from cnn_explorer.explorer.document import specs_from_engine
+        from cnn_explorer.explorer.specs import specs_from_engine
 
         specs, note = specs_from_engine(list(layers))
         try:

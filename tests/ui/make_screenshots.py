@@ -57,8 +57,8 @@ def main() -> int:
 
     from cnn_explorer import imageio
     from cnn_explorer.explorer import presets
-    from cnn_explorer.explorer.document import act_spec, conv_spec, pool_spec
     from cnn_explorer.explorer.project import save_project
+    from cnn_explorer.explorer.specs import act_spec, conv_spec, pool_spec
 
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "shapes.png")

@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from ui_helpers import cell_texts, click_map_cell, map_values, settle, type_into_table
 
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import Selection, conv_spec
+from cnn_explorer.explorer.explain import Selection
+from cnn_explorer.explorer.specs import conv_spec
 
 
 def test_worked_example_on_launch(window):
@@ -293,7 +294,7 @@ def test_pool_form(qtbot, window, kind):
     stack.p_sw.setValue(2)
     settle(qtbot, window)
     assert window.doc.layers[2].kind == kind
-    assert window.doc.statuses[2].shape == (1, 1, 1)
+    assert window.doc.statuses[2].output_shape == (1, 1, 1)
 
 
 def test_activation_form(qtbot, window):
@@ -402,7 +403,7 @@ def test_slow_recompute_runs_in_background_with_busy_indicator(qtbot, window):
 
 
 def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
-    from cnn_explorer.explorer.document import conv_spec
+    from cnn_explorer.explorer.specs import conv_spec
 
     doc = window.doc
     doc.set_input(np.tile(presets.WORKED_EXAMPLE, (2, 2))[None])

@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QWidget
 from ui_helpers import cell_texts, settle
 
-from cnn_explorer.explorer.document import act_spec, conv_spec
+from cnn_explorer.explorer.specs import act_spec, conv_spec
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.feature_map_view import MapImage
 

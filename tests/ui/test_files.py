@@ -15,8 +15,9 @@ from ui_helpers import settle
 
 from cnn_explorer import imageio
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import Selection, conv_spec
+from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.project import ProjectError, load_project, save_project
+from cnn_explorer.explorer.specs import conv_spec
 from cnn_explorer.imageio import save_png
 
 

@@ -14,7 +14,6 @@ import pytest
 
 from cnn_explorer.engine.network import default_classifier
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import conv_spec
 from cnn_explorer.explorer.project import (
     ProjectError,
     TrainedState,
@@ -22,6 +21,7 @@ from cnn_explorer.explorer.project import (
     read_project,
     save_project,
 )
+from cnn_explorer.explorer.specs import conv_spec
 from cnn_explorer.ui.common.messages import RecordingReporter
 from cnn_explorer.ui.main_window import MainWindow
 

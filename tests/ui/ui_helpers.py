@@ -12,7 +12,7 @@ from cnn_explorer.ui.main_window import MainWindow
 def settle(qtbot, win: MainWindow) -> None:
     """Wait until the document has published results for every pending edit."""
     doc = win.doc
-    qtbot.waitUntil(lambda: doc._dirty_from is None and not doc._timer.isActive() and not doc.busy)
+    qtbot.waitUntil(lambda: doc.computed)
 
 
 def map_values(win: MainWindow, m: int, c: int = 0) -> np.ndarray:

@@ -8,7 +8,8 @@ import html
 
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
-from cnn_explorer.explorer.document import Change, Document, Results
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.model import Change, Results
 from cnn_explorer.ui.common import colors
 
 PLACEHOLDER = (
@@ -53,8 +54,8 @@ class ExplanationPanel(QWidget):
             self.browser.setHtml(PLACEHOLDER + note_html)
             return
         try:
-            text = self.doc.explain(sel)
-            regions = self.doc.receptive_field(sel)
+            text = self.doc.model.explain(sel)
+            regions = self.doc.model.receptive_field(sel)
         except Exception as exc:  # never let an explanation crash the window
             text, regions = f"(could not explain this cell: {exc})", []
         name = "the input" if sel.map_index == 0 else f"layer {sel.map_index}"

@@ -34,8 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer.explorer.document import Change, Document, Results, Selection
-from cnn_explorer.explorer.document import map_stats as map_stats_full
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.explain import Selection
+from cnn_explorer.explorer.model import Change, Results
+from cnn_explorer.explorer.stats import map_stats as map_stats_full
 from cnn_explorer.ui.common import colors
 
 DISPLAY_MAX = 256
@@ -702,8 +704,8 @@ class FeatureMapView(QWidget):
         traced: dict[tuple[int, int], Selection] = {}
         if sel is not None:
             try:
-                regions = {r.map_index: r for r in self.doc.receptive_field(sel)}
-                traced = {(c.map_index, c.channel): c for c in self.doc.trace(sel)}
+                regions = {r.map_index: r for r in self.doc.model.receptive_field(sel)}
+                traced = {(c.map_index, c.channel): c for c in self.doc.model.trace(sel)}
             except Exception:
                 regions, traced = {}, {}
         for g in self._groups:

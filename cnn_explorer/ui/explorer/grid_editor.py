@@ -40,7 +40,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import MAX_SIDE, Change, Document
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.model import Change
+from cnn_explorer.limits import MAX_INPUT_SIDE as MAX_SIDE
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel
 

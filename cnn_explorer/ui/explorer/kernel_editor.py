@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.document import Change, Document
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.model import Change
 from cnn_explorer.ui.common import colors, quiet
 from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel
 

@@ -30,8 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer.explorer.document import Change, Document, act_spec, conv_spec, pool_spec
-from cnn_explorer.explorer.enginebridge import ACTIVATIONS, dense_equivalent, size_formula
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.explain import dense_equivalent, size_formula
+from cnn_explorer.explorer.model import Change
+from cnn_explorer.explorer.specs import ACTIVATIONS, act_spec, conv_spec, pool_spec
 from cnn_explorer.ui.common import quiet
 
 
@@ -275,15 +277,8 @@ class LayerStack(QWidget):
 
     def _pool_kind(self) -> None:
         i = self.doc.selected_layer
-        if not (0 <= i < len(self.doc.layers)):
-            return
-        spec = self.doc.layers[i].copy()
-        new_kind = self.p_kind.currentData()
-        if spec.kind != new_kind:
-            spec.kind = new_kind
-            self.doc.set_layer(
-                i, spec, f"Layer {i + 1}: {'max' if new_kind == 'maxpool' else 'average'} pool"
-            )
+        if 0 <= i < len(self.doc.layers) and self.doc.layers[i].kind != self.p_kind.currentData():
+            self.doc.set_kind(i, self.p_kind.currentData())
 
     def _row_selected(self, row: int) -> None:
         if 0 <= row < len(self.doc.layers) and row != self.doc.selected_layer:
@@ -327,16 +322,16 @@ class LayerStack(QWidget):
         head = f"{i + 1}. {spec.title}" + ("" if spec.enabled else "  (disabled)")
         if st.error:
             return f"{head}\n   ⚠ {st.error}"
-        in_shape = doc.in_shape(i)
-        lines = [f"{head}   →  {_shape_txt(st.shape)}"]
+        in_shape = doc.model.in_shape(i)
+        lines = [f"{head}   →  {_shape_txt(st.output_shape)}"]
         if spec.enabled:
             formula = size_formula(spec, in_shape)
             if formula:
                 lines.append(f"   {formula}")
-        if spec.kind == "conv" and in_shape is not None and st.shape is not None:
-            dense = dense_equivalent(in_shape, st.shape)
+        if spec.kind == "conv" and in_shape is not None and st.output_shape is not None:
+            dense = dense_equivalent(in_shape, st.output_shape)
             lines.append(
-                f"   {_count(doc.param_count(i))} parameters"
+                f"   {_count(doc.model.param_count(i))} parameters"
                 f" (a dense layer would need {_count(dense)})"
             )
         return "\n".join(lines)

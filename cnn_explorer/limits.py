@@ -1,0 +1,29 @@
+"""Every size limit of the app, in one place.
+
+The widgets offer exactly these ranges and the file validation (projects, weights, model
+files) refuses anything outside them, so a value a file may hold is a value the UI can show
+and edit. Pure constants: imported by every layer above the engine.
+"""
+
+from __future__ import annotations
+
+MAX_INPUT_SIDE = 512
+"""Largest height or width of the explorer's input grid (and of a loaded image)."""
+
+MAX_TRAINING_SIDE = 256
+"""Largest height or width of a training image (the dataset is held in memory N times)."""
+
+MAX_FILTERS = 64
+"""Most output channels of one conv layer in the explorer."""
+
+MAX_KERNEL = 15
+"""Largest kernel (or pool window) side in the explorer."""
+
+MAX_STRIDE = 15
+MAX_DILATION = 8
+MAX_PADDING = 16
+MAX_LAYERS = 32
+"""Most layers in the explorer's stack."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+"""Image files the app reads (any case): File ▸ Open, drops, and dataset folders."""
