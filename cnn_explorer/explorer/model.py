@@ -65,7 +65,9 @@ class Results:
     ``statuses`` one per layer. ``first`` is the index of the first map whose values may
     differ from the previous results; ``channels`` narrows that further: map ``m`` in it
     changed only in those channels (a kernel edit of one filter), so views can leave the
-    other tiles as they are. ``error`` is set when the network could not be computed.
+    other tiles as they are. ``path`` names how they were computed: ``"forward"`` (a
+    plain forward pass from some layer on), ``"cells"`` or ``"filters"`` (a fast path).
+    ``error`` is set when the network could not be computed.
     """
 
     maps: list[np.ndarray]
@@ -75,6 +77,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     stats: list[MapStats] = field(default_factory=list)
     channels: dict[int, frozenset[int]] = field(default_factory=dict)
+    path: str = "forward"
     error: str | None = None
 
 
@@ -93,6 +96,7 @@ class ForwardJob:
     shown_first: int
     channels: dict[int, frozenset[int]]
     cost: int
+    path: str = "forward"
     background: bool = False
 
     def run(self) -> tuple[list[np.ndarray], list[MapStats]] | Exception:
@@ -359,7 +363,7 @@ class Explorer:
                     specs, list(prev), list(prev_stats), self._input, region
                 )
                 self._mark_inexact(0)
-                return self._publish(gen, maps, stats, 0, statuses, {})
+                return self._publish(gen, maps, stats, 0, statuses, {}, "cells")
             if isinstance(filt, tuple) and filt[0] == first < n_valid and can_patch:
                 filters = sorted(filt[1])
                 width = max(1, specs[first].config.get("filters", 1))
@@ -369,12 +373,16 @@ class Explorer:
                     )
                     self._mark_inexact(first)
                     channels = {k: frozenset(filters) for k in range(first + 1, j + 1)}
-                    if j < n_valid and old_in is not None:
-                        j += incremental.delta_through_conv(
+                    if (
+                        j < n_valid
+                        and old_in is not None
+                        and incremental.delta_through_conv(
                             specs[j], maps, stats, j, filters, old_in
                         )
+                    ):
+                        j += 1  # conv j is up to date (by difference): go on after it
                     if j >= n_valid:
-                        return self._publish(gen, maps, stats, shown, statuses, channels)
+                        return self._publish(gen, maps, stats, shown, statuses, channels, "filters")
                     prev, prev_stats, first = maps, stats, j
         except Exception as exc:  # an engine bug must not take the window down
             return self._publish_error(gen, exc, statuses)
@@ -389,6 +397,7 @@ class Explorer:
             shown,
             channels,
             sum(costs[first + 1 :]),
+            "filters" if channels else "forward",
         )
         if inline_cost is None or job.cost < inline_cost:
             return self._finish(job, job.run())
@@ -405,7 +414,10 @@ class Explorer:
         if job.background:
             job.background = False
             self.jobs_in_flight -= 1
-        if job.generation != self._generation or result is None:
+        if job.generation != self._generation:
+            return None
+        if result is None:  # not computed after all: its work is still to do
+            self._mark_dirty(job.first)
             return None
         return self._finish(job, result)
 
@@ -416,7 +428,10 @@ class Explorer:
             return self._publish_error(job.generation, result, job.statuses)
         if self._inexact_from is not None and job.first <= self._inexact_from:
             self._inexact_from = None  # recomputed from exact maps: a plain forward's now
-        return self._publish(job.generation, *result, job.shown_first, job.statuses, job.channels)
+        maps, stats = result
+        return self._publish(
+            job.generation, maps, stats, job.shown_first, job.statuses, job.channels, job.path
+        )
 
     def refine(self, inline_cost: int | None = None) -> Results | ForwardJob | None:
         """Recompute plainly every map a fast path wrote (see :meth:`recompute` for the
@@ -455,10 +470,12 @@ class Explorer:
         first: int,
         statuses: list[LayerStatus],
         channels: dict[int, frozenset[int]],
+        path: str = "forward",
     ) -> Results:
         self._unpublished_from = None
         self._input_dirty = False
-        self.results = Results(maps, statuses, gen, first, stats_notes(stats), stats, channels)
+        notes = stats_notes(stats)
+        self.results = Results(maps, statuses, gen, first, notes, stats, channels, path)
         if self.selection is not None and not self._valid_cell(self.selection):
             self.selection = None
         return self.results
