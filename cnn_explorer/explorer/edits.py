@@ -289,13 +289,12 @@ def add_layer(m: Explorer, spec: LayerSpec, at: int | None = None) -> list[Any]:
     if at is None:
         at = m.selected_layer + 1 if n else 0
     at = max(0, min(at, n))
-    if spec.kind == "conv" and spec.weight is not None:
+    weight = spec.weight
+    if spec.kind == "conv" and weight is not None:
         shape = m.in_shape(at) if at < n or n == 0 else m.statuses[n - 1].output_shape
-        if shape is not None and spec.weight.shape[1] != shape[0]:
+        if shape is not None and weight.shape[1] != shape[0]:
             spec = spec.copy()
-            spec.weight = presets.random_kernel(
-                (spec.weight.shape[0], shape[0], *spec.weight.shape[2:]), at
-            )
+            spec.weight = presets.random_kernel((weight.shape[0], shape[0], *weight.shape[2:]), at)
     layers = _copies(m)
     layers.insert(at, spec)
     return _stack(m, layers, f"Add {spec.title}", at, at)

@@ -247,10 +247,10 @@ def build_layer(spec: LayerSpec) -> layers.Layer:
         if "bias" in layer.params and spec.bias is not None:
             layer.params["bias"][...] = spec.bias
     elif spec.kind == "act":
-        settings = (
-            {"negative_slope": float(c.get("slope", 0.01))} if c["fn"] == "leaky_relu" else {}
-        )
-        layer = layers.Activation(c["fn"], **settings)
+        if c["fn"] == "leaky_relu":
+            layer = layers.Activation(c["fn"], negative_slope=float(c.get("slope", 0.01)))
+        else:
+            layer = layers.Activation(c["fn"])
     elif spec.kind in ("maxpool", "avgpool"):
         pool = layers.MaxPool2D if spec.kind == "maxpool" else layers.AvgPool2D
         layer = pool(tuple(c["size"]), stride=tuple(c["stride"]), padding=int(c["padding"]))
@@ -348,21 +348,23 @@ def specs_from_engine(layers_: Sequence[Any]) -> tuple[list[LayerSpec], str]:
 
 def _spec_from_engine_layer(layer: Any) -> LayerSpec | None:
     if isinstance(layer, layers.Conv2D):
-        pad = layer.padding
-        if not isinstance(pad, str):
-            p4 = tuple(int(v) for v in layer.padding4)
-            if len(set(p4)) != 1:
-                return None
-            pad = p4[0]
+        pad: int | str
+        if isinstance(layer.padding, str):
+            pad = layer.padding
+        else:
+            p4 = {int(v) for v in layer.padding4}
+            if len(p4) != 1:
+                return None  # asymmetric padding: the explorer's form has one number
+            pad = p4.pop()
         w = np.asarray(layer.params["weight"], np.float32).copy()
         spec = conv_spec(
             w.shape[1],
             w.shape[0],
             (w.shape[2], w.shape[3]),
-            stride=tuple(layer.stride),
+            stride=(int(layer.stride[0]), int(layer.stride[1])),
             padding=pad,
             padding_mode=layer.padding_mode,
-            dilation=tuple(layer.dilation),
+            dilation=(int(layer.dilation[0]), int(layer.dilation[1])),
             bias=bool(layer.use_bias),
             flip=bool(layer.flip_kernel),
             weight=w,
