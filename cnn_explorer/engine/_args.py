@@ -181,9 +181,6 @@ def as_float_array(x: object, name: str = "input") -> tuple[np.ndarray, bool]:
     return arr, False
 
 
-check_input = as_float_array  # the name used in CONTRACT.md
-
-
 def restore_batch(out: np.ndarray, unbatched: bool) -> np.ndarray:
     """Drop the batch axis again for an input that was given as one ``(C, H, W)`` image."""
     return out[0] if unbatched else out
@@ -242,7 +239,6 @@ __all__ = [
     "as_float",
     "as_float_array",
     "as_pair",
-    "check_input",
     "check_padding_mode",
     "clear_scratch",
     "float_dtype",

@@ -16,7 +16,7 @@ WORKED_EXAMPLE = np.array(
     [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]],
     dtype=np.float32,
 )
-"""The 4×4 input of the built-in worked example (see CONTRACT.md)."""
+"""The 4×4 input of the primer's worked example (two diagonal 2×2 blocks of ones)."""
 
 EDGE_KERNEL = np.array([[1, -1], [1, -1]], dtype=np.float32)
 """The 2×2 vertical-edge kernel of the worked example."""

@@ -1,5 +1,5 @@
 """Geometry: output sizes, receptive fields (hand-computed and brute force), explanations,
-parameter counts. The worked example of CONTRACT.md is checked number by number."""
+parameter counts. The primer's worked example is checked number by number."""
 
 from __future__ import annotations
 
