@@ -422,7 +422,7 @@ def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
 
 
 def test_flow_tiles_fills_the_width():
-    from cnn_explorer.ui.explorer.feature_map_view import LABEL_W, flow_tiles, map_side
+    from cnn_explorer.ui.explorer.map_layout import LABEL_W, flow_tiles, map_side
 
     side, per_row = flow_tiles(8, 256, 256, 560)
     assert per_row > 1 and per_row * (max(side, LABEL_W) + 14) <= 560
@@ -438,3 +438,4 @@ def test_big_maps_flow_in_several_columns(qtbot, window):
     window.maps.relayout()
     xs = {round(t.vb.geometry().x()) for t in window.maps.group(1).tiles}
     assert len(xs) > 1
+

@@ -12,7 +12,7 @@ from ui_helpers import cell_texts, settle
 
 from cnn_explorer.explorer.specs import act_spec, conv_spec
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.feature_map_view import MapImage
+from cnn_explorer.ui.explorer.map_items import MapImage
 
 
 def _many_small_maps(window) -> None:
@@ -77,7 +77,7 @@ def test_map_image_colours_exactly_like_pyqtgraph(qapp, signed):
             ref.setLookupTable(colors.lut(signed))
             ref.setImage(a, autoLevels=False, levels=levels)
             ref.render()
-            mine = MapImage(None, 0, 0)  # type: ignore[arg-type]
+            mine = MapImage(0, 0)
             mine.setLookupTable(colors.lut(signed))
             mine.setImage(a, autoLevels=False, levels=levels)
             mine.render()
