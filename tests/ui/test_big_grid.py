@@ -9,7 +9,7 @@ from ui_helpers import settle, type_into_table
 
 from cnn_explorer.explorer.specs import act_spec, conv_spec
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.grid_editor import IMAGE_GRID
+from cnn_explorer.ui.explorer.input_model import IMAGE_GRID
 from cnn_explorer.ui.explorer.kernel_editor import NO_PRESET, matching_preset
 
 

@@ -1,27 +1,17 @@
 """Spreadsheet-like editor of the input grid: type, paint, fill, paste, presets, resize.
 
-A QTableView over :class:`InputModel`, which reads the document's input and turns edits
-into document intents (undo commands). Cells are coloured by value with the number shown.
-Paint mode turns a mouse drag into one stroke: cells change live and the stroke is one
-undo step. Bad input (a non-number, a paste with text) is reported through
-:attr:`GridEditor.message`, never raised.
+The panel: a toolbar over a :class:`GridTable` showing an :class:`InputModel`, which reads
+the document's input and turns edits into document intents (undo commands). Cells are
+coloured by value with the number shown. Paint mode turns a mouse drag into one stroke:
+cells change live and the stroke is one undo step. Bad input (a non-number, a paste with
+text) is reported through :attr:`GridEditor.message`, never raised.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-from PySide6.QtCore import (
-    QEvent,
-    QModelIndex,
-    QObject,
-    QRectF,
-    QSignalBlocker,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence, QPainter, QPen
+from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,7 +23,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -44,269 +33,8 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.limits import MAX_INPUT_SIDE as MAX_SIDE
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel
-
-IMAGE_GRID = 32
-"""Grids with a side above this show no numbers, so the table paints its cells from one
-cached image (one drawImage per repaint) instead of asking the model for every visible
-cell's colours; typing into a cell, selection, copy/paste and paint mode are unchanged."""
-_SPLIT = re.compile(r"[,\t; ]+")
-
-
-def parse_block(text: str) -> np.ndarray:
-    """Rows of numbers separated by tabs, commas, semicolons or spaces → 2-D float32.
-
-    Raises ValueError naming the first bad token. Short rows are padded with 0.
-    """
-    rows = []
-    for line_no, line in enumerate(text.strip().splitlines(), 1):
-        if not line.strip():
-            continue
-        vals = []
-        for tok in _SPLIT.split(line.strip()):
-            try:
-                vals.append(float(tok.replace("−", "-")))
-            except ValueError:
-                raise ValueError(f"line {line_no}: {tok!r} is not a number") from None
-        rows.append(vals)
-    if not rows:
-        raise ValueError("the clipboard holds no numbers")
-    width = max(len(r) for r in rows)
-    out = np.zeros((len(rows), width), np.float32)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return out
-
-
-class InputModel(NumberTableModel):
-    """Table model over one channel of the document's input."""
-
-    def __init__(self, doc: Document, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.doc = doc
-        self.channel = 0
-        self._levels: tuple[float, float] = (0.0, 1.0)
-        self._signed = False
-        self._image: QImage | None = None
-        self._image_rgba: np.ndarray | None = None
-        self._idx: np.ndarray | None = None  # LUT index per cell of the shown channel
-        self._texts: dict[tuple[int, int], str] = {}
-        self._recolour()
-
-    def _plane(self) -> np.ndarray:
-        return self.doc.input[min(self.channel, self.doc.input.shape[0] - 1)]
-
-    def _recolour(self) -> None:
-        self._levels, self._signed = colors.nice_levels(*colors.finite_range(self.doc.input))
-
-    def refresh(self, reset: bool, region: tuple[int, int, int, int] | None = None) -> None:
-        """Re-read the document (reset for shape changes, dataChanged otherwise).
-
-        With ``region`` and unchanged colour levels only those cells are repainted.
-        """
-        before = (self._levels, self._signed)
-        self._recolour()
-        if region is not None and not reset and before == (self._levels, self._signed):
-            self._patch_image(region)
-        else:
-            self._image = None
-            self._idx = None
-            self._texts = {}
-        if reset:
-            self.beginResetModel()
-            self.endResetModel()
-        elif region is not None and before == (self._levels, self._signed):
-            r0, r1, c0, c1 = region
-            self.dataChanged.emit(self.index(r0, c0), self.index(r1, c1))
-        else:
-            h, w = self._plane().shape
-            self.dataChanged.emit(self.index(0, 0), self.index(h - 1, w - 1))
-
-    def image_mode(self) -> bool:
-        """True when the view paints the cells from :meth:`image` (large grids)."""
-        return max(self.doc.input.shape[1:]) > IMAGE_GRID
-
-    def image(self) -> QImage:
-        """The channel's cell colours, one pixel per cell (cached until the next refresh)."""
-        if self._image is None:
-            self._image_rgba = colors.rgba(self._plane(), self._levels, self._signed)
-            h, w = self._image_rgba.shape[:2]
-            self._image = QImage(self._image_rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-        return self._image
-
-    def _patch_image(self, region: tuple[int, int, int, int]) -> None:
-        """Recolour only ``region`` of the cached colours (a cell edit)."""
-        r0, r1, c0, c1 = region
-        block = self._plane()[r0 : r1 + 1, c0 : c1 + 1]
-        if self._idx is not None and self._idx.shape == self._plane().shape:
-            self._idx[r0 : r1 + 1, c0 : c1 + 1] = colors.lut_indices(block, self._levels)
-        else:
-            self._idx = None
-        if (r1 - r0 + 1) * (c1 - c0 + 1) > 64:
-            self._texts = {}
-        else:
-            for r in range(r0, r1 + 1):
-                for c in range(c0, c1 + 1):
-                    self._texts.pop((r, c), None)
-        if self._image_rgba is None or self._image_rgba.shape[:2] != self._plane().shape:
-            self._image = None
-            return
-        self._image_rgba[r0 : r1 + 1, c0 : c1 + 1] = colors.rgba(block, self._levels, self._signed)
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self.doc.input.shape[1]
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self.doc.input.shape[2]
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        """Cell value, text and colours; colours and texts come from caches refreshed on
-        each change, because a repaint asks for several roles of every visible cell."""
-        if not index.isValid():
-            return None
-        r, c = index.row(), index.column()
-        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
-            if self._idx is None:
-                self._idx = colors.lut_indices(self._plane(), self._levels)
-            bgs, fgs = colors.cell_colors(self._signed)
-            i = int(self._idx[r, c])
-            return bgs[i] if role == Qt.ItemDataRole.BackgroundRole else fgs[i]
-        if role == Qt.ItemDataRole.DisplayRole:
-            # Numbers only where cells are wide enough to read them (hover/tooltip else).
-            side = max(self.doc.input.shape[1:])
-            if side > IMAGE_GRID:
-                return ""
-            text = self._texts.get((r, c))
-            if text is None:
-                v = float(self._plane()[r, c])
-                text = colors.fmt(v) if side <= 12 else colors.fmt_short(v)
-                self._texts[(r, c)] = text
-            return text
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return Qt.AlignmentFlag.AlignCenter
-        if role == Qt.ItemDataRole.EditRole:
-            return f"{float(self._plane()[r, c]):g}"
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"input[{self.channel},{r},{c}] = {float(self._plane()[r, c]):.6g}"
-        return None
-
-    def commit(self, row: int, col: int, value: float) -> None:
-        self.doc.set_cell(self.channel, row, col, value)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{'column' if orientation == Qt.Orientation.Horizontal else 'row'} {section}"
-        if role == Qt.ItemDataRole.DisplayRole:
-            # Narrow columns of wide grids cannot hold every 2–3 digit number side by side
-            # (they ran together as "101112…"): label every fifth one.
-            if orientation == Qt.Orientation.Horizontal and self.columnCount() > 64 and section % 5:
-                return ""
-            return str(section)
-        return None
-
-
-class GridTable(QTableView):
-    """The table: copy/paste shortcuts and paint strokes."""
-
-    def __init__(self, editor: GridEditor) -> None:
-        super().__init__()
-        self.editor = editor
-        self.painting = False
-        self._stroke_active = False
-        self._last_cell: tuple[int, int] | None = None
-        self.viewport().installEventFilter(self)
-
-    def keyPressEvent(self, event: object) -> None:
-        if event.matches(QKeySequence.StandardKey.Copy):  # type: ignore[attr-defined]
-            self.editor.copy_selection()
-            return
-        if event.matches(QKeySequence.StandardKey.Paste):  # type: ignore[attr-defined]
-            self.editor.paste()
-            return
-        if (
-            event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
-            and self.state() != QAbstractItemView.State.EditingState
-        ):  # type: ignore[attr-defined]
-            self.editor.fill_selection(0.0)
-            return
-        super().keyPressEvent(event)  # type: ignore[arg-type]
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if not self.painting:
-            return False
-        t = event.type()
-        if t == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
-            self._stroke_active = True
-            self.editor.doc.begin_stroke()
-            self._paint_at(event.position().toPoint())  # type: ignore[attr-defined]
-            return True
-        if t == QEvent.Type.MouseMove and self._stroke_active:
-            self._paint_at(event.position().toPoint())  # type: ignore[attr-defined]
-            return True
-        if t == QEvent.Type.MouseButtonRelease and self._stroke_active:
-            self._stroke_active = False
-            self._last_cell = None
-            self.editor.doc.end_stroke()
-            return True
-        return t == QEvent.Type.MouseButtonDblClick
-
-    def paintEvent(self, event: object) -> None:
-        """Large grids: the visible cells in one drawImage, then selection and focus."""
-        model = self.editor.model
-        if not model.image_mode():
-            super().paintEvent(event)  # type: ignore[arg-type]
-            return
-        hh, vh = self.horizontalHeader(), self.verticalHeader()
-        vp = self.viewport()
-        rows, cols = model.rowCount(), model.columnCount()
-        c0, r0 = max(0, hh.logicalIndexAt(0)), max(0, vh.logicalIndexAt(0))
-        c1 = hh.logicalIndexAt(vp.width() - 1)
-        r1 = vh.logicalIndexAt(vp.height() - 1)
-        c1 = cols - 1 if c1 < 0 else c1
-        r1 = rows - 1 if r1 < 0 else r1
-        cw, rh = hh.sectionSize(0), vh.sectionSize(0)
-        x0, y0 = hh.sectionViewportPosition(c0), vh.sectionViewportPosition(r0)
-        p = QPainter(vp)
-        p.fillRect(vp.rect(), self.palette().base())
-        p.drawImage(
-            QRectF(x0, y0, (c1 - c0 + 1) * cw, (r1 - r0 + 1) * rh),
-            model.image(),
-            QRectF(c0, r0, c1 - c0 + 1, r1 - r0 + 1),
-        )
-        sel = self.selectionModel()
-        if sel is not None:
-            hl = QColor(self.palette().highlight().color())
-            hl.setAlpha(90)
-            for rng in sel.selection():
-                rect = self.visualRect(rng.topLeft()).united(self.visualRect(rng.bottomRight()))
-                p.fillRect(rect, hl)
-            cur = self.currentIndex()
-            if cur.isValid():
-                p.setPen(QPen(QColor(20, 20, 20), 2))
-                p.drawRect(self.visualRect(cur).adjusted(1, 1, -1, -1))
-        p.end()
-
-    def _paint_at(self, pos: object) -> None:
-        idx = self.indexAt(pos)  # type: ignore[arg-type]
-        if not idx.isValid():
-            return
-        cell = (idx.row(), idx.column())
-        cells = _line(self._last_cell, cell) if self._last_cell else [cell]
-        self._last_cell = cell
-        self.editor.doc.paint(self.editor.model.channel, cells, self.editor.brush.value())
-
-
-def _line(a: tuple[int, int], b: tuple[int, int]) -> list[tuple[int, int]]:
-    """Cells on the segment a→b (so a fast drag leaves no gaps)."""
-    n = max(abs(b[0] - a[0]), abs(b[1] - a[1]), 1)
-    return sorted(
-        {
-            (round(a[0] + (b[0] - a[0]) * i / n), round(a[1] + (b[1] - a[1]) * i / n))
-            for i in range(n + 1)
-        }
-    )
+from cnn_explorer.ui.explorer.grid_table import GridTable
+from cnn_explorer.ui.explorer.input_model import InputModel, parse_block
 
 
 class GridEditor(QWidget):
@@ -320,8 +48,16 @@ class GridEditor(QWidget):
         self.doc = doc
         self.model = InputModel(doc, self)
         self.model.rejected.connect(self.message)
-        self.table = GridTable(self)
+        self.table = GridTable()
         self.table.setModel(self.model)
+        self.table.copy_requested.connect(self.copy_selection)
+        self.table.paste_requested.connect(self.paste)
+        self.table.clear_requested.connect(lambda: self.fill_selection(0.0))
+        self.table.stroke_started.connect(doc.begin_stroke)
+        self.table.painted.connect(
+            lambda cells: doc.paint(self.model.channel, cells, self.brush.value())
+        )
+        self.table.stroke_ended.connect(doc.end_stroke)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ContiguousSelection)
         self.table.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
