@@ -9,10 +9,11 @@
    and ``cnn-explorer train`` is run on it *with its default settings* in a subprocess.
    Target: validation accuracy ≥ 0.95 in < 60 s wall time.
 
-How the throughput is timed, and why (the machinery is :mod:`cnn_explorer.bench.ops`'s):
+How the throughput is timed, and why (the machinery is in :mod:`cnn_explorer.bench.timing`
+and :mod:`cnn_explorer.bench.process`):
 
 - **Interleaved**: each timed call is a block of :data:`STEPS` training steps over
-  consecutive batches. Engine and torch blocks alternate for ``bench.ROUNDS`` rounds, and
+  consecutive batches. Engine and torch blocks alternate for ``timing.ROUNDS`` rounds, and
   the ratio is the median of the per-round ratios (engine images/s ÷ torch images/s of the
   same round), their range printed as the spread. This shared 2-core VM has stall phases
   lasting seconds; timing all of one side and then all of the other (as this bench once
@@ -23,8 +24,8 @@ How the throughput is timed, and why (the machinery is :mod:`cnn_explorer.bench.
   slow each other down, and no user runs torch next to the app; this process never
   imports torch. Each side keeps training its own model across blocks: the cost of a step
   does not depend on the weights.
-- **Warm heap**: both processes use the same glibc malloc settings (``bench.WARM_HEAP``,
-  ``bench.warm_heap()`` here): a fresh process otherwise maps and unmaps every large
+- **Warm heap**: both processes use the same glibc malloc settings (``timing.WARM_HEAP``,
+  ``timing.warm_heap()`` here): a fresh process otherwise maps and unmaps every large
   output and page-faults on each (torch's conv once 2.9 ms instead of 0.44 ms).
 
 scikit-learn and torch are only needed here (``pip install scikit-learn torch==2.13.0``);
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_explorer.bench import ops as bench
+from cnn_explorer.bench import process, timing
 
 TARGET_RATIO = 0.67
 TARGET_ACCURACY = 0.95
@@ -121,7 +122,7 @@ class TorchTrainer:
         return losses
 
 
-def throughput_case(quick: bool, torch: Any | None) -> bench.Case:
+def throughput_case(quick: bool, torch: Any | None) -> timing.Case:
     """The default network training on the shapes set, batch 32: ``engine_fn`` (and, given
     the torch module, ``torch_fn``) runs one block of :func:`steps_per_call` Adam steps.
     Called here without torch and in the torch process with it: both build the same data
@@ -138,7 +139,7 @@ def throughput_case(quick: bool, torch: Any | None) -> bench.Case:
         tensors = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
         torch_fn = TorchTrainer(torch, torch_twin(net), tensors, steps)  # copies the weights
     # bench's target is a maximal engine ÷ torch *time* ratio
-    return bench.Case(CASE_NAME, 1 / TARGET_RATIO, EngineTrainer(net, batches, steps), torch_fn)
+    return timing.Case(CASE_NAME, 1 / TARGET_RATIO, EngineTrainer(net, batches, steps), torch_fn)
 
 
 def torch_twin(net: Any) -> Any:
@@ -185,16 +186,16 @@ def torch_twin(net: Any) -> Any:
 
 
 def bench_throughput(
-    quick: bool = False, worker: bench.TorchWorker | None = None
+    quick: bool = False, worker: process.TorchWorker | None = None
 ) -> dict[str, Any]:
-    """Time :func:`throughput_case` with ``bench.time_case`` (torch's blocks in ``worker``'s
+    """Time :func:`throughput_case` with ``timing.time_case`` (torch's blocks in ``worker``'s
     process; engine only without one). Images/s per side = batch × steps ÷ median time of
     a block over all rounds; ``ratio`` = median over rounds of engine ÷ torch images/s,
     ``ratio_range`` = their lowest and highest (both absent without torch's numbers)."""
     case = throughput_case(quick, None)
-    rounds = QUICK_ROUNDS if quick else bench.ROUNDS
+    rounds = QUICK_ROUNDS if quick else timing.ROUNDS
     repeat = QUICK_REPEAT if quick else REPEAT
-    eng_blocks, tor_blocks = bench.time_case(case, repeat, rounds=rounds, worker=worker)
+    eng_blocks, tor_blocks = timing.time_case(case, repeat, rounds=rounds, worker=worker)
     images = BATCH * steps_per_call(quick)
     eng = [ms for block in eng_blocks for ms in block]
     result: dict[str, Any] = {
@@ -216,15 +217,15 @@ def bench_throughput(
     return result
 
 
-def report_throughput(quick: bool = False, worker: bench.TorchWorker | None = None) -> bool:
+def report_throughput(quick: bool = False, worker: process.TorchWorker | None = None) -> bool:
     """Measure and print the throughput; False only when the ratio was measured and missed
     the target. Torch runs in ``worker`` or, when torch is installed and none is given, in
     a process started for this call (torch is never imported here)."""
-    if worker is None and bench.torch_installed():
-        with bench.TorchWorker(quick, builders=[throughput_case]) as own:
+    if worker is None and process.torch_installed():
+        with process.TorchWorker(quick, builders=[throughput_case]) as own:
             return report_throughput(quick, own)
-    heap = bench.warm_heap()
-    rounds = QUICK_ROUNDS if quick else bench.ROUNDS
+    heap = timing.warm_heap()
+    rounds = QUICK_ROUNDS if quick else timing.ROUNDS
     calls = rounds * -(-(QUICK_REPEAT if quick else REPEAT) // rounds)
     print(
         f"training throughput, default network, 28×28 shapes, batch {BATCH}, Adam "
@@ -233,7 +234,7 @@ def report_throughput(quick: bool = False, worker: bench.TorchWorker | None = No
         flush=True,
     )
     r = bench_throughput(quick, worker)
-    print(f"  {'engine (NumPy, ' + bench.blas_threads() + '):':<{LABEL}} {r['engine']:8.0f}")
+    print(f"  {'engine (NumPy, ' + timing.blas_threads() + '):':<{LABEL}} {r['engine']:8.0f}")
     if worker is None:
         print("  torch not installed: no comparison (pip install torch==2.13.0)")
         return True

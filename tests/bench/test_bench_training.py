@@ -12,13 +12,13 @@ import sys
 import numpy as np
 import pytest
 
-from cnn_explorer.bench import ops as bench
+from cnn_explorer.bench import process, timing
 from cnn_explorer.bench import training as bench_training
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
-def _weights(case: bench.Case) -> list[np.ndarray]:
+def _weights(case: timing.Case) -> list[np.ndarray]:
     trainer = case.engine_fn
     assert isinstance(trainer, bench_training.EngineTrainer)
     return [p.copy() for layer in trainer.net.layers for p in layer.params.values()]
@@ -67,7 +67,7 @@ def test_a_torch_process_that_cannot_start_leaves_the_engine_numbers(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # a lambda cannot be pickled to the child: start fails before any process exists
-    with bench.TorchWorker(quick=True, builders=[lambda quick, torch: None]) as worker:
+    with process.TorchWorker(quick=True, builders=[lambda quick, torch: None]) as worker:
         assert worker.error is not None
         assert bench_training.report_throughput(quick=True, worker=worker) is True
     lines = capsys.readouterr().out.splitlines()
