@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) -> int:
     from cnn_explorer.explorer.explain import Selection
 
-    win._image_pool.waitForDone(60_000)  # type: ignore[attr-defined]
+    win.images.wait(60_000)  # type: ignore[attr-defined]
     app.processEvents()  # type: ignore[attr-defined]
     doc = win.doc  # type: ignore[attr-defined]
     doc.recompute_now()
@@ -148,13 +148,16 @@ class _StderrReporter:
     def info(self, title: str, text: str) -> None:
         print(f"cnn-explorer: {title}: {text}", file=sys.stderr)
 
-    def ask_save_changes(self) -> str:
+    def ask_save_changes(self, before: str = "closing", note: str = "") -> str:
         return "discard"
 
     def open_path(self, *_a: object) -> None:
         return None
 
     def save_path(self, *_a: object) -> None:
+        return None
+
+    def folder_path(self, *_a: object) -> None:
         return None
 
     def image_options(self, _w: int, _h: int, default: object) -> object:

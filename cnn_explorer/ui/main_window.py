@@ -1,20 +1,21 @@
 """The main window: composes the panels, menus, docks and status bar.
 
-No computing here: panels talk to the document; this file wires files (open, save, export,
-recent), undo/redo actions, the busy indicator and window-state persistence.
+No computing and no file logic here: panels talk to the document; projects and recent
+files live in :mod:`cnn_explorer.ui.files`, image loading in :mod:`cnn_explorer.ui.images`
+and map export in :mod:`cnn_explorer.ui.export`. This file wires them to menus, the busy
+indicator, the training tab and window-state persistence.
 """
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QSettings, QSignalBlocker, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -27,7 +28,6 @@ from cnn_explorer import imageio
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
-from cnn_explorer.explorer.project import SUFFIX, ProjectError, read_project, save_project
 from cnn_explorer.explorer.specs import worked_example_layers
 from cnn_explorer.ui.common.messages import ImageOptions, Reporter
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
@@ -35,32 +35,11 @@ from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapVie
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
+from cnn_explorer.ui.export import MapExporter
+from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
+from cnn_explorer.ui.images import IMAGE_FILTER, ImageLoader
 
-PROJECT_FILTER = f"CNN Explorer project (*{SUFFIX})"
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif)"
-MAX_RECENT = 8
-ASYNC_IMAGE_PIXELS = 2_000_000
-"""Decode images with more source pixels than this off the GUI thread."""
-
-
-class _ImageJobSignals(QObject):
-    done = Signal(object, object)  # (path, array | ImageLoadError)
-
-
-class _ImageJob(QRunnable):
-    def __init__(self, path: str, opts: ImageOptions) -> None:
-        super().__init__()
-        self.path, self.opts = path, opts
-        self.signals = _ImageJobSignals()
-
-    def run(self) -> None:
-        try:
-            result: object = imageio.load_image(
-                self.path, (self.opts.rows, self.opts.cols), self.opts.channels
-            )
-        except Exception as exc:
-            result = exc
-        self.signals.done.emit(self.path, result)
+KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
 
 
 class MainWindow(QMainWindow):
@@ -73,29 +52,49 @@ class MainWindow(QMainWindow):
         self.doc = doc or Document(self)
         if self.doc.parent() is None:
             self.doc.setParent(self)
-        self.reporter: Reporter = Reporter(self)
-        self.current_path: str | None = None
+        self._reporter: Reporter = Reporter(self)
         self.last_status = ""
-        self.persist_settings = True  # headless runs (screenshots) leave QSettings alone
-        self._image_pool = QThreadPool(self)
-        self._image_pool.setMaxThreadCount(1)
-        self._image_jobs: set[_ImageJob] = set()
         self.setObjectName("CNNExplorerMain")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self._build_panels()
+        self.recent_menu = QMenu("Open &recent", self)
+        self.files = ProjectFiles(self.doc, self._reporter, self.recent_menu, self)
+        self.images = ImageLoader(self.doc, self._reporter, self)
+        self.exporter = MapExporter(self.doc, self._reporter, self.maps.export_image, self)
         self._build_actions()
         self._build_status()
-        self.doc.undo_stack.cleanChanged.connect(self._update_title)
-        self.doc.busy_changed.connect(self._set_busy)
-        self.doc.compute_failed.connect(lambda msg: self.show_status(msg, error=True))
-        self.doc.changed.connect(self._on_changed)
+        self._connect()
         self._update_title()
         self.resize(1440, 900)
         if restore_state:
             self._restore_state()
 
-    # ------------------------------------------------------------------ layout
+    # ------------------------------------------------------------------ parts
+    @property
+    def reporter(self) -> Reporter:
+        """How the window talks to the user; tests swap in a RecordingReporter."""
+        return self._reporter
+
+    @reporter.setter
+    def reporter(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+        for part in (self.files, self.images, self.exporter):
+            part.reporter = reporter
+
+    @property
+    def persist_settings(self) -> bool:
+        """False for headless runs (screenshots): QSettings are left alone."""
+        return self.files.persist_settings
+
+    @persist_settings.setter
+    def persist_settings(self, on: bool) -> None:
+        self.files.persist_settings = on
+
+    @property
+    def current_path(self) -> str | None:
+        return self.files.current_path
+
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -138,20 +137,16 @@ class MainWindow(QMainWindow):
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
             combo.setMinimumContentsLength(5)
-        for w in (self.grid, self.kernel, self.layers):
-            w.message.connect(self.show_status)
-        self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
-        self.grid.image_requested.connect(self.open_image_dialog)
 
     def _act(
-        self, menu: QMenu, text: str, slot: object, shortcut: object = None, tip: str = ""
+        self, menu: QMenu, text: str, slot: Any, shortcut: Any = None, tip: str = ""
     ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
-            a.setShortcut(shortcut)  # type: ignore[arg-type]
+            a.setShortcut(shortcut)
         if tip:
             a.setStatusTip(tip)
-        a.triggered.connect(slot)  # type: ignore[arg-type]
+        a.triggered.connect(slot)
         menu.addAction(a)
         return a
 
@@ -166,51 +161,50 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.Open,
             "Open a project or an image",
         )
-        self._act(f, "Open &image…", self.open_image_dialog, "Ctrl+I")
-        self.recent_menu = f.addMenu("Open &recent")
+        self._act(f, "Open &image…", self.images.open_dialog, "Ctrl+I")
+        f.addMenu(self.recent_menu)
         f.addSeparator()
-        self._act(f, "&Save", self.save, QKeySequence.StandardKey.Save)
-        self._act(f, "Save &as…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
+        self._act(f, "Save &as…", self.files.save_as, QKeySequence.StandardKey.SaveAs)
         f.addSeparator()
         exp = f.addMenu("&Export selected map")
-        for fmt in ("PNG", "CSV", "NPY"):
-            self._act(
-                exp, f"As {fmt}…", lambda _c=False, x=fmt: self.export_selected_dialog(x.lower())
-            )
-        self._act(f, "Export &all maps…", self.export_all_dialog)
+        for fmt in ("png", "csv", "npy"):
+            export = self.exporter.export_selected_dialog
+            self._act(exp, f"As {fmt.upper()}…", lambda _c=False, x=fmt, e=export: e(x))
+        self._act(f, "Export &all maps…", self.exporter.export_all_dialog)
         f.addSeparator()
         self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         e = mb.addMenu("&Edit")
-        undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcut(QKeySequence.StandardKey.Redo)
-        e.addAction(undo)
-        e.addAction(redo)
-        self.undo_action, self.redo_action = undo, redo
+        self.undo_action = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        e.addAction(self.undo_action)
+        e.addAction(self.redo_action)
 
         v = mb.addMenu("&View")
         scale = v.addMenu("Colour &scale")
         for mode in SCALE_MODES:
             self._act(scale, mode, lambda _c=False, m=mode: self.maps.set_scale_mode(m))
-        num = self._act(v, "&Numbers in cells", self.maps.numbers_check.setChecked)
-        num.setCheckable(True)
-        num.setChecked(True)
+        # The menu item and the view's check box mirror each other (toggling either one
+        # moves the other; re-setting an unchanged check state emits nothing).
+        self.numbers_action = self._act(v, "&Numbers in cells", self.maps.set_show_numbers)
+        self.numbers_action.setCheckable(True)
+        self.numbers_action.setChecked(self.maps.show_numbers)
+        self.maps.numbers_changed.connect(self.numbers_action.setChecked)
         v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
         h = mb.addMenu("&Help")
-        self._act(
-            h,
-            "&About",
-            lambda: self.reporter.info(
-                "About CNN Explorer",
-                "CNN Explorer: edit an input and kernels, stack layers, and watch every feature "
-                "map update. Click a cell to see its arithmetic and receptive field.",
-            ),
+        self._act(h, "&About", self._about)
+
+    def _about(self) -> None:
+        self.reporter.info(
+            "About CNN Explorer",
+            "CNN Explorer: edit an input and kernels, stack layers, and watch every feature "
+            "map update. Click a cell to see its arithmetic and receptive field.",
         )
-        self._rebuild_recent()
 
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
@@ -222,6 +216,25 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.busy_label)
         self.statusBar().addPermanentWidget(self.busy_bar)
         self.statusBar().showMessage("Ready — click a feature-map cell to see its arithmetic.")
+
+    def _connect(self) -> None:
+        for w in (self.grid, self.kernel, self.layers):
+            w.message.connect(self.show_status)
+        self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
+        self.grid.image_requested.connect(self.images.open_dialog)
+        self.files.status.connect(self.show_status)
+        self.files.name_changed.connect(self._update_title)
+        self.files.open_requested.connect(self.open_path)
+        self.files.trained_loaded.connect(self._restore_trained)
+        self.files.trained_state = self._trained_state
+        self.images.status.connect(self.show_status)
+        self.exporter.status.connect(self.show_status)
+        self.images.busy_changed.connect(self._update_busy)
+        self.images.loaded.connect(self._image_loaded)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.busy_changed.connect(self._update_busy)
+        self.doc.compute_failed.connect(lambda msg: self.show_status(msg, error=True))
+        self.doc.changed.connect(self._on_changed)
 
     # ------------------------------------------------------------------ training tab
     def show_training(self) -> QWidget:
@@ -247,7 +260,8 @@ class MainWindow(QMainWindow):
             return
         from cnn_explorer.ui.training.tab import TrainingTab
 
-        tab = TrainingTab(explorer_layers=self._engine_layers())
+        tab = TrainingTab()
+        tab.follow_explorer(self.doc, self._engine_layers)
         tab.open_in_explorer.connect(self.open_trained)
         tab.status_changed.connect(self.show_status)
         self.training = tab
@@ -270,16 +284,27 @@ class MainWindow(QMainWindow):
             out.append(build_layer(spec))
         return out or None
 
+    def _trained_state(self) -> Any:
+        return None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
+
+    def _restore_trained(self, state: Any, name: str) -> None:
+        self._ensure_training()
+        self.training.restore_trained_state(state, name)  # type: ignore[union-attr]
+
     def open_trained(self, layers: list[object], image: object) -> None:
-        """Show a trained network's conv part on an image in the explorer (undoable)."""
+        """Show a trained network's conv part on an image in the explorer (undoable),
+        after asking about unsaved work; the result is untitled."""
         from cnn_explorer.explorer.specs import specs_from_engine
 
+        if not self.files.confirm("showing the trained network in the explorer", KEEPS_HISTORY):
+            return
         specs, note = specs_from_engine(list(layers))
         try:
             self.doc.new_document(np.asarray(image, np.float32), specs, "Open trained network")
         except ValueError as exc:
             self.reporter.error("Cannot open in the explorer", str(exc))
             return
+        self.files.forget_path("Trained network")
         self.tabs.setCurrentIndex(0)
         self.show_status("Opened the trained network" + (f" ({note})" if note else ""))
 
@@ -297,20 +322,17 @@ class MainWindow(QMainWindow):
         if bar.styleSheet() != sheet:
             bar.setStyleSheet(sheet)
 
-    def _set_busy(self, busy: bool) -> None:
+    def _update_busy(self) -> None:
+        busy = self.doc.busy or self.images.busy
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
 
     def _on_changed(self, change: Change) -> None:
         if change.kind in ("input", "layer", "layers"):
             self._status_style("")
-        structural = ("layer", "layers", "document", "input_shape")
-        if self.training is not None and change.kind in structural:
-            self.training.set_explorer_layers(self._engine_layers())  # type: ignore[attr-defined]
 
     def _update_title(self) -> None:
-        name = os.path.basename(self.current_path) if self.current_path else "Worked example"
-        self.setWindowTitle(f"{name}[*] — CNN Explorer")
+        self.setWindowTitle(f"{self.files.name}[*] — CNN Explorer")
         self.setWindowModified(not self.doc.undo_stack.isClean())
 
     # ------------------------------------------------------------------ files
@@ -322,208 +344,30 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str) -> bool:
         """Open a project or an image, chosen by suffix (projects first for unknown)."""
         if path.lower().endswith(imageio.SUPPORTED_SUFFIXES):
-            return self.load_image(path)
-        return self.open_project(path)
+            return self.images.load(path)
+        return self.files.open_project(path)
 
     def open_project(self, path: str) -> bool:
-        try:
-            project = read_project(path)
-        except (ProjectError, OSError) as exc:
-            self.reporter.error("Cannot open project", str(exc))
-            self.show_status(str(exc), error=True)
-            return False
-        self.doc.apply_document(project.input, project.layers)
-        self.doc.undo_stack.clear()
-        self.current_path = path
-        self._add_recent(path)
-        self._update_title()
-        self.show_status(f"Opened {os.path.basename(path)}")
-        if project.trained is not None:  # a project without one leaves the tab as it is
-            self._ensure_training()
-            self.training.restore_trained_state(  # type: ignore[attr-defined]
-                project.trained, os.path.basename(path)
-            )
-        return True
-
-    def save(self) -> bool:
-        if not self.current_path:
-            return self.save_as()
-        return self.save_to(self.current_path)
-
-    def save_as(self) -> bool:
-        path = self.reporter.save_path(
-            "Save project", PROJECT_FILTER, self.current_path or f"untitled{SUFFIX}"
-        )
-        if not path:
-            return False
-        if not path.lower().endswith(SUFFIX):
-            path += SUFFIX
-        return self.save_to(path)
+        return self.files.open_project(path)
 
     def save_to(self, path: str) -> bool:
-        try:
-            trained = None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
-            save_project(path, self.doc.input, self.doc.layers, trained)
-        except (OSError, ValueError) as exc:  # ValueError: data that cannot be stored
-            self.reporter.error("Cannot save", f"Could not write {path}: {exc}")
-            return False
-        self.current_path = path
-        self.doc.undo_stack.setClean()
-        self._add_recent(path)
-        self._update_title()
-        self.show_status(f"Saved {os.path.basename(path)}")
-        return True
+        return self.files.save_to(path)
 
-    def new_worked_example(self) -> None:
-        self.doc.new_document(
-            presets.WORKED_EXAMPLE[None], worked_example_layers(), "New worked example"
+    def new_worked_example(self) -> bool:
+        return self.files.start_new(
+            presets.WORKED_EXAMPLE[None], worked_example_layers(), "Worked example"
         )
-
-    # ------------------------------------------------------------------ images
-    def open_image_dialog(self) -> None:
-        path = self.reporter.open_path("Open image", f"{IMAGE_FILTER};;All files (*)")
-        if path:
-            self.load_image(path)
 
     def load_image(self, path: str, options: ImageOptions | None = None) -> bool:
-        """Load an image as the input. Returns False on an immediate error (reported).
+        """Load an image as the input (see :meth:`ImageLoader.load`)."""
+        return self.images.load(path, options)
 
-        Big sources decode on a worker thread; :attr:`image_loaded` fires when done.
-        """
-        try:
-            w, h = imageio.image_size(path)
-        except imageio.ImageLoadError as exc:
-            return self._image_failed(str(exc))
-        if options is None:
-            scale = min(1.0, 64 / max(w, h))
-            default = ImageOptions(
-                max(1, round(h * scale)), max(1, round(w * scale)), self.doc.input.shape[0]
-            )
-            options = self.reporter.image_options(w, h, default)
-            if options is None:
-                return False
-        if w * h > imageio.MAX_SOURCE_PIXELS:
-            return self._image_failed(
-                f"{os.path.basename(path)} is {w}×{h} pixels — too large to open "
-                f"(limit {imageio.MAX_SOURCE_PIXELS // 1_000_000} megapixels)."
-            )
-        if w * h <= ASYNC_IMAGE_PIXELS:
-            try:
-                arr = imageio.load_image(path, (options.rows, options.cols), options.channels)
-            except imageio.ImageLoadError as exc:
-                return self._image_failed(str(exc))
-            self._image_ready(path, arr)
-            return True
-        job = _ImageJob(path, options)
-        job.signals.done.connect(lambda p, r, j=job: self._image_job_done(j, p, r))
-        self._image_jobs.add(job)
-        self._set_busy(True)
-        self.show_status(f"Decoding {os.path.basename(path)} ({w}×{h})…")
-        self._image_pool.start(job)
-        return True
-
-    def _image_job_done(self, job: _ImageJob, path: str, result: object) -> None:
-        self._image_jobs.discard(job)
-        self._set_busy(self.doc.busy)
-        if isinstance(result, Exception):
-            self._image_failed(str(result))
-        else:
-            self._image_ready(path, result)  # type: ignore[arg-type]
-
-    def _image_ready(self, path: str, arr: np.ndarray) -> None:
-        self.doc.set_input(arr, f"Load image {os.path.basename(path)}")
-        self._add_recent(path)
-        self.show_status(
-            f"Loaded {os.path.basename(path)} as {arr.shape[1]}×{arr.shape[2]}×{arr.shape[0]}"
-        )
+    def _image_loaded(self, path: str) -> None:
+        if path:
+            self.files.add_recent(path)
         self.image_loaded.emit(path)
 
-    def _image_failed(self, text: str) -> bool:
-        self.reporter.error("Cannot load image", text + "\nThe current input is unchanged.")
-        self.show_status(text, error=True)
-        self.image_loaded.emit("")
-        return False
-
-    # ------------------------------------------------------------------ export
-    def _selected_map(self) -> tuple[int, int]:
-        sel = self.doc.selection
-        if sel is None:
-            return len(self.doc.results.maps) - 1, 0
-        return sel.map_index, sel.channel
-
-    def export_selected_dialog(self, fmt: str) -> None:
-        m, c = self._selected_map()
-        path = self.reporter.save_path(
-            f"Export map {m} channel {c}", f"{fmt.upper()} (*.{fmt})", f"map{m}_ch{c}.{fmt}"
-        )
-        if path:
-            self.export_map(path, m, c)
-
-    def export_map(self, path: str, map_index: int, channel: int) -> bool:
-        """Write one map as PNG (colour-mapped, upscaled), CSV or .npy (by suffix)."""
-        a = self.doc.results.maps[map_index][channel]
-        try:
-            ext = os.path.splitext(path)[1].lower()
-            if ext == ".csv":
-                np.savetxt(path, a, delimiter=",", fmt="%.9g")
-            elif ext == ".npy":
-                np.save(path, a, allow_pickle=False)
-            else:
-                rgb = self.maps.export_image(map_index, channel)
-                k = max(1, 256 // max(rgb.shape[:2]))
-                imageio.save_png(np.kron(rgb, np.ones((k, k, 1), np.uint8)), path)
-        except (OSError, IndexError, ValueError) as exc:
-            self.reporter.error("Export failed", str(exc))
-            return False
-        self.show_status(f"Exported {os.path.basename(path)}")
-        return True
-
-    def export_all_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export all maps to folder")
-        if folder:
-            self.export_all(folder)
-
-    def export_all(self, folder: str) -> int:
-        """PNG + CSV per channel and one ``maps.npz``; returns the number of maps written."""
-        n = 0
-        arrays = {}
-        for m, x in enumerate(self.doc.results.maps):
-            for c in range(x.shape[0]):
-                base = os.path.join(folder, f"map{m}_ch{c}")
-                if not (
-                    self.export_map(base + ".png", m, c) and self.export_map(base + ".csv", m, c)
-                ):
-                    return n
-                n += 1
-            arrays[f"map{m}"] = x
-        np.savez(os.path.join(folder, "maps.npz"), allow_pickle=False, **arrays)
-        self.show_status(f"Exported {n} maps to {folder}")
-        return n
-
-    # ------------------------------------------------------------------ recent / settings
-    def _recent(self) -> list[str]:
-        v = QSettings().value("recentFiles", [])
-        if isinstance(v, str):
-            v = [v]
-        return [str(p) for p in (v or [])]
-
-    def _add_recent(self, path: str) -> None:
-        if not self.persist_settings:
-            return
-        path = os.path.abspath(path)
-        items = [p for p in self._recent() if p != path]
-        QSettings().setValue("recentFiles", [path, *items][:MAX_RECENT])
-        self._rebuild_recent()
-
-    def _rebuild_recent(self) -> None:
-        self.recent_menu.clear()
-        items = self._recent()
-        for p in items:
-            self.recent_menu.addAction(
-                os.path.basename(p), lambda path=p: self.open_path(path)
-            ).setToolTip(p)
-        self.recent_menu.setEnabled(bool(items))
-
+    # ------------------------------------------------------------------ settings
     def _restore_state(self) -> None:
         s = QSettings()
         geo = s.value("window/geometry")
@@ -557,16 +401,13 @@ class MainWindow(QMainWindow):
                 return
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.doc.undo_stack.isClean():
-            answer = self.reporter.ask_save_changes()
-            if answer == "cancel" or (answer == "save" and not self.save()):
-                event.ignore()
-                return
+        if not self.files.confirm("closing"):
+            event.ignore()
+            return
         self.tabs.setCurrentIndex(0)  # docks back before their state is saved
         self.save_window_state()
         if self.training is not None:
             self.training.shutdown()  # type: ignore[attr-defined]
         self.doc.shutdown()
-        self._image_pool.clear()
-        self._image_pool.waitForDone(10_000)
+        self.images.shutdown()
         event.accept()

@@ -238,7 +238,7 @@ def test_export_selected_map(qtbot, window, tmp_path, ext):
     path = str(tmp_path / f"m.{ext}")
     window.reporter.next_save = path
     window.doc.select_cell(Selection(1, 0, 0, 0))
-    window.export_selected_dialog(ext)
+    window.exporter.export_selected_dialog(ext)
     if ext == "csv":
         assert np.array_equal(np.loadtxt(path, delimiter=","), [[4, 2, 0], [2, 2, 2], [0, 2, 4]])
     elif ext == "npy":
@@ -249,7 +249,7 @@ def test_export_selected_map(qtbot, window, tmp_path, ext):
 
 
 def test_export_all(window, tmp_path):
-    n = window.export_all(str(tmp_path))
+    n = window.exporter.export_all(str(tmp_path))
     assert n == 4
     with np.load(tmp_path / "maps.npz", allow_pickle=False) as z:
         assert np.array_equal(z["map3"][0], [[4, 2], [2, 4]])
@@ -288,12 +288,26 @@ def test_unsaveable_data_is_reported_not_raised(window, tmp_path, monkeypatch):
     path = tmp_path / "a.cnnx"
     spec = conv_spec(1, 1, (2, 2))
     spec.weight = np.array([[[[object()]]]], dtype=object)  # only pickle could store it
-    from cnn_explorer.ui import main_window
+    from cnn_explorer.ui import files
 
     def save_unsaveable(target, x, layers, trained=None):
         save_project(target, x, [spec])
 
-    monkeypatch.setattr(main_window, "save_project", save_unsaveable)
+    monkeypatch.setattr(files, "save_project", save_unsaveable)
     assert window.save_to(str(path)) is False
     assert window.reporter.errors and "Could not write" in window.reporter.errors[-1][1]
     assert not path.exists()
+
+
+@pytest.mark.parametrize("name", ["x.png", "x.cnnx"])
+def test_a_folder_is_called_a_folder(window, tmp_path, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    before = window.doc.input.copy()
+    assert not window.open_path(str(folder))
+    text = window.reporter.errors[-1][1]
+    assert f"{name} is a folder" in text and "no such file" not in text
+    assert np.array_equal(window.doc.input, before)
+    if name.endswith(".png"):
+        assert not window.load_image(str(folder))
+        assert f"{name} is a folder" in window.reporter.errors[-1][1]

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_explorer.limits import MAX_INPUT_SIDE
+
 
 @dataclass
 class ImageOptions:
@@ -27,6 +29,13 @@ class ImageOptions:
     rows: int
     cols: int
     channels: int
+
+
+def save_question(before: str = "closing", note: str = "") -> str:
+    """The question asked before unsaved work is replaced or closed, e.g. ``before`` =
+    "opening p.cnnx"; ``note`` says what happens to the undo history."""
+    text = f"The project has unsaved changes. Save them before {before}?"
+    return f"{text}\n\n{note}" if note else text
 
 
 class Reporter:
@@ -41,13 +50,13 @@ class Reporter:
     def info(self, title: str, text: str) -> None:
         QMessageBox.information(self.parent, title, text)
 
-    def ask_save_changes(self) -> str:
-        """ "save", "discard" or "cancel"."""
+    def ask_save_changes(self, before: str = "closing", note: str = "") -> str:
+        """ "save", "discard" or "cancel" (see :func:`save_question` for the text)."""
         b = QMessageBox.StandardButton
         choice = QMessageBox.question(
             self.parent,
             "Unsaved changes",
-            "The project has unsaved changes. Save them before closing?",
+            save_question(before, note),
             b.Save | b.Discard | b.Cancel,
             b.Save,
         )
@@ -61,13 +70,16 @@ class Reporter:
         path, _ = QFileDialog.getSaveFileName(self.parent, title, suggested, filters)
         return path or None
 
+    def folder_path(self, title: str) -> str | None:
+        return QFileDialog.getExistingDirectory(self.parent, title) or None
+
     def image_options(self, src_w: int, src_h: int, default: ImageOptions) -> ImageOptions | None:
         dlg = QDialog(self.parent)
         dlg.setWindowTitle("Image size")
         form = QFormLayout(dlg)
         rows, cols = QSpinBox(), QSpinBox()
         for sp, v in ((rows, default.rows), (cols, default.cols)):
-            sp.setRange(1, 512)
+            sp.setRange(1, MAX_INPUT_SIDE)
             sp.setValue(v)
         chans = QComboBox()
         chans.addItems(["Grayscale (1 channel)", "RGB (3 channels)"])
@@ -93,9 +105,12 @@ class RecordingReporter(Reporter):
     parent: QWidget | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)
     infos: list[tuple[str, str]] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    """Every save-changes question asked, as the user would read it."""
     save_answer: str = "discard"
     next_open: str | None = None
     next_save: str | None = None
+    next_folder: str | None = None
     image_answer: ImageOptions | None = None
 
     def error(self, title: str, text: str) -> None:
@@ -104,7 +119,8 @@ class RecordingReporter(Reporter):
     def info(self, title: str, text: str) -> None:
         self.infos.append((title, text))
 
-    def ask_save_changes(self) -> str:
+    def ask_save_changes(self, before: str = "closing", note: str = "") -> str:
+        self.questions.append(save_question(before, note))
         return self.save_answer
 
     def open_path(self, title: str, filters: str) -> str | None:
@@ -112,6 +128,9 @@ class RecordingReporter(Reporter):
 
     def save_path(self, title: str, filters: str, suggested: str = "") -> str | None:
         return self.next_save
+
+    def folder_path(self, title: str) -> str | None:
+        return self.next_folder
 
     def image_options(self, src_w: int, src_h: int, default: ImageOptions) -> ImageOptions | None:
         return self.image_answer or default

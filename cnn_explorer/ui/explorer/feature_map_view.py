@@ -136,11 +136,11 @@ class FeatureMapView(QWidget):
         if on == self.show_numbers:
             return
         self.show_numbers = on
-        self.numbers_changed.emit(on)
         for g in self._groups:
             for t in g.tiles:
                 if t.numbers is not None:
                     t.numbers.setVisible(on)
+        self.numbers_changed.emit(on)
 
     def group(self, map_index: int) -> MapGroup | None:
         for g in self._groups:
