@@ -439,3 +439,24 @@ def test_big_maps_flow_in_several_columns(qtbot, window):
     xs = {round(t.vb.geometry().x()) for t in window.maps.group(1).tiles}
     assert len(xs) > 1
 
+
+def _view_action(window, text: str):
+    (view,) = [a.menu() for a in window.menuBar().actions() if a.text() == "&View"]
+    (action,) = [a for a in view.actions() if a.text() == text]
+    return action
+
+
+def test_numbers_menu_and_check_box_stay_in_sync(qtbot, window):
+    action = _view_action(window, "&Numbers in cells")
+    check = window.maps.numbers_check
+    assert action.isCheckable() and action.isChecked() and check.isChecked()
+    action.trigger()  # View ▸ Numbers in cells (raised TypeError and did nothing)
+    assert not action.isChecked() and not check.isChecked()
+    assert not window.maps.tile(1, 0).numbers.isVisible()
+    action.trigger()
+    assert action.isChecked() and check.isChecked()
+    assert window.maps.tile(1, 0).numbers.isVisible()
+    check.setChecked(False)  # the check box moves the menu's check mark too
+    assert not action.isChecked()
+    check.setChecked(True)
+    assert action.isChecked()
