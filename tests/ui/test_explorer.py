@@ -460,3 +460,23 @@ def test_numbers_menu_and_check_box_stay_in_sync(qtbot, window):
     assert not action.isChecked()
     check.setChecked(True)
     assert action.isChecked()
+
+
+@pytest.mark.parametrize("text", ["1e39", "-1e39", "inf", "nan"])
+def test_values_outside_float32_are_refused(qtbot, window, text):
+    x0, w0 = window.doc.input.copy(), window.doc.layers[0].weight.copy()
+    type_into_table(qtbot, window.grid.table, 1, 1, text)
+    assert "the cell keeps its value" in window.last_status and text in window.last_status
+    type_into_table(qtbot, window.kernel.table, 0, 1, text)
+    assert "the weight keeps its value" in window.last_status
+    window.grid.table.setCurrentIndex(window.grid.model.index(0, 0))
+    window.grid.paste(f"1 {text}")
+    assert "Paste rejected" in window.last_status and text in window.last_status
+    assert np.array_equal(window.doc.input, x0)
+    assert np.array_equal(window.doc.layers[0].weight, w0)
+    assert window.doc.undo_stack.count() == 0
+
+
+def test_largest_float32_is_accepted(qtbot, window):
+    type_into_table(qtbot, window.grid.table, 1, 1, "3e38")
+    assert window.doc.input[0, 1, 1] == np.float32(3e38)

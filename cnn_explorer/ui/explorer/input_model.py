@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage
 
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel
+from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel, float32_problem
 
 IMAGE_GRID = 32
 """Grids with a side above this show no numbers, so the table paints its cells from one
@@ -28,7 +28,8 @@ _SPLIT = re.compile(r"[,\t; ]+")
 def parse_block(text: str) -> np.ndarray:
     """Rows of numbers separated by tabs, commas, semicolons or spaces → 2-D float32.
 
-    Raises ValueError naming the first bad token. Short rows are padded with 0.
+    Raises ValueError naming the first bad token (not a number, or no finite float32).
+    Short rows are padded with 0.
     """
     rows = []
     for line_no, line in enumerate(text.strip().splitlines(), 1):
@@ -37,9 +38,13 @@ def parse_block(text: str) -> np.ndarray:
         vals = []
         for tok in _SPLIT.split(line.strip()):
             try:
-                vals.append(float(tok.replace("−", "-")))
+                v = float(tok.replace("−", "-"))
             except ValueError:
                 raise ValueError(f"line {line_no}: {tok!r} is not a number") from None
+            problem = float32_problem(v)
+            if problem is not None:
+                raise ValueError(f"line {line_no}: {tok!r} {problem}")
+            vals.append(v)
         rows.append(vals)
     if not rows:
         raise ValueError("the clipboard holds no numbers")
