@@ -5,6 +5,8 @@
 #   ./dev.sh setup           only set up .venv
 #   ./dev.sh run [ARGS...]   set up, then launch CNN Explorer (the worked example by default)
 #   ./dev.sh test [ARGS...]  set up, then run the whole test suite headless (extra args go to pytest)
+#   ./dev.sh check           set up, then the static checks: ruff, ruff format --check,
+#                            lint-imports (the import contracts in pyproject.toml), mypy
 #   ./dev.sh bench [ARGS...] set up, then run the engine benchmark (ratios need torch in .venv)
 set -euo pipefail
 
@@ -107,6 +109,17 @@ test)
     export QT_QPA_PLATFORM=offscreen
     exec "$venv/bin/python" -m pytest "$@"
     ;;
+check)
+    setup test
+    failed=()
+    for step in "ruff check ." "ruff format --check ." "lint-imports --no-logo" "mypy"; do
+        say "$step"
+        # shellcheck disable=SC2086  # each step is a command line
+        "$venv/bin/"$step || failed+=("${step%% *}")
+    done
+    [ "${#failed[@]}" -eq 0 ] || die "failed: ${failed[*]}"
+    say "all checks passed"
+    ;;
 bench)
     setup test
     # Ratios need the torch oracle in .venv; it is never installed behind your back
@@ -116,6 +129,6 @@ bench)
     exec "$venv/bin/python" -m cnn_explorer.bench "$@"
     ;;
 *)
-    die "usage: ./dev.sh setup|run|test|bench [ARGS...]"
+    die "usage: ./dev.sh setup|run|test|check|bench [ARGS...]"
     ;;
 esac
