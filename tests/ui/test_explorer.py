@@ -127,15 +127,15 @@ def test_drag_reorder_through_model(qtbot, window):
 def test_invalid_layer_message_and_no_input(qtbot, window):
     stack = window.layers
     stack.list.setCurrentRow(0)
-    stack.c_kh.setValue(5)
-    stack.c_kw.setValue(5)
+    stack.form.c_kh.setValue(5)
+    stack.form.c_kw.setValue(5)
     settle(qtbot, window)
     assert "⚠" in stack.row_text(0)
     assert "5×5" in stack.row_text(0)
     assert "no input" in stack.row_text(1) and "no input" in stack.row_text(2)
     assert len(window.doc.results.maps) == 1
     # Fix it with padding "same": everything computes again.
-    stack.c_pad_kind.setCurrentText("same")
+    stack.form.c_pad_kind.setCurrentText("same")
     settle(qtbot, window)
     assert all(s.error is None for s in window.doc.statuses)
     assert len(window.doc.results.maps) == 4
@@ -289,9 +289,9 @@ def test_scale_modes_and_numbers_toggle(qtbot, window):
 def test_pool_form(qtbot, window, kind):
     stack = window.layers
     stack.list.setCurrentRow(2)
-    stack.p_kind.setCurrentIndex(0 if kind == "maxpool" else 1)
-    stack.p_sh.setValue(2)
-    stack.p_sw.setValue(2)
+    stack.form.p_kind.setCurrentIndex(0 if kind == "maxpool" else 1)
+    stack.form.p_sh.setValue(2)
+    stack.form.p_sw.setValue(2)
     settle(qtbot, window)
     assert window.doc.layers[2].kind == kind
     assert window.doc.statuses[2].output_shape == (1, 1, 1)
@@ -300,7 +300,7 @@ def test_pool_form(qtbot, window, kind):
 def test_activation_form(qtbot, window):
     stack = window.layers
     stack.list.setCurrentRow(1)
-    stack.a_fn.setCurrentIndex(stack.a_fn.findData("sigmoid"))
+    stack.form.a_fn.setCurrentIndex(stack.form.a_fn.findData("sigmoid"))
     settle(qtbot, window)
     assert window.doc.layers[1].config["fn"] == "sigmoid"
     assert abs(map_values(window, 2)[0, 2] - 0.5) < 1e-6
@@ -379,7 +379,7 @@ def test_kernel_editor_navigation_random_normalise(qtbot, window):
         abs(float(window.doc.layers[0].weight[2, 0].sum()) - 1) < 1e-5
         or abs(float(np.abs(window.doc.layers[0].weight[2, 0]).sum()) - 2) < 1e-5
     )
-    window.layers.c_bias.setChecked(True)
+    window.layers.form.c_bias.setChecked(True)
     k.bias_spin.setValue(0.5)
     settle(qtbot, window)
     assert window.doc.layers[0].bias[2] == 0.5
@@ -480,3 +480,39 @@ def test_values_outside_float32_are_refused(qtbot, window, text):
 def test_largest_float32_is_accepted(qtbot, window):
     type_into_table(qtbot, window.grid.table, 1, 1, "3e38")
     assert window.doc.input[0, 1, 1] == np.float32(3e38)
+
+
+def test_widgets_offer_exactly_the_limits(window):
+    from cnn_explorer import limits
+
+    form, kernel, grid = window.layers.form, window.kernel, window.grid
+    expected = {
+        (1, limits.MAX_FILTERS): [form.c_filters],
+        (1, limits.MAX_KERNEL): [form.c_kh, form.c_kw, form.p_kh, form.p_kw],
+        (1, limits.MAX_STRIDE): [form.c_sh, form.c_sw, form.p_sh, form.p_sw],
+        (1, limits.MAX_DILATION): [form.c_dh, form.c_dw],
+        (0, limits.MAX_PADDING): [form.c_pad],
+        (0, limits.MAX_KERNEL // 2): [form.p_pad],
+        (1, limits.MAX_INPUT_SIDE): [grid.rows_spin, grid.cols_spin],
+    }
+    expected[(1, limits.MAX_KERNEL)] += [kernel.kh_spin, kernel.kw_spin]
+    for (lo, hi), spins in expected.items():
+        for sp in spins:
+            assert (sp.minimum(), sp.maximum()) == (lo, hi), sp.toolTip()
+
+
+def test_the_stack_stops_at_max_layers(qtbot, window):
+    from cnn_explorer.explorer.specs import act_spec
+    from cnn_explorer.limits import MAX_LAYERS
+
+    window.doc.apply_document(window.doc.input, [act_spec("relu") for _ in range(MAX_LAYERS)])
+    settle(qtbot, window)
+    stack = window.layers
+    assert not stack.add_btn.isEnabled() and not stack.dup_btn.isEnabled()
+    stack.add("Max pool 2×2")
+    assert len(window.doc.layers) == MAX_LAYERS
+    assert f"at most {MAX_LAYERS} layers" in window.last_status
+    stack.list.setCurrentRow(0)
+    qtbot.mouseClick(stack.remove_btn, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    assert stack.add_btn.isEnabled() and stack.dup_btn.isEnabled()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
+from cnn_explorer.limits import MAX_KERNEL
 from cnn_explorer.ui.common import colors, quiet
 from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel
 
@@ -121,7 +122,7 @@ class KernelEditor(QWidget):
         self.kh_spin = QSpinBox()
         self.kw_spin = QSpinBox()
         for sp in (self.kh_spin, self.kw_spin):
-            sp.setRange(1, 15)
+            sp.setRange(1, MAX_KERNEL)
             sp.setKeyboardTracking(False)
             sp.setToolTip("Kernel size; existing weights are kept, new ones are 0")
             sp.valueChanged.connect(self._size_changed)

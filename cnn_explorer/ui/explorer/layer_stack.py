@@ -12,19 +12,11 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMenu,
     QPushButton,
-    QSpinBox,
-    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -34,7 +26,8 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.explain import dense_equivalent, size_formula
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.specs import ACTIVATIONS, act_spec, conv_spec, pool_spec
-from cnn_explorer.ui.common import quiet
+from cnn_explorer.limits import MAX_LAYERS
+from cnn_explorer.ui.explorer.layer_form import LayerForm
 
 
 def _act_factory(fn: str) -> object:
@@ -51,14 +44,6 @@ ADD_CHOICES: dict[str, object] = {
 
 def _shape_txt(shape: tuple[int, ...] | None) -> str:
     return "×".join(str(v) for v in shape) if shape else "?"
-
-
-def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
-    sp = QSpinBox()
-    sp.setRange(lo, hi)
-    sp.setKeyboardTracking(False)
-    sp.setToolTip(tip)
-    return sp
 
 
 def _count(n: int) -> str:
@@ -122,133 +107,15 @@ class LayerStack(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
 
-        self.forms = QStackedWidget()
-        self.empty_form = QLabel("Add a layer to start.")
-        self.conv_form = self._build_conv_form()
-        self.act_form = self._build_act_form()
-        self.pool_form = self._build_pool_form()
-        for f in (self.empty_form, self.conv_form, self.act_form, self.pool_form):
-            self.forms.addWidget(f)
-        self.form_box = QGroupBox("Parameters")
-        fl = QVBoxLayout(self.form_box)
-        fl.setContentsMargins(6, 6, 6, 6)
-        fl.addWidget(self.forms)
+        self.form = LayerForm()
+        self.form.config_edited.connect(lambda changes: self._cfg(**changes))
+        self.form.kind_edited.connect(self._pool_kind)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(buttons)
         lay.addWidget(self.list, 3)
-        lay.addWidget(self.form_box, 0)
-
-    def _build_conv_form(self) -> QWidget:
-        w = QWidget()
-        form = QFormLayout(w)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.c_filters = _spin(1, 64, "Number of filters (output channels)")
-        self.c_kh = _spin(1, 15, "Kernel height")
-        self.c_kw = _spin(1, 15, "Kernel width")
-        self.c_sh = _spin(1, 8, "Stride (rows)")
-        self.c_sw = _spin(1, 8, "Stride (columns)")
-        self.c_dh = _spin(1, 8, "Dilation (rows)")
-        self.c_dw = _spin(1, 8, "Dilation (columns)")
-        self.c_pad_kind = QComboBox()
-        self.c_pad_kind.addItems(["explicit", "valid", "same"])
-        self.c_pad_kind.setToolTip("same: output size = input size (stride 1)")
-        self.c_pad = _spin(0, 16, "Zero/reflect/... padding on every side")
-        self.c_pad_mode = QComboBox()
-        self.c_pad_mode.addItems(["zeros", "reflect", "replicate", "circular"])
-        self.c_bias = QCheckBox("bias")
-        self.c_flip = QCheckBox("true convolution (flip kernel)")
-        self.c_flip.setToolTip("Off: cross-correlation like PyTorch. On: kernel rotated 180°.")
-        form.addRow("Filters", self.c_filters)
-        form.addRow("Kernel", _pair(self.c_kh, self.c_kw))
-        form.addRow("Stride", _pair(self.c_sh, self.c_sw))
-        pad_row = QHBoxLayout()
-        pad_row.addWidget(self.c_pad_kind)
-        pad_row.addWidget(self.c_pad)
-        pad_row.addWidget(self.c_pad_mode)
-        form.addRow("Padding", pad_row)
-        form.addRow("Dilation", _pair(self.c_dh, self.c_dw))
-        checks = QHBoxLayout()
-        checks.addWidget(self.c_bias)
-        checks.addWidget(self.c_flip)
-        form.addRow(checks)
-        self.c_filters.valueChanged.connect(lambda v: self._cfg(filters=v))
-        self.c_kh.valueChanged.connect(
-            lambda _v: self._cfg(kernel=[self.c_kh.value(), self.c_kw.value()])
-        )
-        self.c_kw.valueChanged.connect(
-            lambda _v: self._cfg(kernel=[self.c_kh.value(), self.c_kw.value()])
-        )
-        self.c_sh.valueChanged.connect(
-            lambda _v: self._cfg(stride=[self.c_sh.value(), self.c_sw.value()])
-        )
-        self.c_sw.valueChanged.connect(
-            lambda _v: self._cfg(stride=[self.c_sh.value(), self.c_sw.value()])
-        )
-        self.c_dh.valueChanged.connect(
-            lambda _v: self._cfg(dilation=[self.c_dh.value(), self.c_dw.value()])
-        )
-        self.c_dw.valueChanged.connect(
-            lambda _v: self._cfg(dilation=[self.c_dh.value(), self.c_dw.value()])
-        )
-        self.c_pad_kind.currentTextChanged.connect(lambda _t: self._pad_changed())
-        self.c_pad.valueChanged.connect(lambda _v: self._pad_changed())
-        self.c_pad_mode.currentTextChanged.connect(lambda t: self._cfg(padding_mode=t))
-        self.c_bias.toggled.connect(lambda on: self._cfg(bias=on))
-        self.c_flip.toggled.connect(lambda on: self._cfg(flip=on))
-        return w
-
-    def _build_act_form(self) -> QWidget:
-        w = QWidget()
-        form = QFormLayout(w)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.a_fn = QComboBox()
-        for fn, label in ACTIVATIONS.items():
-            self.a_fn.addItem(label, fn)
-        self.a_slope = QDoubleSpinBox()
-        self.a_slope.setRange(0.0, 1.0)
-        self.a_slope.setDecimals(3)
-        self.a_slope.setSingleStep(0.01)
-        self.a_slope.setKeyboardTracking(False)
-        self.a_slope.setToolTip("Leaky ReLU slope for negative inputs")
-        form.addRow("Function", self.a_fn)
-        form.addRow("Negative slope", self.a_slope)
-        self.a_fn.currentIndexChanged.connect(lambda _i: self._cfg(fn=self.a_fn.currentData()))
-        self.a_slope.valueChanged.connect(lambda v: self._cfg(slope=round(float(v), 6)))
-        return w
-
-    def _build_pool_form(self) -> QWidget:
-        w = QWidget()
-        form = QFormLayout(w)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.p_kind = QComboBox()
-        self.p_kind.addItem("Max", "maxpool")
-        self.p_kind.addItem("Average", "avgpool")
-        self.p_kh = _spin(1, 15, "Window height")
-        self.p_kw = _spin(1, 15, "Window width")
-        self.p_sh = _spin(1, 15, "Stride (rows)")
-        self.p_sw = _spin(1, 15, "Stride (columns)")
-        self.p_pad = _spin(0, 7, "Padding (at most half the window)")
-        form.addRow("Kind", self.p_kind)
-        form.addRow("Pool size", _pair(self.p_kh, self.p_kw))
-        form.addRow("Stride", _pair(self.p_sh, self.p_sw))
-        form.addRow("Padding", self.p_pad)
-        self.p_kind.currentIndexChanged.connect(lambda _i: self._pool_kind())
-        self.p_kh.valueChanged.connect(
-            lambda _v: self._cfg(size=[self.p_kh.value(), self.p_kw.value()])
-        )
-        self.p_kw.valueChanged.connect(
-            lambda _v: self._cfg(size=[self.p_kh.value(), self.p_kw.value()])
-        )
-        self.p_sh.valueChanged.connect(
-            lambda _v: self._cfg(stride=[self.p_sh.value(), self.p_sw.value()])
-        )
-        self.p_sw.valueChanged.connect(
-            lambda _v: self._cfg(stride=[self.p_sh.value(), self.p_sw.value()])
-        )
-        self.p_pad.valueChanged.connect(lambda v: self._cfg(padding=v))
-        return w
+        lay.addWidget(self.form, 0)
 
     # ------------------------------------------------------------------ actions
     def _with_row(self, fn: object) -> None:
@@ -258,6 +125,9 @@ class LayerStack(QWidget):
 
     def add(self, choice: str) -> None:
         """Add a layer after the selected one (by menu name)."""
+        if len(self.doc.layers) >= MAX_LAYERS:
+            self.message.emit(f"The stack holds at most {MAX_LAYERS} layers.")
+            return
         spec = ADD_CHOICES[choice](self.doc)  # type: ignore[operator]
         self.doc.add_layer(spec)
 
@@ -270,15 +140,10 @@ class LayerStack(QWidget):
                 self.message.emit(f"Could not change layer {i + 1}: {exc}")
                 self.sync()
 
-    def _pad_changed(self) -> None:
-        kind = self.c_pad_kind.currentText()
-        self.c_pad.setEnabled(kind == "explicit")
-        self._cfg(padding=self.c_pad.value() if kind == "explicit" else kind)
-
-    def _pool_kind(self) -> None:
+    def _pool_kind(self, kind: str) -> None:
         i = self.doc.selected_layer
-        if 0 <= i < len(self.doc.layers) and self.doc.layers[i].kind != self.p_kind.currentData():
-            self.doc.set_kind(i, self.p_kind.currentData())
+        if 0 <= i < len(self.doc.layers) and self.doc.layers[i].kind != kind:
+            self.doc.set_kind(i, kind)
 
     def _row_selected(self, row: int) -> None:
         if 0 <= row < len(self.doc.layers) and row != self.doc.selected_layer:
@@ -385,64 +250,21 @@ class LayerStack(QWidget):
     def _sync_buttons(self) -> None:
         n = len(self.doc.layers)
         i = self.doc.selected_layer
+        room = n < MAX_LAYERS
+        self.add_btn.setEnabled(room)
         self.remove_btn.setEnabled(n > 0)
-        self.dup_btn.setEnabled(n > 0)
+        self.dup_btn.setEnabled(n > 0 and room)
+        tip = "" if room else f"The stack holds at most {MAX_LAYERS} layers"
+        for b in (self.add_btn, self.dup_btn):
+            if b.toolTip() != tip:
+                b.setToolTip(tip)
         self.up_btn.setEnabled(n > 0 and i > 0)
         self.down_btn.setEnabled(n > 0 and i < n - 1)
 
     def _sync_form(self) -> None:
         doc = self.doc
-        if not doc.layers:
-            self.forms.setCurrentWidget(self.empty_form)
-            self.form_box.setTitle("Parameters")
-            return
-        spec = doc.layers[doc.selected_layer]
-        self.form_box.setTitle(f"Parameters — layer {doc.selected_layer + 1}: {spec.title}")
-        c = spec.config
-        widgets = (
-            self.conv_form.findChildren(QWidget)
-            + self.act_form.findChildren(QWidget)
-            + self.pool_form.findChildren(QWidget)
-        )
-        blockers = [QSignalBlocker(w) for w in widgets]
-        if spec.kind == "conv":
-            self.forms.setCurrentWidget(self.conv_form)
-            quiet.set_value(self.c_filters, c["filters"])
-            quiet.set_value(self.c_kh, c["kernel"][0])
-            quiet.set_value(self.c_kw, c["kernel"][1])
-            quiet.set_value(self.c_sh, c["stride"][0])
-            quiet.set_value(self.c_sw, c["stride"][1])
-            quiet.set_value(self.c_dh, c["dilation"][0])
-            quiet.set_value(self.c_dw, c["dilation"][1])
-            pad = c["padding"]
-            self.c_pad_kind.setCurrentText(pad if isinstance(pad, str) else "explicit")
-            self.c_pad.setEnabled(not isinstance(pad, str))
-            quiet.set_value(self.c_pad, 0 if isinstance(pad, str) else int(pad))
-            self.c_pad_mode.setCurrentText(c.get("padding_mode", "zeros"))
-            self.c_bias.setChecked(bool(c.get("bias", True)))
-            self.c_flip.setChecked(bool(c.get("flip", False)))
-        elif spec.kind == "act":
-            self.forms.setCurrentWidget(self.act_form)
-            self.a_fn.setCurrentIndex(max(0, self.a_fn.findData(c["fn"])))
-            quiet.set_value(self.a_slope, float(c.get("slope", 0.01)))
-            self.a_slope.setEnabled(c["fn"] == "leaky_relu")
-        else:
-            self.forms.setCurrentWidget(self.pool_form)
-            self.p_kind.setCurrentIndex(0 if spec.kind == "maxpool" else 1)
-            quiet.set_value(self.p_kh, c["size"][0])
-            quiet.set_value(self.p_kw, c["size"][1])
-            quiet.set_value(self.p_sh, c["stride"][0])
-            quiet.set_value(self.p_sw, c["stride"][1])
-            quiet.set_value(self.p_pad, int(c["padding"]))
-        del blockers
-
-
-def _pair(a: QWidget, b: QWidget) -> QHBoxLayout:
-    row = QHBoxLayout()
-    row.addWidget(a)
-    row.addWidget(QLabel("×"))
-    row.addWidget(b)
-    return row
+        i = doc.selected_layer
+        self.form.show_layer(i, doc.layers[i] if doc.layers else None)
 
 
 def _row_color(enabled: bool, error: str | None) -> QColor | None:
