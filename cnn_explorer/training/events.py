@@ -1,21 +1,23 @@
-"""What the Training tab's worker thread produces: engine progress records plus, at epoch
-ends, copies of everything the GUI will draw.
+"""What a training run produces: engine progress records plus, at epoch ends, copies of
+everything the GUI will draw.
 
 Why copies made in the worker thread: the GUI must never read a network that another thread
 is updating (layers keep their last forward's context, so sharing one would corrupt the
 backward pass). Qt-free: the generator is pumped by
-:class:`~cnn_explorer.training.worker.TrainingWorker`; the Training tab only reads the copies.
+:class:`~cnn_explorer.training.worker.TrainingWorker` (or a plain loop in the ``train``
+command, which asks for no copies); the Training tab only reads the copies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cnn_explorer.training.cli import Split, train_split
+from cnn_explorer.engine.training import confusion_matrix, train
+from cnn_explorer.training.data import Split
 
 
 @dataclass
@@ -54,8 +56,8 @@ def conv_filters(network: Any) -> list[tuple[str, np.ndarray]]:
 
 
 def make_extras(network: Any, split: Split, num_classes: int) -> EpochExtras:
-    from cnn_explorer.engine.training import confusion_matrix
-
+    """Copies of ``network`` and its conv weights, and the ``(K, K)`` validation confusion
+    matrix (None without validation images)."""
     net = network.copy()
     confusion = None
     if len(split.y_val):
@@ -67,35 +69,31 @@ def make_extras(network: Any, split: Split, num_classes: int) -> EpochExtras:
     return EpochExtras(net, conv_filters(net), confusion)
 
 
+def train_split(network: Any, parts: Split, **train_kwargs: Any) -> Iterator[Any]:
+    """The engine's ``train`` generator on ``parts``, validating on its ``x_val``/``y_val``;
+    ``train_kwargs`` go to ``train`` unchanged."""
+    return train(
+        network,
+        parts.x_train,
+        parts.y_train,
+        x_val=parts.x_val,
+        y_val=parts.y_val,
+        **train_kwargs,
+    )
+
+
 def training_events(
-    network: Any, split: Split, num_classes: int, stop: Any, **train_kwargs: Any
+    network: Any,
+    split: Split,
+    num_classes: int,
+    stop: Any,
+    extras: bool = True,
+    **train_kwargs: Any,
 ) -> Iterator[TrainingEvent]:
-    """The engine's ``train`` generator (via :func:`train_split`), with epoch-end copies
-    for the GUI."""
+    """The engine's ``train`` generator (via :func:`train_split`) as events, with
+    epoch-end copies for the GUI unless ``extras`` is False."""
     for rec in train_split(network, split, stop=stop, **train_kwargs):
-        extras = None
-        if rec.epoch_end or rec.done:
-            extras = make_extras(network, split, num_classes)
-        yield TrainingEvent(rec, extras)
-
-
-def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """Adapt ``(N, C, H, W)`` to ``channels``: gray → RGB repeats, RGB → gray averages."""
-    c = images.shape[1]
-    if c == channels:
-        return images
-    if c == 1:
-        return np.repeat(images, channels, axis=1)
-    return images.mean(axis=1, keepdims=True, dtype=np.float32)
-
-
-def conv_stack(layers: Sequence[Any]) -> list[Any]:
-    """Deep copies of ``layers`` up to (not including) the first Flatten/Dense."""
-    from cnn_explorer.engine.network import Network
-
-    stack = []
-    for layer in layers:
-        if layer.kind in ("flatten", "dense"):
-            break
-        stack.append(layer)
-    return list(Network(stack).copy().layers)
+        copies = None
+        if extras and (rec.epoch_end or rec.done):
+            copies = make_extras(network, split, num_classes)
+        yield TrainingEvent(rec, copies)

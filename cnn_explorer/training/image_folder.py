@@ -19,7 +19,10 @@ missing or empty folder, fewer than two classes with images, no images at all, o
 memory than allowed at the chosen size (the estimate ``N·C·H·W·4`` bytes is stated).
 
 ``progress(done, total)`` and ``cancel() -> bool`` let it run in a worker thread; a cancel
-raises :class:`LoadCancelled` between two files.
+raises :class:`~cnn_explorer.training.data.LoadCancelled` between two files. Readable
+suffixes are :data:`cnn_explorer.limits.IMAGE_SUFFIXES`; sides are at most
+:data:`cnn_explorer.limits.MAX_TRAINING_SIDE`. Most callers want
+:func:`cnn_explorer.training.data.load_dataset`, which also knows the built-in set.
 """
 
 from __future__ import annotations
@@ -34,10 +37,8 @@ import numpy as np
 
 from cnn_explorer import imageio
 from cnn_explorer.imageio import ImageLoadError
-from cnn_explorer.training.data import LabeledImages
-
-IMAGE_SUFFIXES = imageio.SUPPORTED_SUFFIXES
-"""Files with these suffixes (any case) are read; anything else is skipped as a non-image."""
+from cnn_explorer.limits import IMAGE_SUFFIXES, MAX_TRAINING_SIDE
+from cnn_explorer.training.data import LabeledImages, LoadCancelled
 
 DEFAULT_SIZE = 28
 """Side used when the folder's images do not all share one size (or are larger than
@@ -45,9 +46,6 @@ DEFAULT_SIZE = 28
 
 NATIVE_MAX = 64
 """Images that all share a size up to this side are kept at their native size by default."""
-
-MAX_SIDE = 256
-"""Largest side a training image may be resized to (the engine is a teaching engine)."""
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
 """Refuse a dataset whose float32 array would exceed this many bytes (1 GiB)."""
@@ -61,10 +59,6 @@ CancelFn = Callable[[], bool]
 
 class ImageFolderError(ValueError):
     """The folder cannot be used as a dataset; ``str(err)`` is one sentence for the user."""
-
-
-class LoadCancelled(Exception):  # noqa: N818 (a signal, not an error)
-    """The caller's ``cancel()`` returned True; nothing was returned."""
 
 
 @dataclass
@@ -262,8 +256,10 @@ def _check_memory(n: int, channels: int, size: tuple[int, int], limit: int) -> N
 
 def _as_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
-    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
-        raise ImageFolderError(f"image size {h}×{w} is outside 1..{MAX_SIDE} pixels per side.")
+    if not (1 <= h <= MAX_TRAINING_SIDE and 1 <= w <= MAX_TRAINING_SIDE):
+        raise ImageFolderError(
+            f"image size {h}×{w} is outside 1..{MAX_TRAINING_SIDE} pixels per side."
+        )
     return int(h), int(w)
 
 

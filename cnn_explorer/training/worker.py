@@ -15,9 +15,9 @@ The timer (20 ms) also batches bursts of tiny records into one event-loop wake-u
 
 Control is cooperative and thread-safe:
 
-* ``stop()`` sets the flag the generator polls (it returns at the next batch boundary) and
-  wakes a paused pump; ``shutdown()`` = stop + join + deliver the last signals, for the
-  window's close event.
+* ``stop()`` sets the flag the generator polls (it returns at the next batch boundary, after
+  any epoch summary due before it: see :data:`STOP_GRACE`) and wakes a paused pump;
+  ``shutdown()`` = stop + join + deliver the last signals, for the window's close event.
 * ``pause()``/``resume()`` park the pump between two records; ``step()`` lets exactly one
   more batch through while paused (start a paused run with ``start(..., paused=True)``).
 * ``set_lr(x)`` is stored under a lock and applied *by the worker thread* between two
@@ -25,8 +25,8 @@ Control is cooperative and thread-safe:
 * ``start()`` while a run is alive is refused with a message (signal ``refused``).
 
 :class:`DatasetLoader` does the same for
-:func:`~cnn_explorer.training.image_folder.load_image_folder` (progress + cancel) and the
-built-in set.
+:func:`~cnn_explorer.training.data.load_dataset` (image folders with progress and cancel,
+and the built-in set).
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 StopFlag = Callable[[], bool]
 GeneratorFactory = Callable[[StopFlag], Iterator[Any]]
 POLL_MS = 20
+STOP_GRACE = 3
+"""Records a generator may still yield after the stop flag is set before it is cut off.
+
+The engine checks the flag before each *batch*; summary records between two batches (an
+epoch end) come without a check. So after a stop the worker keeps pulling until the
+generator says goodbye (a record with a stop reason) or ends: cutting it after the epoch
+summary would lose the "stopped" record, and the run would look finished instead of stopped.
+A generator that yields a batch record after the flag was set ignores it and is cut there;
+one that yields summaries forever is cut after this many."""
 
 
 def record_kind(record: Any) -> str:
@@ -233,14 +242,13 @@ class TrainingWorker(QObject):
         reason = "completed"
         try:
             gen = factory(self._stop.is_set)
-            grace = 2  # after stop: let the generator see the flag and say goodbye, then cut
+            after_stop = 0  # records pulled after the stop flag was set
             while True:
                 self._wait_turn()
-                if self._stop.is_set():
-                    grace -= 1
-                    if grace <= 0:
-                        reason = "stopped"
-                        break
+                stopping = self._stop.is_set()
+                if stopping and after_stop >= STOP_GRACE:
+                    reason = "stopped"  # the generator ignores the flag: cut it off
+                    break
                 self._apply_pending()
                 try:
                     record = next(gen)
@@ -250,6 +258,10 @@ class TrainingWorker(QObject):
                 self._spend_step(record)
                 post("record", record)
                 reason = _stop_reason(record) or reason
+                if stopping:
+                    after_stop += 1
+                    if _stop_reason(record) or record_kind(record) in ("batch", ""):
+                        break  # said goodbye, or trained a batch despite the flag
             gen.close()
             if self._stop.is_set() and reason == "completed":
                 reason = "stopped"
@@ -284,9 +296,9 @@ class TrainingWorker(QObject):
 
 
 class DatasetLoader(QObject):
-    """Load a dataset in a thread: ``progress(done, total)``, ``loaded(data, summary)``,
-    ``failed(message)``, ``cancelled()`` — all emitted on the GUI thread. ``summary`` is a
-    FolderSummary or None (built-in set)."""
+    """Load a dataset in a thread with :func:`~cnn_explorer.training.data.load_dataset`:
+    ``progress(done, total)``, ``loaded(data, summary text)``, ``failed(message)``,
+    ``cancelled()`` — all emitted on the GUI thread."""
 
     progress = Signal(int, int)
     loaded = Signal(object, object)
@@ -349,30 +361,21 @@ class DatasetLoader(QObject):
     def _run(
         self, spec: str, image_size: int | None, channels: int | None, memory_limit: int | None
     ) -> None:
-        from cnn_explorer.training.data import is_builtin, load_builtin
-        from cnn_explorer.training.image_folder import (
-            DEFAULT_MEMORY_LIMIT,
-            ImageFolderError,
-            LoadCancelled,
-            load_image_folder,
-        )
+        from cnn_explorer.training.data import DataError, LoadCancelled, load_dataset
 
         post = self._mail.post
         try:
-            if is_builtin(spec):
-                data, summary = load_builtin(spec, image_size, channels or 1), None
-            else:
-                data, summary = load_image_folder(
-                    spec,
-                    image_size,
-                    channels,
-                    memory_limit or DEFAULT_MEMORY_LIMIT,
-                    progress=lambda done, total: post("progress", (done, total)),
-                    cancel=self._cancel.is_set,
-                )
+            data, summary = load_dataset(
+                spec,
+                image_size,
+                channels,
+                memory_limit=memory_limit,
+                progress=lambda done, total: post("progress", (done, total)),
+                cancel=self._cancel.is_set,
+            )
         except LoadCancelled:
             post("cancelled", None)
-        except (ImageFolderError, ValueError, OSError) as exc:
+        except DataError as exc:
             post("failed", str(exc))
         except Exception as exc:  # never lose the thread silently
             traceback.print_exc()

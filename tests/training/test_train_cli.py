@@ -127,3 +127,69 @@ def test_huge_learning_rate_stops_with_a_reason(bars: Path) -> None:
     assert code == EXIT_NONFINITE
     assert "lower the learning rate" in err
     assert LAST_LINE.match(out.splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--seed", "-1"], "--seed must be between 0 and"),  # crashed with a traceback
+        (["--weight-decay", "-0.5"], "--weight-decay must be a number ≥ 0"),  # was accepted
+        (["--image-size", "300"], "--image-size must be between 1 and 256"),
+        (["--lr", "nan"], "--lr must be a positive number"),
+    ],
+)
+def test_bad_values_are_usage_errors(  # type: ignore[no-untyped-def]
+    bars: Path, capsys, args: list[str], words: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([str(bars), *args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a directory"])
+def test_an_unwritable_save_path_is_refused_before_training(  # type: ignore[no-untyped-def]
+    bars: Path, tmp_path: Path, capsys, where: str
+) -> None:
+    """It used to train first, then fail naming a hidden temp file, and still exit 0."""
+    target = tmp_path / "nope" / "w.npz" if where == "missing folder" else tmp_path
+    with pytest.raises(SystemExit) as exc:
+        main([str(bars), "--epochs", "1", "--save", str(target)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"--save {target}" in err
+    assert "training on" not in err and "epoch 1/1" not in err and ".tmp" not in err
+
+
+def test_a_save_that_fails_after_training_exits_nonzero(  # type: ignore[no-untyped-def]
+    bars: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from cnn_explorer.training import cli
+
+    def disk_full(path, model):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device", str(tmp_path / ".w.npz.x1y2.tmp"))
+
+    monkeypatch.setattr(cli, "save_model", disk_full)
+    target = tmp_path / "w.npz"
+    code, out, err = run([str(bars), "--epochs", "1", "--save", str(target)])
+    assert code == cli.EXIT_SAVE_FAILED and LAST_LINE.match(out.splitlines()[-1])
+    assert f"could not save {target}: No space left on device" in err and ".tmp" not in err
+
+
+def test_no_validation_images_is_said_not_scored(tmp_path: Path) -> None:
+    for cls in ("a", "b"):  # one image per class: nothing can be held out
+        (tmp_path / cls).mkdir()
+        save_png(np.full((4, 4), 255 if cls == "a" else 0, np.uint8), str(tmp_path / cls / "x.png"))
+    code, out, err = run([str(tmp_path), "--epochs", "1", "--val-split", "0.6"])
+    assert code == 0, err
+    assert out.splitlines()[-1] == "validation accuracy: none (no validation images)"
+    assert "note: no validation images" in err and "training on 2 images" in err
+
+
+def test_a_val_split_tiny_classes_cannot_follow_is_reported(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for k in range(3):
+            save_png(rng.integers(0, 255, (4, 4), dtype=np.uint8), str(tmp_path / cls / f"{k}.png"))
+    code, _, err = run([str(tmp_path), "--epochs", "1", "--val-split", "0.05"])
+    assert code == 0 and "validating on 2 of 6 images (33%), not the 5% asked" in err

@@ -162,8 +162,8 @@ def _window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
 def _train(qtbot, win: MainWindow, bars: Path):  # type: ignore[no-untyped-def]
     tab = win.show_training()
     tab.set_folder(str(bars))
-    tab.epochs.setValue(2)
-    tab.batch_size.setValue(4)
+    tab.controls.epochs.setValue(2)
+    tab.controls.batch_size.setValue(4)
     with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT) as done:
         assert tab.start()
     assert done.args == ["completed"]
@@ -187,12 +187,12 @@ def test_save_and_open_carry_the_trained_network(qtbot, tmp_path: Path, bars: Pa
     other = fresh.training
     assert other is not None and other.trained is not None
     assert other.class_names == ["horizontal", "vertical"]
-    assert other.trained_input_shape() == (1, 8, 8)
+    assert other.session.trained.input_shape == (1, 8, 8)
     assert np.array_equal(other.trained.predict_logits(images), logits)
     assert other.prediction.network is other.trained
     other.prediction.show_image(images[0])
     assert other.prediction.probabilities.size == 2
-    assert other.arch.currentData() == "loaded" and other.save_button.isEnabled()
+    assert other.controls.arch.currentData() == "loaded" and other.controls.save_button.isEnabled()
     assert other.filters.snapshot_count == 1
     # saved again from the fresh window, it still carries the same network
     again = str(tmp_path / "again.cnnx")
@@ -241,8 +241,8 @@ def test_an_opened_project_offers_its_dataset_for_try_an_image(  # type: ignore[
     assert fresh.open_project(path)
     other = fresh.training
     assert other is not None
-    assert other.source.currentData() == "folder" and other.folder == str(bars)
-    assert other.image_size.value() == 8 and other.color.currentData() == 1
+    assert other.controls.source.currentData() == "folder" and other.controls.folder == str(bars)
+    assert other.controls.image_size.value() == 8 and other.controls.color.currentData() == 1
     assert "Load it to try its validation images" in other.status.text()
     assert len(other.prediction.images) == 0
     with qtbot.waitSignal(other.loader.loaded, timeout=TIMEOUT):
@@ -262,12 +262,73 @@ def test_a_dataset_that_does_not_fit_the_opened_network_is_not_offered(  # type:
     save_project(str(path), X, [], _state())  # 3 classes; its source "bars" is no folder
     assert win.open_project(str(path))
     tab = win.training
-    assert tab is not None and tab.source.currentData() != "folder"
+    assert tab is not None and tab.controls.source.currentData() != "folder"
     tab.set_folder(str(bars))  # 2 classes
-    tab.image_size.setValue(8)
+    tab.controls.image_size.setValue(8)
     with qtbot.waitSignal(tab.loader.loaded, timeout=TIMEOUT):
         assert tab.load_dataset()
     assert len(tab.prediction.images) == 0
     assert tab.class_names == ["a", "b", "c"], "the opened network keeps its class names"
     assert "does not fit the loaded network" in tab.status.text()
     assert tab.shutdown(TIMEOUT)
+
+
+def _use_shapes(tab) -> None:  # type: ignore[no-untyped-def]
+    """Select the built-in shapes (6 classes) at the bars' 8×8, gray."""
+    c = tab.controls
+    c.source.setCurrentIndex(c.source.findData("builtin:shapes"))
+    c.image_size.setValue(8)
+    c.color.setCurrentIndex(c.color.findData(1))
+
+
+def _reopen(qtbot, win: MainWindow, path: str) -> MainWindow:  # type: ignore[no-untyped-def]
+    assert win.save_to(path)
+    fresh = _window(qtbot)
+    assert fresh.open_project(path), fresh.reporter.errors
+    return fresh
+
+
+def test_loading_another_dataset_after_training_still_saves_an_openable_project(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, bars: Path
+) -> None:
+    """Train on the bars (2 classes), load the shapes (6 classes), Save, Open: the file
+    used to name 6 classes for the 2-output network and was refused as a whole."""
+    win = _window(qtbot)
+    tab = _train(qtbot, win, bars)
+    logits = tab.trained.predict_logits(tab.split.x_val)
+    _use_shapes(tab)
+    with qtbot.waitSignal(tab.loader.loaded, timeout=TIMEOUT):
+        assert tab.load_dataset()
+    assert tab.data.num_classes == 6
+    assert tab.class_names == ["horizontal", "vertical"]
+    assert "does not fit the trained network" in tab.status.text()
+    state = tab.trained_state()
+    assert state.extra == {"source": str(bars)}, "the network's own dataset, not the new one"
+    fresh = _reopen(qtbot, win, str(tmp_path / "p.cnnx"))
+    other = fresh.training
+    assert other.class_names == ["horizontal", "vertical"]
+    assert np.array_equal(other.trained.predict_logits(tab.split.x_val), logits)
+    assert tab.shutdown(TIMEOUT) and other.shutdown(TIMEOUT)
+
+
+def test_saving_while_a_new_dataset_trains_keeps_names_and_network_together(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, bars: Path
+) -> None:
+    """Start a run on the shapes after training on the bars and save before its first
+    epoch ends: the project holds the bars network with the bars' class names."""
+    win = _window(qtbot)
+    tab = _train(qtbot, win, bars)
+    _use_shapes(tab)
+    with qtbot.waitSignal(tab.worker.progress, timeout=TIMEOUT):
+        tab.step()  # loads the shapes, starts a paused run, trains one batch
+    assert tab.worker.state == "paused" and tab.data.num_classes == 6
+    fresh = _reopen(qtbot, win, str(tmp_path / "mid.cnnx"))
+    assert fresh.training.class_names == ["horizontal", "vertical"]
+    with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT):
+        tab.stop()
+    assert tab.class_names == list(tab.data.class_names)  # the stopped run's copy: 6 outputs
+    assert tab.trained.output_shape((1, 8, 8)) == (6,)
+    fresh = _reopen(qtbot, win, str(tmp_path / "after.cnnx"))
+    assert len(fresh.training.class_names) == 6
+    for t in (tab, fresh.training):
+        assert t.shutdown(TIMEOUT)

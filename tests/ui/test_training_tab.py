@@ -26,16 +26,16 @@ def tab(qtbot, bars: Path):  # type: ignore[no-untyped-def]
     t = TrainingTab()
     qtbot.addWidget(t)
     t.set_folder(str(bars))
-    t.epochs.setValue(3)
-    t.batch_size.setValue(4)
-    t.val_split.setValue(0.3)
+    t.controls.epochs.setValue(3)
+    t.controls.batch_size.setValue(4)
+    t.controls.val_split.setValue(0.3)
     yield t
     assert t.shutdown(TIMEOUT)
 
 
 def long_run(tab: TrainingTab) -> None:
-    tab.epochs.setValue(1000)
-    tab.batch_size.setValue(1)
+    tab.controls.epochs.setValue(1000)
+    tab.controls.batch_size.setValue(1)
 
 
 def test_trains_and_updates_every_view(qtbot, tab: TrainingTab) -> None:  # type: ignore[no-untyped-def]
@@ -79,13 +79,13 @@ def test_starting_twice_is_refused_and_stop_mid_epoch(qtbot, tab: TrainingTab) -
         tab.start()
     assert not tab.start()
     assert "already running" in tab.status.text()
-    assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
+    assert not tab.controls.start_button.isEnabled() and tab.controls.stop_button.isEnabled()
     with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT) as done:
-        tab.stop_button.click()
+        tab.controls.stop_button.click()
     assert done.args == ["stopped"]
-    rec = tab._run.last
+    rec = tab.session.run.last
     assert rec.stopped and rec.epoch < 1000
-    assert "Stopped at epoch" in tab.status.text() and tab.start_button.isEnabled()
+    assert "Stopped at epoch" in tab.status.text() and tab.controls.start_button.isEnabled()
     assert tab.trained is not None  # the stop record carries a copy of the weights
 
 
@@ -93,28 +93,30 @@ def test_pause_step_and_lr_change_mid_run(qtbot, tab: TrainingTab) -> None:  # t
     long_run(tab)
     with qtbot.waitSignal(tab.worker.progress, timeout=TIMEOUT):
         tab.step()  # idle: starts a paused run and trains one batch
-    assert tab.worker.state == "paused" and tab.pause_button.text() == "Resume"
+    assert tab.worker.state == "paused" and tab.controls.pause_button.text() == "Resume"
     n = tab.worker.records
-    tab.lr.setValue(0.002)
+    tab.controls.lr.setValue(0.002)
     with qtbot.waitSignal(tab.worker.progress, timeout=TIMEOUT):
-        tab.step_button.click()
+        tab.controls.step_button.click()
     assert tab.worker.records == n + 1
-    assert tab.optimizer.lr == pytest.approx(0.002) and tab._run.last.lr == pytest.approx(0.002)
+    assert tab.session.run.optimizer.lr == pytest.approx(
+        0.002
+    ) and tab.session.run.last.lr == pytest.approx(0.002)
     with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT):
         tab.resume()
         tab.stop()
 
 
 def test_nan_loss_stops_with_an_explanation(qtbot, tab: TrainingTab) -> None:  # type: ignore[no-untyped-def]
-    tab.opt_kind.setCurrentIndex(tab.opt_kind.findData("sgd"))
-    tab.lr.setValue(1e30)
-    assert tab.lr.text() == "1e+30"
+    tab.controls.opt_kind.setCurrentIndex(tab.controls.opt_kind.findData("sgd"))
+    tab.controls.lr.setValue(1e30)
+    assert tab.controls.lr.text() == "1e+30"
     with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT) as done:
         tab.start()
     assert done.args == ["nonfinite"]
     assert "lower the learning rate" in tab.status.text()
     assert all(np.isfinite(v).all() for _, v in tab.trained.parameters()), "last good weights"
-    assert all(np.isfinite(v).all() for _, v in tab.network.parameters())
+    assert all(np.isfinite(v).all() for _, v in tab.session.run.network.parameters())
 
 
 def test_close_mid_training_stops_cleanly(qtbot, bars: Path) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +144,7 @@ def test_save_and_load_weights(qtbot, tab: TrainingTab, tmp_path: Path) -> None:
     qtbot.addWidget(other)
     other.load_weights(str(path))
     assert other.class_names == ["horizontal", "vertical"]
-    assert other.arch.currentData() == "loaded" and other.filters.snapshot_count == 1
+    assert other.controls.arch.currentData() == "loaded" and other.filters.snapshot_count == 1
     other.prediction.show_image(image)
     assert np.allclose(other.prediction.probabilities, before)
 
@@ -153,8 +155,8 @@ def test_explorer_stack_with_classifier_head_and_freeze(qtbot, tab: TrainingTab)
     conv = Conv2D(3, 4, 3, padding=1, rng=0)
     original = conv.params["weight"].copy()
     tab.set_explorer_layers([conv, Activation("relu")])
-    tab.arch.setCurrentIndex(tab.arch.findData("explorer"))
-    tab.freeze.item(0).setCheckState(tab.freeze.item(0).checkState().Checked)
+    tab.controls.arch.setCurrentIndex(tab.controls.arch.findData("explorer"))
+    tab.controls.freeze.item(0).setCheckState(tab.controls.freeze.item(0).checkState().Checked)
     with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT):
         tab.start()
     first = tab.trained.layers[0]
@@ -172,3 +174,70 @@ def test_bad_folder_is_reported(qtbot, tab: TrainingTab, tmp_path: Path) -> None
     with qtbot.waitSignal(tab.loader.failed, timeout=TIMEOUT):
         tab.start()
     assert "one class" in tab.status.text() and not tab.worker.is_running()
+
+
+def test_a_failed_load_keeps_showing_the_dataset_in_use(
+    qtbot, tab: TrainingTab, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """It used to say "No dataset loaded." while the previous dataset was still in use."""
+    with qtbot.waitSignal(tab.loader.loaded, timeout=TIMEOUT):
+        assert tab.load_dataset()
+    in_use = tab.data
+    (tmp_path / "only").mkdir()
+    save_png(np.zeros((4, 4), np.uint8), str(tmp_path / "only" / "a.png"))
+    tab.set_folder(str(tmp_path))
+    with qtbot.waitSignal(tab.loader.failed, timeout=TIMEOUT):
+        assert tab.load_dataset()
+    text = tab.controls.data_label.text()
+    assert "Could not load that dataset" in text and "one class" in text
+    assert "Still in use" in text and "horizontal: 10, vertical: 10" in text
+    assert "one class" in tab.status.text() and tab.data is in_use
+
+
+def test_a_failed_first_load_says_nothing_is_loaded(
+    qtbot, tab: TrainingTab, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tab.set_folder(str(tmp_path / "missing"))
+    with qtbot.waitSignal(tab.loader.failed, timeout=TIMEOUT):
+        assert tab.load_dataset()
+    assert tab.controls.data_label.text().endswith("No dataset loaded.")
+
+
+def test_try_an_image_names_a_tied_winner_once(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from cnn_explorer.engine.layers import Dense, Flatten
+    from cnn_explorer.engine.network import Network
+    from cnn_explorer.ui.training.prediction_panel import PredictionPanel
+
+    dense = Dense(4, 2, rng=0)
+    dense.params["weight"][...] = 0
+    panel = PredictionPanel()
+    qtbot.addWidget(panel)
+    panel.set_network(Network([Flatten(), dense]), ["cat", "dog"])
+    panel.show_image(np.ones((1, 2, 2), np.float32))
+    text = panel.result.text()
+    assert text == "predicted <b>cat</b> (50.0%); then dog 50.0%"
+
+
+def test_weight_edits_do_not_rebuild_the_architecture_preview(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every explorer weight edit used to rebuild the preview (1–3 ms per edit); only a
+    change of the stack's structure does now, and a hidden tab waits until it is shown."""
+    tab = window.show_training()
+    tab.controls.arch.setCurrentIndex(tab.controls.arch.findData("explorer"))
+    assert "2×2" in tab.controls.freeze.item(0).text()  # the worked example's conv
+    previews: list[int] = []
+    real = tab.session.preview
+    monkeypatch.setattr(tab.session, "preview", lambda s: (previews.append(1), real(s))[1])
+    doc = window.doc
+    for v in (0.5, -2.0):
+        doc.set_weight(0, 0, 0, 0, 0, v)
+    doc.set_bias(0, 0, 1.5)
+    window.undo_action.trigger()
+    doc.set_cell(0, 1, 1, 3.0)
+    assert previews == [], "values only: no rebuild"
+    doc.update_config(0, kernel=[3, 3])
+    assert previews == [1] and "3×3" in tab.controls.freeze.item(0).text()
+    window.tabs.setCurrentIndex(0)  # hidden: structural changes wait
+    doc.remove_layer(len(doc.layers) - 1)
+    assert previews == [1]
+    window.tabs.setCurrentIndex(1)
+    assert previews == [1, 1]

@@ -19,12 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-
-def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
-    """Diagonal / row sums; NaN for a class without validation images."""
-    rows = matrix.sum(axis=1).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(rows > 0, np.diag(matrix) / rows, np.nan)
+from cnn_explorer.engine.training import per_class_accuracy
 
 
 def _shade(share: float, correct: bool) -> QColor:

@@ -2,7 +2,8 @@
 
 The image comes from the validation set (a spin box) or a file. The panel never touches the
 network being trained: it is given a *copy* taken at the end of an epoch (layers keep the
-last forward's context, so two threads must not share one network).
+last forward's context, so two threads must not share one network). Classifying and ranking
+are :func:`cnn_explorer.training.prediction.predict`'s; the panel draws the result.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_explorer.limits import IMAGE_SUFFIXES
+from cnn_explorer.training.prediction import predict
+
 MAP_CMAP = "viridis"
+IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
 
 
 def tile_maps(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -155,9 +160,7 @@ class PredictionPanel(QWidget):
             self.show_image(self.images[i], f"validation image #{i} (true class: {truth})")
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Image to classify", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self, "Image to classify", "", IMAGE_FILTER)
         if path:
             self.load_file(path)
 
@@ -180,19 +183,10 @@ class PredictionPanel(QWidget):
         self.caption = caption
         if self.network is None:
             return
-        with np.errstate(all="ignore"):
-            maps = self.network.forward(self.image[None])
-            logits = maps[-1][0].astype(np.float64)
-            e = np.exp(logits - np.max(logits))
-            self.probabilities = e / e.sum()
-        best = int(np.argmax(self.probabilities))
-        ranked = np.argsort(self.probabilities)[::-1][:3]
-        others = ", ".join(f"{self.class_names[k]} {self.probabilities[k]:.1%}" for k in ranked[1:])
-        self.result.setText(
-            f"{caption + ': ' if caption else ''}predicted <b>{self.class_names[best]}</b> "
-            f"({self.probabilities[best]:.1%})" + (f"; then {others}" if others else "")
-        )
-        self._draw(maps)
+        result = predict(self.network, self.image)
+        self.probabilities = result.probabilities
+        self.result.setText(result.text(self.class_names, caption))
+        self._draw(result.maps)
 
     def _draw(self, maps: list[np.ndarray]) -> None:
         self.view.clear()

@@ -1,134 +1,57 @@
 """The Training tab: train a small CNN on the built-in shapes or the user's own image folder,
 watch it learn, and open up the filters it learned.
 
-Layout: settings on the left (dataset, network, optimizer, run buttons, save/load), results on
-the right (progress line, live curves, and tabs for filters / confusion matrix / trying an
-image). All computation runs off the GUI thread:
+Widgets only. What training *is* (dataset in use, networks, runs, the trained model and its
+class names) lives in the Qt-free :class:`~cnn_explorer.training.session.TrainingSession`,
+shared with the ``train`` command. Layout: :class:`~.controls.TrainingControls` on the left,
+results on the right (progress line, live curves, and tabs for filters / confusion matrix /
+trying an image). All computation runs off the GUI thread:
 
-* :class:`~cnn_explorer.training.worker.DatasetLoader` decodes folders (progress, cancel);
-* :class:`~cnn_explorer.training.worker.TrainingWorker` pumps the engine's ``train``
-  generator. The generator is wrapped (:mod:`cnn_explorer.training.events`) so that at each
-  epoch end the *worker thread* copies what the GUI will show (a copy of the network, its
-  conv weights, the validation confusion matrix): the GUI never reads a network that another
-  thread is updating (layers keep their last forward's context, so sharing one would corrupt
-  backward).
+* :class:`~cnn_explorer.training.worker.DatasetLoader` loads datasets (progress, cancel);
+* :class:`~cnn_explorer.training.worker.TrainingWorker` pumps a run's event generator. At
+  each epoch end the *worker thread* copies what the GUI will show (a copy of the network,
+  its conv weights, the validation confusion matrix): the GUI never reads a network that
+  another thread is updating (layers keep their last forward's context).
 
 Batch records can arrive hundreds of times a second; curves and the progress line are
 redrawn by a timer (~7 Hz), not per record.
 
-Wiring (main window): ``tab = TrainingTab(explorer_layers=None)``; connect
-``tab.open_in_explorer(layers, image)``; call ``tab.set_explorer_layers(layers)`` when the
-explorer's stack changes; the tab stops its threads itself when its window closes (and on
-``aboutToQuit``), ``tab.shutdown()`` does it explicitly.
+Wiring (main window): ``tab = TrainingTab()``; ``tab.follow_explorer(doc, layers)`` where
+``layers()`` returns engine copies of the explorer's valid layers; connect
+``tab.open_in_explorer(layers, image)``. The tab rebuilds its architecture preview only when
+the explorer's stack changes structure (not on a weight edit) and only while it is visible
+(else when next shown). It stops its threads itself when its window closes (and on
+``aboutToQuit``); ``tab.shutdown()`` does it explicitly.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from cnn_explorer.explorer.project import TrainedState
-from cnn_explorer.training.cli import (
-    DEFAULT_BATCH,
-    DEFAULT_EPOCHS,
-    DEFAULT_LR,
-    DEFAULT_VAL_SPLIT,
-    Split,
-    augmenter,
-    make_optimizer,
-)
-from cnn_explorer.training.cli import split as make_split
-from cnn_explorer.training.events import (
-    EpochExtras,
-    TrainingEvent,
-    conv_filters,
-    conv_stack,
-    match_channels,
-    training_events,
-)
+from cnn_explorer.training.data import Split
+from cnn_explorer.training.events import TrainingEvent
+from cnn_explorer.training.networks import ARCH_EXPLORER, ARCH_LOADED
+from cnn_explorer.training.session import TrainingSession
+from cnn_explorer.training.settings import DatasetChoice
 from cnn_explorer.training.worker import DatasetLoader, TrainingWorker
-from cnn_explorer.ui.training.confusion_matrix import ConfusionMatrixView
-from cnn_explorer.ui.training.curves import TrainingCurves
-from cnn_explorer.ui.training.filter_grid import FilterGrid
-from cnn_explorer.ui.training.prediction_panel import PredictionPanel
-
-BUILTIN = "builtin:shapes"
-ARCH_DEFAULT, ARCH_EXPLORER, ARCH_LOADED = "default", "explorer", "loaded"
-ERROR_STYLE = "color: #b00020;"
-_STATE_KEYS = ("class_names", "input_shape")
-
-
-class LrSpinBox(QDoubleSpinBox):
-    """Learning rate shown as ``0.01`` or ``1e+06`` (``%g``), from 1e-7 to 1e30: a learner
-    may type an absurd rate on purpose to watch the loss explode. Arrow keys multiply or
-    divide by 2 (a rate lives on a log scale)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setDecimals(10)
-        self.setRange(1e-7, 1e30)
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:.4g}"
-
-    def valueFromText(self, text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, pos: int) -> Any:
-        from PySide6.QtGui import QValidator
-
-        try:
-            ok = self.minimum() <= float(text) <= self.maximum()
-        except ValueError:
-            ok = False
-        state = QValidator.State.Acceptable if ok else QValidator.State.Intermediate
-        return state, text, pos
-
-    def stepBy(self, steps: int) -> None:
-        self.setValue(self.value() * 2.0**steps)
-
-
-@dataclass
-class _Run:
-    """What the GUI knows about the current/last run."""
-
-    epochs: int = 0
-    last: Any = None
-    started: float = field(default_factory=time.monotonic)
-
-
-# --------------------------------------------------------------------------------------
-# The widget
-# --------------------------------------------------------------------------------------
+from cnn_explorer.ui.training.controls import (
+    FOLDER,
+    TrainingControls,
+    set_item_enabled,
+)
+from cnn_explorer.ui.training.explorer_link import ExplorerDocument, ExplorerLink, ExplorerSource
+from cnn_explorer.ui.training.results import TrainingResults
 
 
 class TrainingTab(QWidget):
@@ -142,256 +65,129 @@ class TrainingTab(QWidget):
         self, parent: QWidget | None = None, explorer_layers: Sequence[Any] | None = None
     ) -> None:
         super().__init__(parent)
+        self.session = TrainingSession()
         self.worker = TrainingWorker(self)
         self.loader = DatasetLoader(self)
-        self.data: Any = None
-        self.summary: Any = None
-        self.split: Split | None = None
-        self.network: Any = None
-        self.trained: Any = None
-        self.class_names: list[str] = []
-        self.optimizer: Any = None
-        self.folder = ""
-        self._data_key: tuple[Any, ...] | None = None
-        self._explorer_layers: list[Any] | None = None
-        self._loaded_network: Any = None
-        self._loaded_extra: dict[str, Any] = {}
+        self.controls = TrainingControls()
+        self.explorer = ExplorerLink(self, self._explorer_changed)
+        self._loading: DatasetChoice | None = None
         self._start_after_load: dict[str, Any] | None = None
-        self._run = _Run()
         self._watched: QObject | None = None
         self._build()
         self._connect()
+        set_item_enabled(self.controls.arch, ARCH_LOADED, False)
         self.set_explorer_layers(explorer_layers)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
         self._update_buttons()
 
-    # ----------------------------------------------------------------------------------
-    # construction
-    # ----------------------------------------------------------------------------------
-    def _build(self) -> None:
-        controls = QWidget()
-        col = QVBoxLayout(controls)
-        col.addWidget(self._dataset_box())
-        col.addWidget(self._network_box())
-        col.addWidget(self._optimizer_box())
-        col.addWidget(self._run_box())
-        col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(330)
-        scroll.setMaximumWidth(400)
+    # -- the session, read-only ------------------------------------------------------------
+    @property
+    def data(self) -> Any:
+        """The dataset in use (LabeledImages) or None."""
+        return self.session.data
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFormat("%p%")
-        self.progress_label = QLabel("Not trained yet.")
-        self.status = QLabel("Choose a dataset and press Start.")
-        self.status.setWordWrap(True)
-        self.curves = TrainingCurves()
-        self.filters = FilterGrid()
-        self.confusion = ConfusionMatrixView()
-        self.prediction = PredictionPanel()
-        self.prediction.set_file_loader(self._load_single_image)
-        self.results = QTabWidget()
-        self.results.addTab(self.filters, "Learned filters")
-        self.results.addTab(self.confusion, "Confusion matrix")
-        self.results.addTab(self.prediction, "Try an image")
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.curves)
-        split.addWidget(self.results)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        right = QWidget()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        bar.addWidget(self.progress, 1)
-        bar.addWidget(self.progress_label, 2)
-        rcol.addLayout(bar)
-        rcol.addWidget(self.status)
-        rcol.addWidget(split, 1)
+    @property
+    def trained(self) -> Any:
+        """The trained network (the object "Try an image" uses) or None."""
+        return self.session.trained.network if self.session.trained is not None else None
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the trained network's outputs (empty before one exists)."""
+        return list(self.session.trained.class_names) if self.session.trained else []
+
+    @property
+    def split(self) -> Split | None:
+        """The current or last run's train/validation split."""
+        return self.session.run.split if self.session.run is not None else None
+
+    # -- construction ----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.results = TrainingResults()
+        r = self.results  # the views tests and the main window reach through the tab
+        self.progress, self.status, self.curves = r.progress, r.status, r.curves
+        self.filters, self.confusion, self.prediction = r.filters, r.confusion, r.prediction
+        self.prediction.set_file_loader(self.session.read_image)
         layout = QHBoxLayout(self)
-        layout.addWidget(scroll)
-        layout.addWidget(right, 1)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.results, 1)
         self._timer = QTimer(self)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self._flush)
 
-    def _dataset_box(self) -> QGroupBox:
-        box = QGroupBox("1. Dataset")
-        form = QFormLayout(box)
-        self.source = _combo(("Built-in shapes (6 classes)", BUILTIN), ("Image folder…", "folder"))
-        self.source.setToolTip("An image folder holds one subfolder of images per class")
-        self.choose_folder = QPushButton("Choose folder…")
-        self.folder_label = QLabel("")
-        self.folder_label.setWordWrap(True)
-        self.image_size = QSpinBox()
-        self.image_size.setRange(0, 256)
-        self.image_size.setSpecialValueText("auto")
-        self.image_size.setSuffix(" px")
-        self.image_size.setToolTip(
-            "Side of the square training images; auto = native size "
-            "when all images share one (else 28)"
-        )
-        self.color = _combo(("auto", None), ("grayscale", 1), ("RGB", 3))
-        self.val_split = QDoubleSpinBox()
-        self.val_split.setRange(0.05, 0.5)
-        self.val_split.setSingleStep(0.05)
-        self.val_split.setValue(DEFAULT_VAL_SPLIT)
-        self.val_split.setToolTip("Fraction of each class held out to measure accuracy")
-        self.augment = QCheckBox("random shifts (augmentation)")
-        self.load_button = QPushButton("Load")
-        self.cancel_load = QPushButton("Cancel")
-        self.cancel_load.setEnabled(False)
-        self.load_progress = QProgressBar()
-        self.load_progress.setMaximumHeight(12)
-        self.load_progress.setTextVisible(False)
-        self.data_label = QLabel("No dataset loaded.")
-        self.data_label.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.load_button)
-        row.addWidget(self.cancel_load)
-        form.addRow("Source:", self.source)
-        form.addRow(self.choose_folder, self.folder_label)
-        form.addRow("Image size:", self.image_size)
-        form.addRow("Colour:", self.color)
-        form.addRow("Validation:", self.val_split)
-        form.addRow(self.augment)
-        form.addRow(row)
-        form.addRow(self.load_progress)
-        form.addRow(self.data_label)
-        return box
-
-    def _network_box(self) -> QGroupBox:
-        box = QGroupBox("2. Network")
-        form = QFormLayout(box)
-        self.arch = _combo(
-            ("Default small CNN", ARCH_DEFAULT),
-            ("Explorer's conv stack + classifier", ARCH_EXPLORER),
-            ("Loaded weights", ARCH_LOADED),
-        )
-        self.freeze = QListWidget()
-        self.freeze.setToolTip("Tick a layer to freeze it: training leaves its weights alone")
-        self.freeze.setMaximumHeight(84)
-        self.arch_label = QLabel("")
-        self.arch_label.setWordWrap(True)
-        form.addRow("Architecture:", self.arch)
-        form.addRow(QLabel("Freeze (ticked = not trained):"))
-        form.addRow(self.freeze)
-        form.addRow(self.arch_label)
-        return box
-
-    def _optimizer_box(self) -> QGroupBox:
-        box = QGroupBox("3. Optimizer")
-        form = QFormLayout(box)
-        self.opt_kind = _combo(("Adam", "adam"), ("SGD with momentum 0.9", "sgd"))
-        self.lr = LrSpinBox()
-        self.lr.setValue(DEFAULT_LR)
-        self.lr.setToolTip("Learning rate; changes apply from the next batch, even mid-run")
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 4096)
-        self.batch_size.setValue(DEFAULT_BATCH)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.epochs.setValue(DEFAULT_EPOCHS)
-        self.weight_decay = QDoubleSpinBox()
-        self.weight_decay.setDecimals(5)
-        self.weight_decay.setRange(0.0, 1.0)
-        self.weight_decay.setSingleStep(0.0001)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        form.addRow("Method:", self.opt_kind)
-        form.addRow("Learning rate:", self.lr)
-        form.addRow("Batch size:", self.batch_size)
-        form.addRow("Epochs:", self.epochs)
-        form.addRow("Weight decay:", self.weight_decay)
-        form.addRow("Seed:", self.seed)
-        return box
-
-    def _run_box(self) -> QGroupBox:
-        box = QGroupBox("4. Train")
-        grid = QVBoxLayout(box)
-        self.start_button = QPushButton("Start")
-        self.pause_button = QPushButton("Pause")
-        self.step_button = QPushButton("Step")
-        self.step_button.setToolTip("Train on one more batch, then pause")
-        self.stop_button = QPushButton("Stop")
-        self.save_button = QPushButton("Save weights…")
-        self.load_weights_button = QPushButton("Load weights…")
-        row1 = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.step_button, self.stop_button):
-            row1.addWidget(b)
-        row2 = QHBoxLayout()
-        row2.addWidget(self.save_button)
-        row2.addWidget(self.load_weights_button)
-        grid.addLayout(row1)
-        grid.addLayout(row2)
-        return box
-
     def _connect(self) -> None:
-        self.source.currentIndexChanged.connect(self._source_changed)
-        self.choose_folder.clicked.connect(self._ask_folder)
-        self.load_button.clicked.connect(lambda: self.load_dataset())
-        self.cancel_load.clicked.connect(self.loader.cancel)
+        c = self.controls
+        c.source.currentIndexChanged.connect(self._source_changed)
+        c.choose_folder.clicked.connect(self._ask_folder)
+        c.load_button.clicked.connect(lambda: self.load_dataset())
+        c.cancel_load.clicked.connect(self.loader.cancel)
+        c.arch.currentIndexChanged.connect(lambda _: self.refresh_preview())
+        c.lr.valueChanged.connect(self._lr_changed)
+        c.start_button.clicked.connect(lambda: self.start())
+        c.pause_button.clicked.connect(self._toggle_pause)
+        c.step_button.clicked.connect(self.step)
+        c.stop_button.clicked.connect(self.stop)
+        c.save_button.clicked.connect(self._ask_save)
+        c.load_weights_button.clicked.connect(self._ask_load)
         self.loader.progress.connect(self._load_progress)
         self.loader.loaded.connect(self._loaded)
         self.loader.failed.connect(self._load_failed)
         self.loader.cancelled.connect(self._load_cancelled)
-        self.arch.currentIndexChanged.connect(lambda _: self._preview_architecture())
-        self.lr.valueChanged.connect(self._lr_changed)
-        self.start_button.clicked.connect(lambda: self.start())
-        self.pause_button.clicked.connect(self._toggle_pause)
-        self.step_button.clicked.connect(self.step)
-        self.stop_button.clicked.connect(self.stop)
-        self.save_button.clicked.connect(self._ask_save)
-        self.load_weights_button.clicked.connect(self._ask_load)
         self.worker.progress.connect(self._on_event)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.refused.connect(lambda msg: self._set_status(msg, error=True))
         self.worker.state_changed.connect(lambda _: self._update_buttons())
         self.prediction.open_in_explorer_requested.connect(self._emit_open_in_explorer)
-        self._source_changed()
 
-    # ----------------------------------------------------------------------------------
-    # public API
-    # ----------------------------------------------------------------------------------
+    # -- the explorer's stack --------------------------------------------------------------
     def set_explorer_layers(self, layers: Sequence[Any] | None) -> None:
-        """The explorer's current layer stack (engine layers); its conv part can be trained
-        with a classifier head. Copied when training starts, never modified."""
-        self._explorer_layers = list(layers) if layers else None
-        self._set_item_enabled(self.arch, ARCH_EXPLORER, self._explorer_layers is not None)
-        self._preview_architecture()
+        """Use a fixed stack of engine layers as "the explorer's conv stack" (copied when
+        a network is built, never modified)."""
+        fixed = list(layers) if layers else None
+        self.explorer.use(lambda: fixed)
 
+    def follow_explorer(self, doc: ExplorerDocument, layers: ExplorerSource) -> None:
+        """Follow the explorer's document: ``layers()`` returns engine copies of its valid
+        layers, asked for only when the stack's structure changed (see
+        :class:`~.explorer_link.ExplorerLink`) and when a run starts."""
+        self.explorer.follow(doc, layers)
+
+    def _explorer_changed(self) -> None:
+        """The explorer's structure changed (or a fixed stack was set): new preview."""
+        self.session.set_explorer_layers(self.explorer.layers())
+        have = self.session.explorer_layers is not None
+        set_item_enabled(self.controls.arch, ARCH_EXPLORER, have)
+        self.refresh_preview()
+
+    def refresh_preview(self) -> None:
+        """Rebuild the architecture preview and the freeze list from the settings."""
+        try:
+            preview = self.session.preview(self.controls.run_settings())
+        except ValueError as exc:  # ShapeError included
+            self.controls.show_preview(str(exc))
+        else:
+            self.controls.show_preview(preview)
+
+    # -- public API ------------------------------------------------------------------------
     def set_folder(self, path: str) -> None:
         """Use an image folder as the dataset (as if chosen in the dialog)."""
-        self.folder = path
-        self.folder_label.setText(os.path.basename(path.rstrip("/\\")) or path)
-        self.folder_label.setToolTip(path)
-        self.source.setCurrentIndex(self.source.findData("folder"))
-
-    def dataset_key(self) -> tuple[Any, ...]:
-        spec = BUILTIN if self.source.currentData() == BUILTIN else self.folder
-        return (spec, self.image_size.value() or None, self.color.currentData())
+        self.controls.set_folder(path)
 
     def load_dataset(self) -> bool:
         """Start loading the chosen dataset in a thread (False if busy or no folder)."""
-        spec, size, channels = self.dataset_key()
-        if not spec:
+        choice = self.controls.dataset_choice()
+        if not choice.source:
             self._set_status("Choose an image folder first (one subfolder per class).", error=True)
             return False
         if self.loader.is_running():
             return False
-        self.load_progress.setRange(0, 0)
-        self.cancel_load.setEnabled(True)
-        self.load_button.setEnabled(False)
-        self.data_label.setText("Loading…")
-        self._pending_key = self.dataset_key()
-        return self.loader.load(spec, size, channels)
+        self.controls.set_loading(True)
+        self.controls.show_data("Loading…")
+        self._loading = choice
+        return self.loader.load(choice.source, choice.image_size, choice.channels)
 
     def start(self, paused: bool = False) -> bool:
         """Build the chosen network and train it in the worker thread.
@@ -403,44 +199,24 @@ class TrainingTab(QWidget):
                 "Training is already running: stop it before starting again.", error=True
             )
             return False
-        if self.data is None or self._data_key != self.dataset_key():
+        if self.session.needs_load(self.controls.dataset_choice()):
             self._start_after_load = {"paused": paused}
             return self.load_dataset()
+        settings = self.controls.run_settings()
+        if settings.arch == ARCH_EXPLORER:  # train the explorer's weights as they are now
+            self.session.set_explorer_layers(self.explorer.layers())
         try:
-            network = self._build_network()
+            run = self.session.start_run(settings)
         except ValueError as exc:  # ShapeError included
             self._set_status(f"Cannot build this network for the data: {exc}", error=True)
             return False
-        self._apply_freeze(network)
-        images = match_channels(self.data.images, self._network_channels(network))
-        self.split = make_split(
-            _with_images(self.data, images), self.val_split.value(), self.seed.value()
-        )
-        self.network = network
-        self.optimizer = make_optimizer(
-            self.opt_kind.currentData(), self.lr.value(), self.weight_decay.value()
-        )
-        self._reset_views(network)
-        kwargs = {
-            "epochs": self.epochs.value(),
-            "batch_size": self.batch_size.value(),
-            "optimizer": self.optimizer,
-            "seed": self.seed.value(),
-            "augment": augmenter(images.shape[-1]) if self.augment.isChecked() else None,
-        }
-        num_classes, run_split = self.data.num_classes, self.split
-        self._run = _Run(epochs=self.epochs.value())
+        self.results.reset(run)
         started = self.worker.start(
-            lambda stop: training_events(network, run_split, num_classes, stop, **kwargs),
-            optimizer=self.optimizer,
-            paused=paused,
+            lambda stop: run.events(stop), optimizer=run.optimizer, paused=paused
         )
         if started:
             self._timer.start()
-            self._set_status(
-                f"Training {self.network.param_count():,} parameters on "
-                f"{len(run_split.y_train)} images…"
-            )
+            self._set_status(run.start_message())
         return started
 
     def step(self) -> None:
@@ -471,40 +247,27 @@ class TrainingTab(QWidget):
 
     def save_weights(self, path: str) -> None:
         """Save the trained network (+ class names, input shape) as ``.npz`` (no pickle)."""
-        from cnn_explorer.engine.serialize import save_network
-
-        if self.trained is None:
-            raise ValueError("nothing to save yet: train or load a network first")
-        extra = {"class_names": self.class_names, "input_shape": list(self.trained_input_shape())}
-        save_network(path, self.trained, extra)
+        self.session.save_weights(path)
 
     def load_weights(self, path: str) -> None:
         """Load a network saved by :meth:`save_weights` (or the train command's --save)."""
-        from cnn_explorer.engine.serialize import load_network
-
-        net, extra = load_network(path)
-        self._adopt_network(net, extra, os.path.basename(path))
+        self._show_adopted(self.session.load_weights(path))
 
     def trained_state(self) -> TrainedState | None:
-        """The trained network (a copy), its class names and input shape, for a project
-        file; None before anything was trained or loaded."""
-        if self.trained is None:
+        """The trained network (a copy) with *its own* class names and input shape, for a
+        project file; None before anything was trained or loaded."""
+        model = self.session.trained
+        if model is None:
             return None
-        shape = self.trained_input_shape()
-        extra = {k: v for k, v in self._loaded_extra.items() if k not in _STATE_KEYS}
-        if self.split is not None and self.data is not None:
-            extra = {"source": str(getattr(self.data, "source", ""))}
         return TrainedState(
-            self.trained.copy(),
-            list(self.class_names),
-            (shape[0], shape[1], shape[2]) if len(shape) == 3 else None,
-            extra,
+            model.network.copy(), list(model.class_names), model.input_shape, dict(model.extra)
         )
 
     def restore_trained_state(self, state: TrainedState, origin: str = "the project") -> bool:
         """Show ``state`` (from a project file) as the trained network, as if its weights
-        had been loaded: filters, "Try an image", and "Loaded weights" to train further.
-        Refused (False, message) while a run is alive: the run would overwrite it."""
+        had been loaded: filters, "Try an image", and "Loaded weights" to train further; the
+        dataset it was trained on is pre-selected. Refused (False, message) while a run is
+        alive: the run would overwrite it."""
         if self.worker.is_running():
             self._set_status(
                 f"Training is running: the trained network of {origin} was not loaded "
@@ -515,65 +278,35 @@ class TrainingTab(QWidget):
         extra: dict[str, Any] = {**state.extra, "class_names": list(state.class_names)}
         if state.input_shape is not None:
             extra["input_shape"] = list(state.input_shape)
-        self.split = None
-        self.curves.clear()
-        self.confusion.clear()
-        self.prediction.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
-        self._adopt_network(state.network.copy(), extra, origin)
-        if self._select_dataset(str(state.extra.get("source", "")), state.input_shape):
+        try:
+            message = self.session.adopt(state.network.copy(), extra, origin)
+        except ValueError as exc:
+            self._set_status(f"Could not use the trained network of {origin}: {exc}", True)
+            return False
+        self._show_adopted(message, clear_run=True)
+        model = self.session.trained
+        assert model is not None
+        if self.controls.select_dataset(model.source, model.input_shape):
             self._set_status(
-                f"{self.status.text()} The dataset it was trained on is selected: "
+                f"{message} The dataset it was trained on is selected: "
                 "Load it to try its validation images."
             )
         return True
 
-    def _select_dataset(self, source: str, input_shape: tuple[int, int, int] | None) -> bool:
-        """Pre-select the dataset a restored network was trained on (the built-in set, or
-        a folder that still exists) with its image size and colour, so that one click on
-        Load gives "Try an image" the validation images. False when it is not available."""
-        if source == BUILTIN:
-            self.source.setCurrentIndex(self.source.findData(BUILTIN))
-        elif source and os.path.isdir(source):
-            self.set_folder(source)
-        else:
-            return False
-        if input_shape is not None and input_shape[1] == input_shape[2]:
-            self.image_size.setValue(input_shape[1])
-            self.color.setCurrentIndex(self.color.findData(1 if input_shape[0] == 1 else 3))
-        return True
-
-    def _adopt_network(self, net: Any, extra: dict[str, Any], origin: str) -> None:
-        """Make ``net`` the trained network and the "Loaded weights" architecture."""
-        names = [str(n) for n in extra.get("class_names", [])]
-        out = net.layers[-1].params.get("weight") if net.layers else None
-        k = out.shape[0] if out is not None else len(names)
-        self._loaded_network, self._loaded_extra = net, extra
-        self.trained = net.copy()
-        self.class_names = names if len(names) == k else [f"class {i}" for i in range(k)]
-        self.filters.clear()
-        self.filters.add_snapshot(f"loaded from {origin}", conv_filters(net))
-        self.prediction.set_network(self.trained, self.class_names)
-        self.arch.setCurrentIndex(self.arch.findData(ARCH_LOADED))
-        self._set_item_enabled(self.arch, ARCH_LOADED, True)
-        self._set_status(
-            f"Loaded {origin}: {len(net.layers)} layers, {len(self.class_names)} classes."
-        )
+    def _show_adopted(self, message: str, clear_run: bool = False) -> None:
+        """Show the session's newly adopted network: filters, "Try an image", architecture."""
+        assert self.session.trained is not None
+        self.results.show_model(self.session.trained, clear_run)
+        set_item_enabled(self.controls.arch, ARCH_LOADED, True)
+        self.controls.arch.setCurrentIndex(self.controls.arch.findData(ARCH_LOADED))
+        self.refresh_preview()
+        self._set_status(message)
         self._update_buttons()
 
-    def trained_input_shape(self) -> tuple[int, ...]:
-        if self.split is not None:
-            return tuple(self.split.x_train.shape[1:])
-        shape = self._loaded_extra.get("input_shape")
-        return tuple(int(s) for s in shape) if shape else ()
-
-    # ----------------------------------------------------------------------------------
-    # dataset
-    # ----------------------------------------------------------------------------------
+    # -- dataset ---------------------------------------------------------------------------
     def _source_changed(self) -> None:
-        folder = self.source.currentData() == "folder"
-        self.choose_folder.setEnabled(folder)
-        self.folder_label.setEnabled(folder)
-        if folder and not self.folder and self.isVisible():
+        folder = self.controls.source.currentData() == FOLDER
+        if folder and not self.controls.folder and self.isVisible():
             self._ask_folder()
 
     def _ask_folder(self) -> None:
@@ -582,234 +315,74 @@ class TrainingTab(QWidget):
             self.set_folder(path)
 
     def _load_progress(self, done: int, total: int) -> None:
-        self.load_progress.setRange(0, total)
-        self.load_progress.setValue(done)
+        self.controls.load_progress.setRange(0, total)
+        self.controls.load_progress.setValue(done)
 
-    def _load_finished_ui(self) -> None:
-        self.load_progress.setRange(0, 1)
-        self.load_progress.setValue(0)
-        self.cancel_load.setEnabled(False)
-        self.load_button.setEnabled(True)
-
-    def _loaded(self, data: Any, summary: Any) -> None:
-        self._load_finished_ui()
-        self.data, self.summary, self._data_key = data, summary, self._pending_key
-        text = (
-            summary.text()
-            if summary is not None
-            else (
-                f"{len(data)} images, {data.num_classes} classes, "
-                f"{'×'.join(map(str, data.input_shape[1:]))}: " + ", ".join(data.class_names)
-            )
-        )
-        self.data_label.setText(text)
-        self.data_label.setToolTip(text)
-        restored = self.trained is not None and self.split is None  # from a file, not run
-        if not restored:  # a restored network keeps its own class names
-            self.class_names = list(data.class_names)
-        self._preview_architecture()
+    def _loaded(self, data: Any, summary: str) -> None:
+        self.controls.set_loading(False)
+        assert self._loading is not None
+        self.session.use_dataset(data, self._loading, summary)
+        self.controls.show_data(summary)
+        self.refresh_preview()
         pending, self._start_after_load = self._start_after_load, None
         if pending is not None:
             self.start(**pending)
             if pending.get("paused"):
                 self.worker.step()
-        elif restored:
-            self._show_validation_images()
+        elif self.session.trained is not None:
+            self._offer_validation_images()
 
-    def _show_validation_images(self) -> None:
+    def _offer_validation_images(self) -> None:
         """Give "Try an image" the loaded dataset's validation images, split exactly as a
-        training run would, when the restored network fits them (same classes and image
-        shape); otherwise say why not."""
-        data, shape = self.data, self.trained_input_shape()
-        if list(data.class_names) != self.class_names or tuple(data.input_shape) != shape:
-            self._set_status(
-                f"This dataset ({len(data.class_names)} classes, "
-                f"{'×'.join(map(str, data.input_shape))}) does not fit the loaded network "
-                f"({len(self.class_names)} classes, {'×'.join(map(str, shape)) or '?'}): "
-                "train on it to try its images."
-            )
+        training run would, when the trained network fits them; otherwise say why not."""
+        c = self.controls
+        try:
+            split = self.session.validation_images(c.val_split.value(), c.seed.value())
+        except ValueError as exc:
+            self._set_status(str(exc))
             return
-        split = make_split(data, self.val_split.value(), self.seed.value())
         self.prediction.set_images(split.x_val, split.y_val)
         self._set_status(
             f"{len(split.y_val)} validation images of this dataset are ready in “Try an image”."
         )
 
     def _load_failed(self, message: str) -> None:
-        self._load_finished_ui()
+        self.controls.set_loading(False)
         self._start_after_load = None
-        self.data_label.setText("No dataset loaded.")
+        self._show_dataset_in_use(f"Could not load that dataset: {message}")
         self._set_status(message, error=True)
 
     def _load_cancelled(self) -> None:
-        self._load_finished_ui()
+        self.controls.set_loading(False)
         self._start_after_load = None
-        self.data_label.setText("Loading cancelled.")
+        self._show_dataset_in_use("Loading cancelled.")
 
-    def _load_single_image(self, path: str) -> np.ndarray:
-        from pathlib import Path
+    def _show_dataset_in_use(self, what_happened: str) -> None:
+        """After a load that did not finish: say so, and name the dataset still in use."""
+        if self.session.data is None:
+            self.controls.show_data(f"{what_happened}\nNo dataset loaded.")
+        else:
+            self.controls.show_data(f"{what_happened}\nStill in use:\n{self.session.summary}")
 
-        from cnn_explorer.training.image_folder import decode
-
-        shape = self.trained_input_shape()
-        if len(shape) != 3:
-            raise ValueError("train or load a network first")
-        image, _ = decode(Path(path), (shape[1], shape[2]), 3 if shape[0] == 3 else 1)
-        return image
-
-    # ----------------------------------------------------------------------------------
-    # network
-    # ----------------------------------------------------------------------------------
-    def _input_shape(self) -> tuple[int, int, int]:
-        if self.data is not None:
-            return self.data.input_shape
-        return (1, 28, 28)
-
-    def _build_network(self) -> Any:
-        from cnn_explorer.engine.network import default_classifier, with_classifier_head
-
-        shape = self._input_shape()
-        k = self.data.num_classes if self.data is not None else 6
-        seed = self.seed.value()
-        arch = self.arch.currentData()
-        if arch == ARCH_EXPLORER and self._explorer_layers:
-            stack = conv_stack(self._explorer_layers)
-            c = self._first_conv_channels(stack) or shape[0]
-            return with_classifier_head(stack, (c, *shape[1:]), k, seed)
-        if arch == ARCH_LOADED and self._loaded_network is not None:
-            net = self._loaded_network.copy()
-            net.output_shape((self._network_channels(net), *shape[1:]))
-            out = net.output_shape((self._network_channels(net), *shape[1:]))
-            if out != (k,):
-                raise ValueError(
-                    f"the loaded network outputs {out} values but the dataset has {k} classes"
-                )
-            return net
-        return default_classifier(shape, k, seed)
-
-    @staticmethod
-    def _first_conv_channels(layers: Sequence[Any]) -> int | None:
-        for layer in layers:
-            if layer.kind == "conv":
-                return int(layer.params["weight"].shape[1])
-        return None
-
-    def _network_channels(self, network: Any) -> int:
-        return self._first_conv_channels(network.layers) or self._input_shape()[0]
-
-    def _preview_architecture(self) -> None:
-        try:
-            net = self._build_network()
-        except ValueError as exc:
-            self.arch_label.setText(str(exc))
-            self.arch_label.setStyleSheet(ERROR_STYLE)
-            self.freeze.clear()
-            return
-        self.arch_label.setStyleSheet("")
-        shapes = net.output_shapes((self._network_channels(net), *self._input_shape()[1:]))
-        self.arch_label.setText(
-            " → ".join("×".join(map(str, s)) for s in shapes)
-            + f"\n{net.param_count():,} parameters"
-        )
-        frozen = {
-            self.freeze.item(i).text()
-            for i in range(self.freeze.count())
-            if self.freeze.item(i).checkState() == Qt.CheckState.Checked
-        }
-        self.freeze.clear()
-        for i, layer in enumerate(net.layers):
-            if layer.params:
-                text = f"{i + 1}. {layer.describe()}"
-                item = QListWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, i)
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(
-                    Qt.CheckState.Checked if text in frozen else Qt.CheckState.Unchecked
-                )
-                self.freeze.addItem(item)
-
-    def _apply_freeze(self, network: Any) -> None:
-        for row in range(self.freeze.count()):
-            item = self.freeze.item(row)
-            i = item.data(Qt.ItemDataRole.UserRole)
-            if i < len(network.layers):
-                network.layers[i].trainable = item.checkState() != Qt.CheckState.Checked
-
-    # ----------------------------------------------------------------------------------
-    # training events (GUI thread)
-    # ----------------------------------------------------------------------------------
-    def _reset_views(self, network: Any) -> None:
-        self.curves.clear()
-        self.confusion.clear()
-        self.filters.clear()
-        self.filters.add_snapshot("before training (random initial weights)", conv_filters(network))
-        self.class_names = list(self.data.class_names)
-        self.prediction.set_network(None, self.class_names)
-        self.prediction.set_images(self.split.x_val, self.split.y_val)
-        self.progress.setValue(0)
-
+    # -- training events (GUI thread) ------------------------------------------------------
     def _on_event(self, event: TrainingEvent) -> None:
-        rec = event.record
-        self._run.last = rec
-        if rec.kind == "batch":
-            self.curves.add_batch(rec.epoch - 1 + rec.batch / rec.batches_per_epoch, rec.loss)
-        if rec.epoch_end:
-            self.curves.add_epoch(
-                rec.epoch, rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy
-            )
-        if event.extras is not None:
-            self._apply_extras(rec, event.extras)
+        if self.session.observe(event):
+            self._update_buttons()
+        self.results.add_event(event, self.session.trained)
         if self.worker.state == TrainingWorker.PAUSED:
             self._flush()
 
-    def _apply_extras(self, rec: Any, extras: EpochExtras) -> None:
-        self.trained = extras.network
-        if rec.epoch_end:
-            caption = f"after epoch {rec.epoch}"
-        else:
-            caption = f"epoch {rec.epoch}, batch {rec.batch} (run ended)"
-        self.filters.add_snapshot(caption, extras.filters)
-        if extras.confusion is not None:
-            self.confusion.set_matrix(extras.confusion, self.class_names)
-        self.prediction.set_network(self.trained, self.class_names)
-
     def _flush(self) -> None:
         """Timer tick: redraw the batch curve and the progress line."""
-        self.curves.flush()
-        rec = self._run.last
-        if rec is None:
-            return
-        frac = rec.fraction
-        self.progress.setValue(round(1000 * frac))
-        left = rec.elapsed / frac * (1 - frac) if frac > 0 else float("nan")
-        running = self.worker.is_running()
-        left_text = (
-            f"~{left:.0f} s left"
-            if running and np.isfinite(left)
-            else ("finished" if frac >= 1 else "")
-        )
-        self.progress_label.setText(
-            f"epoch {rec.epoch}/{rec.epochs} · batch {rec.batch}/{rec.batches_per_epoch} · "
-            f"loss {rec.loss:.4f} · {left_text}"
-        )
+        run = self.session.run
+        self.results.flush(run.last if run is not None else None, self.worker.is_running())
 
     def _on_finished(self, reason: str) -> None:
         self._timer.stop()
         self._flush()
-        rec = self._run.last
-        if reason == "nonfinite" and rec is not None:
-            self._set_status(
-                f"Training stopped: {rec.error}. Try a learning rate 10× smaller.", error=True
-            )
-        elif reason == "stopped":
-            where = f" at epoch {rec.epoch}, batch {rec.batch}" if rec is not None else ""
-            self._set_status(f"Stopped{where}. The network keeps the weights trained so far.")
-        else:
-            acc = rec.val_accuracy if rec is not None else None
-            self._set_status(
-                f"Finished {self._run.epochs} epochs"
-                + (f": validation accuracy {acc:.1%}." if acc is not None else ".")
-            )
+        if self.session.run is not None:
+            text, error = self.session.run.finish_message(reason)
+            self._set_status(text, error=error)
         self._update_buttons()
 
     def _on_failed(self, message: str) -> None:
@@ -817,9 +390,7 @@ class TrainingTab(QWidget):
         self._set_status(f"Training failed: {message}", error=True)
         self._update_buttons()
 
-    # ----------------------------------------------------------------------------------
-    # buttons and small handlers
-    # ----------------------------------------------------------------------------------
+    # -- buttons and small handlers --------------------------------------------------------
     def _toggle_pause(self) -> None:
         if self.worker.state == TrainingWorker.PAUSED:
             self.worker.resume()
@@ -833,47 +404,17 @@ class TrainingTab(QWidget):
 
     def _update_buttons(self) -> None:
         state = self.worker.state
-        running = self.worker.is_running()
-        self.start_button.setEnabled(not running)
-        self.pause_button.setEnabled(running and state != TrainingWorker.STOPPING)
-        self.pause_button.setText("Resume" if state == TrainingWorker.PAUSED else "Pause")
-        self.step_button.setEnabled(state in (TrainingWorker.IDLE, TrainingWorker.PAUSED))
-        self.stop_button.setEnabled(running)
-        self.save_button.setEnabled(self.trained is not None)
-        for w in (
-            self.source,
-            self.choose_folder,
-            self.image_size,
-            self.color,
-            self.val_split,
-            self.augment,
-            self.load_button,
-            self.arch,
-            self.freeze,
-            self.opt_kind,
-            self.batch_size,
-            self.epochs,
-            self.weight_decay,
-            self.seed,
-            self.load_weights_button,
-        ):
-            w.setEnabled(not running)
-        if not running:
-            self.choose_folder.setEnabled(self.source.currentData() == "folder")
+        self.controls.set_running(
+            self.worker.is_running(),
+            paused=state == TrainingWorker.PAUSED,
+            stopping=state == TrainingWorker.STOPPING,
+            idle=state == TrainingWorker.IDLE,
+        )
+        self.controls.save_button.setEnabled(self.session.trained is not None)
 
     def _set_status(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
+        self.results.set_status(text, error)
         self.status_changed.emit(text)
-
-    @staticmethod
-    def _set_item_enabled(combo: QComboBox, data: str, on: bool) -> None:
-        model = combo.model()
-        item = model.item(combo.findData(data)) if hasattr(model, "item") else None
-        if item is not None:
-            item.setEnabled(on)
-        if not on and combo.currentData() == data:
-            combo.setCurrentIndex(0)
 
     def _emit_open_in_explorer(self, image: np.ndarray) -> None:
         if self.trained is not None:
@@ -899,11 +440,11 @@ class TrainingTab(QWidget):
             except (OSError, ValueError, KeyError) as exc:
                 self._set_status(f"Could not load {os.path.basename(path)}: {exc}", error=True)
 
-    # ----------------------------------------------------------------------------------
-    # clean shutdown
-    # ----------------------------------------------------------------------------------
+    # -- visibility and clean shutdown -----------------------------------------------------
     def showEvent(self, event: Any) -> None:
-        """Watch the top-level window so closing it stops training first."""
+        """Bring a stale architecture preview up to date, and watch the top-level window so
+        closing it stops training first."""
+        self.explorer.shown()
         window = self.window()
         if window is not self._watched:
             if self._watched is not None:
@@ -922,17 +463,4 @@ class TrainingTab(QWidget):
         super().closeEvent(event)
 
 
-def _combo(*items: tuple[str, Any]) -> QComboBox:
-    """A combo box of ``(shown text, item data)`` entries; code reads ``currentData()``."""
-    combo = QComboBox()
-    for text, data in items:
-        combo.addItem(text, data)
-    return combo
-
-
-def _with_images(data: Any, images: np.ndarray) -> Any:
-    if images is data.images:
-        return data
-    from cnn_explorer.training.data import LabeledImages
-
-    return LabeledImages(images, data.labels, data.class_names, data.source)
+__all__ = ["TrainingTab"]
