@@ -110,16 +110,17 @@ class ProjectFiles(QObject):
 
     def _read(self, path: str) -> Project | None:
         if os.path.isdir(path):
-            return self._open_failed(f"{os.path.basename(path)} is a folder, not a project file.")
+            self._open_failed(f"{os.path.basename(path)} is a folder, not a project file.")
+            return None
         try:
             return read_project(path)
         except (ProjectError, OSError) as exc:
-            return self._open_failed(str(exc))
+            self._open_failed(str(exc))
+            return None
 
     def _open_failed(self, text: str) -> None:
         self.reporter.error("Cannot open project", text)
         self.status.emit(text, True)
-        return None
 
     def _replace(self, x: np.ndarray, layers: list[LayerSpec]) -> None:
         self.doc.apply_document(x, layers)
@@ -157,8 +158,8 @@ class ProjectFiles(QObject):
     def recent(self) -> list[str]:
         v = QSettings().value("recentFiles", [])
         if isinstance(v, str):
-            v = [v]
-        return [str(p) for p in (v or [])]
+            return [v]
+        return [str(p) for p in v] if isinstance(v, list) else []
 
     def add_recent(self, path: str) -> None:
         if not self.persist_settings:

@@ -156,9 +156,9 @@ def test_a_weight_edit_repaints_no_form_or_layer_list(qtbot, window):
             return False
 
     k = window.kernel
-    watched = [window.layers.list.viewport(), window.layers.form_box]
+    watched = [window.layers.list.viewport(), window.layers.form]
     watched += [k.filter_spin, k.channel_spin, k.kh_spin, k.kw_spin]
-    watched += window.layers.form_box.findChildren(QWidget)
+    watched += window.layers.form.findChildren(QWidget)
     recorder = Recorder()
     for w in watched:
         w.installEventFilter(recorder)

@@ -123,7 +123,10 @@ class GridEditor(QWidget):
             b.setToolTip(tip)
             b.clicked.connect(fn)
             buttons.append(b)
+        self._lay_out(apply_preset, buttons)
 
+    def _lay_out(self, apply_preset: QPushButton, buttons: list[QPushButton]) -> None:
+        """Preset row, size and channel row, paint row, the table and a hint below it."""
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.preset_combo, 0, 0, 1, 3)

@@ -159,7 +159,12 @@ class KernelEditor(QWidget):
         self.stack_label = QLabel()
         self.stack_label.setWordWrap(True)
         self.stack_label.setStyleSheet("color: #555;")
+        self._lay_out(preset_btn, rand_btn, norm_btn)
 
+    def _lay_out(
+        self, preset_btn: QPushButton, rand_btn: QPushButton, norm_btn: QPushButton
+    ) -> None:
+        """The form (layer, filter/channel, size, bias, preset, seed), the table, a caption."""
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Layer", self.layer_combo)
@@ -242,15 +247,7 @@ class KernelEditor(QWidget):
                 self.kw_spin,
             )
         ]
-        names = [(f"{i + 1}. {self.doc.layers[i].title}", i) for i in convs]
-        shown = [
-            (self.layer_combo.itemText(k), self.layer_combo.itemData(k))
-            for k in range(self.layer_combo.count())
-        ]
-        if names != shown:  # rebuilding the combo on every weight edit costs ~0.3 ms
-            self.layer_combo.clear()
-            for text, i in names:
-                self.layer_combo.addItem(text, i)
+        self._sync_layer_names(convs)
         enabled = self.layer_index is not None
         for w in self.controls:
             w.setEnabled(enabled)
@@ -285,6 +282,19 @@ class KernelEditor(QWidget):
         self.model.refresh(shape != self._shape)
         self._shape = shape
         self._fit_columns()
+
+    def _sync_layer_names(self, convs: list[int]) -> None:
+        """The layer combo lists the conv layers (rebuilt only when that list changed:
+        rebuilding it on every weight edit would cost ~0.3 ms)."""
+        names = [(f"{i + 1}. {self.doc.layers[i].title}", i) for i in convs]
+        shown = [
+            (self.layer_combo.itemText(k), self.layer_combo.itemData(k))
+            for k in range(self.layer_combo.count())
+        ]
+        if names != shown:
+            self.layer_combo.clear()
+            for text, i in names:
+                self.layer_combo.addItem(text, i)
 
     def _fit_columns(self) -> None:
         """Columns as wide as the widest formatted weight (3 significant digits), so no

@@ -281,9 +281,9 @@ class MapTile:
 
     def highlight(self, sel: Selection | None, region: Any) -> None:
         """Mark the selected cell and dim what lies outside the receptive field."""
-        is_sel = sel is not None and self.map_index == sel.map_index
-        self.cell_box.setVisible(bool(is_sel and self.channel == sel.channel))
-        if sel is not None and is_sel and self.channel == sel.channel:
+        here = sel is not None and (sel.map_index, sel.channel) == (self.map_index, self.channel)
+        self.cell_box.setVisible(here)
+        if sel is not None and here:
             self.cell_box.setRect(QRectF(sel.col, sel.row, 1, 1))
         if region is None:
             self.overlay.setVisible(False)
