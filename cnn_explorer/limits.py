@@ -27,3 +27,19 @@ MAX_LAYERS = 32
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 """Image files the app reads (any case): File ▸ Open, drops, and dataset folders."""
+
+MAX_POOL_PADDING = MAX_KERNEL // 2
+"""Most padding of a pool layer (the engine allows at most half the window)."""
+
+MIN_SLOPE = 0.0
+MAX_SLOPE = 1.0
+"""Range of the leaky ReLU's negative slope."""
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+"""How a conv layer pads its input (as ``nn.Conv2d``'s ``padding_mode``)."""
+
+MAX_DOCUMENT_BYTES = 1 << 30
+"""Most memory an explorer document may need: its input and every feature map, float32
+(the explorer keeps them all to show them). A project needing more is refused when opened,
+before anything is computed: a file may describe layers whose maps grow (padding) far past
+what a laptop holds."""

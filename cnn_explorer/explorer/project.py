@@ -1,10 +1,15 @@
 """Project files: one zip holding ``project.json`` (format, version, layer configs) and
 ``arrays.npz`` (input and weights), written atomically and read without pickle.
 
-Why a zip of JSON + npz: the JSON is human-readable and diffable, the arrays stay exact
-(float32 bit for bit), and ``np.load(..., allow_pickle=False)`` can never execute code from
-a file. A malformed or future-version file raises :class:`ProjectError` with a sentence for
-the user; nothing is changed until the whole file has been validated. Qt-free.
+Why a zip of JSON + npz: the JSON is human-readable and diffable and the arrays stay exact
+(float32 bit for bit). Reading never unpickles or executes anything and is bounded: both
+archives go through :mod:`cnn_explorer.engine.archive`, which reads only the members the
+JSON refers to, each checked against the shape its layer implies before it is allocated
+(a few kilobytes of DEFLATE cannot claim gigabytes). Every field is validated strictly
+(:mod:`cnn_explorer.explorer.validate`) and the memory of the document is estimated before
+anything is computed. A malformed, oversized or future-version file raises
+:class:`ProjectError` with a sentence naming the file and the problem; nothing is changed
+until the whole file has been validated. Qt-free.
 
 A project may also carry the Training tab's trained classifier (:class:`TrainedState`): its
 engine config (``network_to_state``) under ``"trained"`` in ``project.json``, its arrays as
@@ -18,36 +23,48 @@ import io
 import json
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from cnn_explorer import __version__
+from cnn_explorer.engine.archive import (
+    ArraySpec,
+    FileFormatError,
+    archive_from_bytes,
+    open_archive,
+)
 from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.serialize import (
-    FileFormatError,
+    array_specs,
     atomic_write,
-    network_from_state,
+    check_classifier,
+    load_state,
+    network_from_config,
     network_to_state,
     write_npz,
 )
-from cnn_explorer.explorer.specs import ACTIVATIONS, LayerSpec
-from cnn_explorer.limits import MAX_INPUT_SIDE as MAX_SIDE
+from cnn_explorer.explorer.specs import LayerSpec
+from cnn_explorer.explorer.validate import (
+    INPUT_SPEC,
+    LayerPlan,
+    ProjectError,
+    check_document_size,
+    plan_layers,
+)
 
 FORMAT = "cnn-explorer-project"
 VERSION = 1
 SUFFIX = ".cnnx"
-MAX_UNCOMPRESSED = 512 * 1024 * 1024
-KINDS = ("conv", "act", "maxpool", "avgpool")
-_CONV_KEYS = ("filters", "kernel", "stride", "padding", "dilation")
-_POOL_KEYS = ("size", "stride", "padding")
 TRAINED_PREFIX = "trained/"
-MAX_TRAINED_SIDE = 4096
-
-
-class ProjectError(ValueError):
-    """The file cannot be opened as a project; the message says why."""
+META_MEMBER = "project.json"
+ARRAYS_MEMBER = "arrays.npz"
+MAX_META_BYTES = 4 * 2**20
+"""Largest ``project.json`` read (a real one is a few kilobytes)."""
+MAX_OUTER_MEMBERS = 64
+"""A project zip holds two entries; a few more are tolerated (and ignored)."""
+_DIRECTORY_SLACK = 1 << 16
 
 
 @dataclass
@@ -114,43 +131,84 @@ def load_project(path: str) -> tuple[np.ndarray, list[LayerSpec]]:
 
 
 def read_project(path: str) -> Project:
-    """Read and fully validate a project, trained network included, or raise ProjectError."""
+    """Read and fully validate a project, trained network included, or raise ProjectError.
+
+    Order matters for safety: the JSON is read (size-capped) and validated first, so the
+    exact arrays it implies are known, then only those arrays are read, each checked
+    before it is allocated; last, the document's memory is estimated."""
     name = os.path.basename(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-            if total > MAX_UNCOMPRESSED:
-                raise ProjectError(
-                    f"{name} would unpack to {total // 2**20} MB: refusing to open it."
-                )
-            names = set(zf.namelist())
-            if "project.json" not in names or "arrays.npz" not in names:
+        with open_archive(path, name, MAX_OUTER_MEMBERS, "readable project file") as outer:
+            if META_MEMBER not in outer.names or ARRAYS_MEMBER not in outer.names:
                 raise ProjectError(f"{name} is not a CNN Explorer project (project.json missing).")
-            meta = json.loads(zf.read("project.json").decode("utf-8"))
-            raw = zf.read("arrays.npz")
-    except ProjectError:
-        raise
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"{name} is not a readable project file: {exc}") from None
-    _check_header(meta, name)
+            meta = _parse_json(outer.read_bytes(META_MEMBER, MAX_META_BYTES), name)
+            _check_header(meta, name)
+            plans = plan_layers(meta.get("layers"), name)
+            trained = _trained_plan(meta.get("trained"), name)
+            wanted = _wanted_arrays(meta, plans, trained, name)
+            budget = sum(spec.max_bytes() for _, spec in wanted) + _DIRECTORY_SLACK
+            raw = outer.read_bytes(ARRAYS_MEMBER, budget)
+        with archive_from_bytes(raw, name) as inner:
+            if trained is not None:
+                _check_trained_members(trained, inner.names, name)
+            arrays = {key: inner.read_array(f"{key}.npy", spec) for key, spec in wanted}
+    except FileNotFoundError:
+        raise ProjectError(f"{name}: no such file.") from None
+    except FileFormatError as exc:
+        raise ProjectError(str(exc)) from None
+    except OSError as exc:
+        raise ProjectError(f"{name} cannot be read ({exc.strerror or exc}).") from None
+    x = arrays[meta["input"]]
+    if x.shape[0] not in (1, 3):
+        raise ProjectError(f"{name}: input has unsupported shape {x.shape} (1 or 3 channels).")
+    specs = [_layer(p, arrays) for p in plans]
+    check_document_size(x.shape, specs, name)
+    state = None if trained is None else _trained(trained, arrays, name)
+    return Project(x.astype(np.float32), specs, state)
+
+
+def _parse_json(raw: bytes, name: str) -> Any:
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {k: np.array(npz[k]) for k in npz.files}
-    except Exception as exc:
-        raise ProjectError(f"{name}: the arrays are damaged ({exc}).") from None
-    x = _array(arrays, meta.get("input"), name, "input")
-    if (
-        x.ndim != 3
-        or x.shape[0] not in (1, 3)
-        or not (1 <= x.shape[1] <= MAX_SIDE and 1 <= x.shape[2] <= MAX_SIDE)
-    ):
-        raise ProjectError(f"{name}: input has unsupported shape {x.shape}.")
-    layers = meta.get("layers")
-    if not isinstance(layers, list):
-        raise ProjectError(f"{name}: 'layers' must be a list.")
-    specs = [_layer(e, arrays, name, i) for i, e in enumerate(layers)]
-    trained = _trained(meta.get("trained"), arrays, name)
-    return Project(x.astype(np.float32), specs, trained)
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
+        raise ProjectError(f"{name}: project.json is damaged ({exc}).") from None
+
+
+def _wanted_arrays(
+    meta: dict[str, Any], plans: list[LayerPlan], trained: _TrainedPlan | None, name: str
+) -> list[tuple[str, ArraySpec]]:
+    """Every array the JSON refers to, with what it must be (an array may serve once)."""
+    key = meta.get("input")
+    if not isinstance(key, str) or not key:
+        raise ProjectError(f"{name}: array for input is missing.")
+    wanted = [(key, INPUT_SPEC)]
+    for plan in plans:
+        wanted.extend(plan.arrays.values())
+    if trained is not None:
+        wanted.extend(trained.specs.items())
+    seen: dict[str, ArraySpec] = {}
+    for k, spec in wanted:
+        if seen.setdefault(k, spec) is not spec:
+            raise ProjectError(f"{name}: {spec.what} and {seen[k].what} share one array {k!r}.")
+    return list(seen.items())
+
+
+def _layer(plan: LayerPlan, arrays: dict[str, np.ndarray]) -> LayerSpec:
+    if plan.kind != "conv":
+        return LayerSpec(plan.kind, plan.config, enabled=plan.enabled)
+    w = arrays[plan.arrays["weight"][0]].astype(np.float32)
+    b = arrays[plan.arrays["bias"][0]].astype(np.float32)
+    return LayerSpec("conv", plan.config, w, b, plan.enabled)
+
+
+@dataclass
+class _TrainedPlan:
+    """The trained section after its JSON was validated: the network built from its
+    description (initial values) and the arrays to read into it."""
+
+    network: Network
+    specs: dict[str, ArraySpec]
+    entry: dict[str, Any]
 
 
 def _trained_entry(trained: TrainedState, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -167,55 +225,49 @@ def _trained_entry(trained: TrainedState, arrays: dict[str, np.ndarray]) -> dict
     }
 
 
-def _trained(entry: object, arrays: dict[str, np.ndarray], name: str) -> TrainedState | None:
-    """Validate and rebuild the optional trained-network section (None when absent)."""
+def _trained_plan(entry: object, name: str) -> _TrainedPlan | None:
+    """Validate the optional trained section's description (None when absent)."""
     if entry is None:
         return None
     where = f"{name}: the trained network"
     if not isinstance(entry, dict) or not isinstance(entry.get("network"), dict):
         raise ProjectError(f"{where} section is damaged (no network description).")
-    params = {
-        k[len(TRAINED_PREFIX) :]: v for k, v in arrays.items() if k.startswith(TRAINED_PREFIX)
-    }
-    bad = sorted(k for k, v in params.items() if v.dtype.kind != "f")
-    if bad:
-        raise ProjectError(f"{where} has non-numeric weights ({', '.join(bad)}).")
     try:
-        network = network_from_state(entry["network"], params)
+        network = network_from_config(entry["network"], "its description")
     except FileFormatError as exc:
         raise ProjectError(f"{where} cannot be rebuilt: {exc}.") from None
-    names = entry.get("class_names")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ProjectError(f"{where} has no valid list of class names.")
-    shape = _trained_shape(entry.get("input_shape"), where)
-    if shape is not None:
-        try:
-            out = network.output_shape(shape)
-        except ValueError as exc:
-            raise ProjectError(f"{where} does not fit its input shape {shape}: {exc}") from None
-        if out != (len(names),):
-            raise ProjectError(
-                f"{where} outputs {out} values but the file names {len(names)} classes."
-            )
-    extra = entry.get("extra", {})
-    if not isinstance(extra, dict):
+    if not isinstance(entry.get("extra", {}), dict):
         raise ProjectError(f"{where} has damaged notes ('extra' is not a dictionary).")
-    return TrainedState(network, names, shape, extra)
+    specs = {
+        # Strings are admitted here (bounded like numbers) only to be named below.
+        k: replace(spec, kinds="fiuSU", what=f"the trained network's {spec.what}")
+        for k, spec in array_specs(network, TRAINED_PREFIX).items()
+    }
+    return _TrainedPlan(network, specs, entry)
 
 
-def _trained_shape(value: object, where: str) -> tuple[int, int, int] | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TRAINED_SIDE
-            for v in value
+def _check_trained_members(plan: _TrainedPlan, names: frozenset[str], name: str) -> None:
+    missing = sorted(k[len(TRAINED_PREFIX) :] for k in plan.specs if f"{k}.npy" not in names)
+    if missing:
+        raise ProjectError(f"{name}: the trained network lacks arrays {missing}.")
+
+
+def _trained(plan: _TrainedPlan, arrays: dict[str, np.ndarray], name: str) -> TrainedState:
+    """Load the trained arrays into the planned network and check it is a usable
+    classifier (finite weights, one class name per output)."""
+    where = f"{name}: the trained network"
+    params = {k[len(TRAINED_PREFIX) :]: arrays[k] for k in plan.specs}
+    entry = plan.entry
+    try:
+        load_state(plan.network, params, where)
+        names, shape = check_classifier(
+            plan.network, entry.get("class_names"), entry.get("input_shape"), where
         )
-    ):
-        raise ProjectError(f"{where} has an invalid input shape {value!r} (expected [C, H, W]).")
-    return (value[0], value[1], value[2])
+    except FileFormatError as exc:
+        raise ProjectError(f"{exc}.") from None
+    if names is None:
+        raise ProjectError(f"{where} has no valid list of class names.")
+    return TrainedState(plan.network, names, shape, dict(entry.get("extra", {})))
 
 
 def _check_header(meta: object, name: str) -> None:
@@ -231,54 +283,14 @@ def _check_header(meta: object, name: str) -> None:
         )
 
 
-def _array(arrays: dict[str, np.ndarray], key: object, name: str, what: str) -> np.ndarray:
-    if not isinstance(key, str) or key not in arrays:
-        raise ProjectError(f"{name}: array for {what} is missing.")
-    a = arrays[key]
-    if a.dtype.kind not in "fiu":
-        raise ProjectError(f"{name}: {what} has non-numeric type {a.dtype}.")
-    return a
-
-
-def _pair(v: object) -> bool:
-    return (
-        isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) and 1 <= i <= 64 for i in v)
-    )
-
-
-def _layer(entry: object, arrays: dict[str, np.ndarray], name: str, i: int) -> LayerSpec:
-    where = f"{name}: layer {i + 1}"
-    if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
-        raise ProjectError(f"{where} has an unknown kind.")
-    cfg = entry.get("config")
-    if not isinstance(cfg, dict):
-        raise ProjectError(f"{where} has no config.")
-    kind = entry["kind"]
-    enabled = bool(entry.get("enabled", True))
-    if kind == "act":
-        if cfg.get("fn") not in ACTIVATIONS:
-            raise ProjectError(f"{where}: unknown activation {cfg.get('fn')!r}.")
-        return LayerSpec(
-            "act", {"fn": cfg["fn"], "slope": float(cfg.get("slope", 0.01))}, enabled=enabled
-        )
-    if kind in ("maxpool", "avgpool"):
-        if not all(k in cfg for k in _POOL_KEYS) or not (
-            _pair(cfg["size"]) and _pair(cfg["stride"])
-        ):
-            raise ProjectError(f"{where}: pool config is incomplete or invalid.")
-        return LayerSpec(kind, dict(cfg), enabled=enabled)
-    if not all(k in cfg for k in _CONV_KEYS):
-        raise ProjectError(f"{where}: conv config is incomplete.")
-    w = _array(arrays, entry.get("weight"), name, f"layer {i + 1} weight").astype(np.float32)
-    b = _array(arrays, entry.get("bias"), name, f"layer {i + 1} bias").astype(np.float32)
-    if (
-        w.ndim != 4
-        or b.shape != (w.shape[0],)
-        or list(w.shape[2:]) != list(cfg["kernel"])
-        or w.shape[0] != cfg["filters"]
-    ):
-        raise ProjectError(f"{where}: weight shape {w.shape} does not match its config.")
-    if not (_pair(cfg["stride"]) and _pair(cfg["dilation"]) and _pair(cfg["kernel"])):
-        raise ProjectError(f"{where}: stride, dilation and kernel must be pairs of 1..64.")
-    full = {"padding_mode": "zeros", "bias": True, "flip": False, **cfg}
-    return LayerSpec("conv", full, w, b, enabled)
+__all__ = [
+    "FORMAT",
+    "SUFFIX",
+    "VERSION",
+    "Project",
+    "ProjectError",
+    "TrainedState",
+    "load_project",
+    "read_project",
+    "save_project",
+]

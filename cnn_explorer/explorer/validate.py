@@ -1,0 +1,249 @@
+"""Strict validation of explorer layers read from a project file. Qt-free.
+
+Why strict: a project file may come from anyone, and every value in it reaches the layer
+form, the engine and the undo stack. Each field of each layer kind is checked for its JSON
+type (a boolean is ``true``/``false``, never ``"no"``; a whole number is never ``1.7``) and
+for the range the layer form offers (:mod:`cnn_explorer.limits`), so what a file may hold is
+exactly what the UI can show and edit: nothing is clamped or converted silently. Every
+refusal is a :class:`ProjectError` whose message names the file, the layer, the field and
+the allowed range.
+
+The arrays a layer refers to are described as :class:`~cnn_explorer.engine.archive.ArraySpec`
+(exact shapes where the config fixes them) so the archive reader checks them before
+allocating, and :func:`document_bytes` estimates the memory a document needs (input plus
+every feature map) so an oversized one is refused before anything is computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cnn_explorer.engine.archive import ArraySpec
+from cnn_explorer.explorer.specs import ACTIVATIONS, LAYER_KINDS, LayerSpec, validate
+from cnn_explorer.limits import (
+    MAX_DILATION,
+    MAX_DOCUMENT_BYTES,
+    MAX_FILTERS,
+    MAX_INPUT_SIDE,
+    MAX_KERNEL,
+    MAX_LAYERS,
+    MAX_PADDING,
+    MAX_POOL_PADDING,
+    MAX_SLOPE,
+    MAX_STRIDE,
+    MIN_SLOPE,
+    PADDING_MODES,
+)
+
+INPUT_SPEC = ArraySpec(
+    ((1, 3), (1, MAX_INPUT_SIDE), (1, MAX_INPUT_SIDE)),
+    "fiu",
+    3 * MAX_INPUT_SIDE * MAX_INPUT_SIDE,
+    "the input",
+)
+"""The explorer's input grid ``(C, H, W)`` (C must then be 1 or 3)."""
+
+DEFAULT_SLOPE = 0.01
+_MISSING = object()
+
+
+class ProjectError(ValueError):
+    """The file cannot be opened as a project; the message says why."""
+
+
+@dataclass
+class LayerPlan:
+    """One validated layer entry, before its arrays are read.
+
+    ``config`` holds exactly the fields of :data:`~cnn_explorer.explorer.specs.CONFIG_KEYS`
+    for the kind (defaults filled in, unknown keys dropped); ``arrays`` maps ``"weight"`` /
+    ``"bias"`` to ``(key in the archive, expected array)`` for a conv layer."""
+
+    kind: str
+    config: dict[str, Any]
+    enabled: bool
+    arrays: dict[str, tuple[str, ArraySpec]]
+
+
+def plan_layers(entries: object, name: str) -> list[LayerPlan]:
+    """Validate the ``layers`` list of ``project.json`` (at most :data:`MAX_LAYERS`)."""
+    if not isinstance(entries, list):
+        raise ProjectError(f"{name}: 'layers' must be a list.")
+    if len(entries) > MAX_LAYERS:
+        raise ProjectError(
+            f"{name} has {len(entries)} layers; the explorer holds at most {MAX_LAYERS}."
+        )
+    return [plan_layer(e, name, i) for i, e in enumerate(entries)]
+
+
+def plan_layer(entry: object, name: str, index: int) -> LayerPlan:
+    """Validate one layer entry: ``{"kind", "config", "enabled"?, "weight"?, "bias"?}``."""
+    where = f"{name}: layer {index + 1}"
+    if not isinstance(entry, dict):
+        raise ProjectError(f"{where} is not a layer description.")
+    kind = entry.get("kind")
+    if kind not in LAYER_KINDS:
+        raise ProjectError(
+            f"{where} has an unknown kind {_show(kind)} (expected {_choices(LAYER_KINDS)})."
+        )
+    cfg = entry.get("config")
+    if not isinstance(cfg, dict):
+        raise ProjectError(f"{where} has no config.")
+    where = f"{where} ({kind})"
+    enabled = _bool(entry, "enabled", where, True)
+    if kind == "act":
+        return LayerPlan(kind, _act_config(cfg, where), enabled, {})
+    if kind in ("maxpool", "avgpool"):
+        return LayerPlan(kind, _pool_config(cfg, where), enabled, {})
+    config = _conv_config(cfg, where)
+    o, (kh, kw) = config["filters"], config["kernel"]
+    weight = ArraySpec(
+        (o, (1, MAX_FILTERS), kh, kw), "fiu", o * MAX_FILTERS * kh * kw, f"layer {index + 1} weight"
+    )
+    bias = ArraySpec((o,), "fiu", o, f"layer {index + 1} bias")
+    arrays = {"weight": (_key(entry, "weight", where), weight)}
+    arrays["bias"] = (_key(entry, "bias", where), bias)
+    return LayerPlan(kind, config, enabled, arrays)
+
+
+def document_bytes(input_shape: Sequence[int], specs: Sequence[LayerSpec]) -> int:
+    """Bytes of the input and of every feature map the explorer computes for them
+    (float32; maps after the first invalid layer are not computed)."""
+    total = math.prod(input_shape)
+    for status in validate(specs, tuple(input_shape)):
+        if status.output_shape is None:
+            break
+        total += math.prod(status.output_shape)
+    return 4 * total
+
+
+def check_document_size(input_shape: Sequence[int], specs: Sequence[LayerSpec], name: str) -> None:
+    """Refuse a document needing more than :data:`MAX_DOCUMENT_BYTES`, with the numbers."""
+    need = document_bytes(input_shape, specs)
+    if need > MAX_DOCUMENT_BYTES:
+        raise ProjectError(
+            f"{name} would need {need / 2**20:,.0f} MB for its feature maps, more than the "
+            f"{MAX_DOCUMENT_BYTES / 2**20:,.0f} MB the explorer allows: refusing to open it."
+        )
+
+
+# --------------------------------------------------------------------------- per kind
+def _conv_config(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    padding = _required(cfg, "padding", where)
+    if padding not in ("same", "valid") and not _in_range(padding, 0, MAX_PADDING):
+        raise ProjectError(
+            f"{where}: padding must be a whole number from 0 to {MAX_PADDING}, or "
+            f'"same" or "valid", not {_show(padding)}.'
+        )
+    mode = cfg.get("padding_mode", "zeros")
+    if mode not in PADDING_MODES:
+        raise ProjectError(
+            f"{where}: padding_mode must be {_choices(PADDING_MODES)}, not {_show(mode)}."
+        )
+    return {
+        "filters": _int(cfg, "filters", 1, MAX_FILTERS, where),
+        "kernel": _pair(cfg, "kernel", 1, MAX_KERNEL, where),
+        "stride": _pair(cfg, "stride", 1, MAX_STRIDE, where),
+        "padding": padding,
+        "padding_mode": mode,
+        "dilation": _pair(cfg, "dilation", 1, MAX_DILATION, where),
+        "bias": _bool(cfg, "bias", where, True),
+        "flip": _bool(cfg, "flip", where, False),
+    }
+
+
+def _act_config(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    fn = cfg.get("fn")
+    if fn not in ACTIVATIONS:
+        raise ProjectError(
+            f"{where}: unknown activation {_show(fn)} (expected {_choices(tuple(ACTIVATIONS))})."
+        )
+    slope = cfg.get("slope", DEFAULT_SLOPE)
+    number = isinstance(slope, int | float) and not isinstance(slope, bool)
+    if not number or not math.isfinite(slope) or not MIN_SLOPE <= slope <= MAX_SLOPE:
+        raise ProjectError(
+            f"{where}: slope must be a number from {MIN_SLOPE:g} to {MAX_SLOPE:g}, "
+            f"not {_show(slope)}."
+        )
+    return {"fn": fn, "slope": float(slope)}
+
+
+def _pool_config(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    return {
+        "size": _pair(cfg, "size", 1, MAX_KERNEL, where),
+        "stride": _pair(cfg, "stride", 1, MAX_STRIDE, where),
+        "padding": _int(cfg, "padding", 0, MAX_POOL_PADDING, where),
+    }
+
+
+# --------------------------------------------------------------------------- fields
+def _required(cfg: dict[str, Any], key: str, where: str) -> Any:
+    value = cfg.get(key, _MISSING)
+    if value is _MISSING:
+        raise ProjectError(f"{where}: {key} is missing.")
+    return value
+
+
+def _in_range(value: object, lo: int, hi: int) -> bool:
+    """A real JSON integer (not a bool, not 1.7, not 2.0) within ``lo..hi``."""
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _int(cfg: dict[str, Any], key: str, lo: int, hi: int, where: str) -> int:
+    value = _required(cfg, key, where)
+    if not _in_range(value, lo, hi):
+        raise ProjectError(
+            f"{where}: {key} must be a whole number from {lo} to {hi}, not {_show(value)}."
+        )
+    return int(value)
+
+
+def _pair(cfg: dict[str, Any], key: str, lo: int, hi: int, where: str) -> list[int]:
+    value = _required(cfg, key, where)
+    if not (
+        isinstance(value, list) and len(value) == 2 and all(_in_range(v, lo, hi) for v in value)
+    ):
+        raise ProjectError(
+            f"{where}: {key} must be two whole numbers from {lo} to {hi} (like [{lo}, {lo}]), "
+            f"not {_show(value)}."
+        )
+    return [int(value[0]), int(value[1])]
+
+
+def _bool(cfg: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ProjectError(f"{where}: {key} must be true or false, not {_show(value)}.")
+    return value
+
+
+def _key(entry: dict[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise ProjectError(f"{where}: the array for its {key} is missing.")
+    return value
+
+
+def _show(value: object) -> str:
+    """A value for a message, cut short (a file may hold a megabyte-long list)."""
+    text = "nothing" if value is None else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _choices(options: Sequence[str]) -> str:
+    quoted = [f'"{o}"' for o in options]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+__all__ = [
+    "INPUT_SPEC",
+    "LayerPlan",
+    "ProjectError",
+    "check_document_size",
+    "document_bytes",
+    "plan_layer",
+    "plan_layers",
+]
