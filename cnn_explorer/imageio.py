@@ -11,11 +11,20 @@ come out the same way; transparency is composited over black (a transparent pixe
 whatever colour it hides). Any failure raises :class:`ImageLoadError` with a sentence for
 the user and a short ``reason`` for a per-file skip list; the caller leaves its current
 input untouched.
+
+A truncated file is refused before it is decoded: Qt fills the missing part of a JPEG or
+BMP with grey and reports success (and a PNG with a damaged end simply fails), so a cut-off
+download would otherwise load "fine" and count as a good training image. The check reads
+the file's structure (JPEG markers up to the end-of-image marker, the BMP pixel array
+size, the PNG chunks up to ``IEND``, the first GIF frame's data blocks) without decoding.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
+import struct
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QSize
@@ -95,6 +104,7 @@ def decode_image(
     rows, cols = size if size is not None else _fit(src.height(), src.width())
     if not (1 <= rows <= MAX_SIDE and 1 <= cols <= MAX_SIDE):
         raise ImageLoadError(f"target size {rows}×{cols} is outside 1..{MAX_SIDE}")
+    _check_complete(path, bytes(reader.format().data()), name)
     reader.setScaledSize(QSize(cols, rows))
     image = reader.read()
     if image.isNull():
@@ -134,7 +144,9 @@ def _fit(h: int, w: int, limit: int = MAX_SIDE) -> tuple[int, int]:
 
 
 def _reader(path: str) -> QImageReader:
-    name = os.path.basename(path)
+    name = os.path.basename(os.path.normpath(path))
+    if os.path.isdir(path):
+        raise ImageLoadError(f"{name} is a folder, not an image file.", "not a file: a folder")
     if not os.path.isfile(path):
         raise ImageLoadError(f"{name}: no such file.", "missing file: no such file")
     reader = QImageReader(path)
@@ -174,6 +186,127 @@ def _check_source(reader: QImageReader, name: str, max_source_pixels: int) -> No
             f"(large JPEG files are downscaled while decoding).",
             f"too large: {w}×{h} pixels ({decoded_mb:,.0f} MB once decoded)",
         )
+
+
+def _check_complete(path: str, fmt: bytes, name: str) -> None:
+    """Refuse a file that ends before its picture does (see the module docstring)."""
+    check = _COMPLETE.get(fmt.lower())
+    if check is None:
+        return
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                complete = False
+            else:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    complete = check(data)
+    except (OSError, ValueError, IndexError, struct.error) as exc:
+        raise ImageLoadError(f"{name} cannot be read: {exc}.", f"unreadable image: {exc}") from None
+    if not complete:
+        raise ImageLoadError(
+            f"{name} is truncated: the file ends before the picture does (an interrupted "
+            "download or copy?).",
+            "corrupt image: truncated file",
+        )
+
+
+def _jpeg_complete(data: mmap.mmap) -> bool:
+    """Walk the header segments to the first scan, then look for the end-of-image marker
+    (``FF D9`` cannot occur inside scan data, where ``FF`` is always escaped)."""
+    n, pos = len(data), 2
+    if data[:2] != b"\xff\xd8":
+        return True  # not ours to judge: Qt reports it
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return True  # damaged headers: Qt reports them
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+        elif marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+        elif marker == 0xD9:
+            return True
+        elif marker == 0xDA:
+            start = pos + 2 + ((data[pos + 2] << 8) | data[pos + 3])
+            return data.rfind(b"\xff\xd9", start) >= 0
+        else:
+            pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+    return False
+
+
+def _png_complete(data: mmap.mmap) -> bool:
+    """The chunks, followed by their declared lengths, reach the closing ``IEND`` chunk."""
+    n, pos = len(data), 8
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return True
+    while pos + 8 <= n:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"IEND":
+            return True
+        pos += 12 + length
+    return False
+
+
+def _bmp_complete(data: mmap.mmap) -> bool:
+    """The pixel array (from the header's offset, size and bit depth) fits in the file."""
+    if len(data) < 26 or data[:2] != b"BM":
+        return True
+    offset, dib = struct.unpack_from("<II", data, 10)
+    if dib == 12:
+        width, height, bpp = struct.unpack_from("<HH2xH", data, 18)
+        compression, size_image = 0, 0
+    elif dib >= 40 and len(data) >= 38:
+        width, height, bpp, compression, size_image = struct.unpack_from("<ii2xHII", data, 18)
+    else:
+        return True
+    if compression in (0, 3, 6):  # uncompressed rows, 4-byte aligned
+        need = offset + (bpp * abs(width) + 31) // 32 * 4 * abs(height)
+    elif size_image:
+        need = offset + size_image
+    else:
+        return True
+    return len(data) >= need
+
+
+def _gif_complete(data: mmap.mmap) -> bool:
+    """The first frame's data blocks end (with their terminator) inside the file."""
+    n = len(data)
+    if n < 13 or data[:3] != b"GIF":
+        return True
+
+    def blocks_end(pos: int) -> int:
+        while pos < n:
+            size = data[pos]
+            if size == 0:
+                return pos + 1
+            pos += 1 + size
+        return -1
+
+    flags, pos = data[10], 13
+    if flags & 0x80:
+        pos += 3 * (2 << (flags & 7))
+    while 0 <= pos < n:
+        kind = data[pos]
+        if kind == 0x21:  # extension: label, then data blocks
+            pos = blocks_end(pos + 2)
+        elif kind == 0x2C:  # image: descriptor, local colours, LZW code size, data blocks
+            if pos + 10 > n:
+                return False
+            local = data[pos + 9]
+            pos += 10 + (3 * (2 << (local & 7)) if local & 0x80 else 0)
+            return blocks_end(pos + 1) >= 0
+        else:
+            return True  # a trailer or damage: Qt reports it
+    return False
+
+
+_COMPLETE: dict[bytes, Callable[[mmap.mmap], bool]] = {
+    b"jpeg": _jpeg_complete,
+    b"jpg": _jpeg_complete,
+    b"png": _png_complete,
+    b"bmp": _bmp_complete,
+    b"gif": _gif_complete,
+}
 
 
 def save_png(array: np.ndarray, path: str) -> None:
