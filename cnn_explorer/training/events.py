@@ -10,7 +10,7 @@ command, which asks for no copies); the Training tab only reads the copies.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,7 @@ def training_events(
     stop: Any,
     extras: bool = True,
     **train_kwargs: Any,
-) -> Iterator[TrainingEvent]:
+) -> Generator[TrainingEvent, None, None]:
     """The engine's ``train`` generator (via :func:`train_split`) as events, with
     epoch-end copies for the GUI unless ``extras`` is False."""
     for rec in train_split(network, split, stop=stop, **train_kwargs):

@@ -20,7 +20,7 @@ the decoder only when called.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,9 @@ class Run:
         c, h, w = self.split.x_train.shape[1:]
         return int(c), int(h), int(w)
 
-    def events(self, stop: StopFlag = None, extras: bool = True) -> Iterator[TrainingEvent]:
+    def events(
+        self, stop: StopFlag = None, extras: bool = True
+    ) -> Generator[TrainingEvent, None, None]:
         """The training generator; ``extras`` adds copies for a GUI at epoch ends."""
         s = self.settings
         kwargs = {

@@ -66,40 +66,55 @@ def _regular_polygon(cy: float, cx: float, r: float, k: int, angle: float) -> np
     return np.stack([cy + r * np.sin(theta), cx + r * np.cos(theta)], axis=1)
 
 
-def _circle(y, x, cy, cx, r, rng):  # type: ignore[no-untyped-def]
+def _circle(
+    y: np.ndarray, x: np.ndarray, cy: float, cx: float, r: float, rng: np.random.Generator
+) -> np.ndarray:
     return np.abs(np.hypot(y - cy, x - cx) - r)
 
 
-def _square(y, x, cy, cx, r, rng):  # type: ignore[no-untyped-def]
+def _square(
+    y: np.ndarray, x: np.ndarray, cy: float, cx: float, r: float, rng: np.random.Generator
+) -> np.ndarray:
     # r is the half-diagonal-ish extent: vertices at radius r·√2·0.8 so size matches others.
     return _polygon_distance(
         y, x, _regular_polygon(cy, cx, r * 1.13, 4, np.pi / 4 + rng.uniform(-0.25, 0.25))
     )
 
 
-def _triangle(y, x, cy, cx, r, rng):  # type: ignore[no-untyped-def]
+def _triangle(
+    y: np.ndarray, x: np.ndarray, cy: float, cx: float, r: float, rng: np.random.Generator
+) -> np.ndarray:
     return _polygon_distance(
         y, x, _regular_polygon(cy + r * 0.15, cx, r * 1.15, 3, rng.uniform(-0.3, 0.3))
     )
 
 
-def _plus(y, x, cy, cx, r, rng):  # type: ignore[no-untyped-def]
+def _plus(
+    y: np.ndarray, x: np.ndarray, cy: float, cx: float, r: float, rng: np.random.Generator
+) -> np.ndarray:
     h = _segment_distance(y, x, (cy, cx - r), (cy, cx + r))
     v = _segment_distance(y, x, (cy - r, cx), (cy + r, cx))
     return np.minimum(h, v)
 
 
-def _horizontal(y, x, cy, cx, r, rng):  # type: ignore[no-untyped-def]
+def _horizontal(
+    y: np.ndarray, x: np.ndarray, cy: float, cx: float, r: float, rng: np.random.Generator
+) -> np.ndarray:
     tilt = rng.uniform(-0.15, 0.15) * r
     return _segment_distance(y, x, (cy - tilt, cx - r), (cy + tilt, cx + r))
 
 
-def _vertical(y, x, cy, cx, r, rng):  # type: ignore[no-untyped-def]
+def _vertical(
+    y: np.ndarray, x: np.ndarray, cy: float, cx: float, r: float, rng: np.random.Generator
+) -> np.ndarray:
     tilt = rng.uniform(-0.15, 0.15) * r
     return _segment_distance(y, x, (cy - r, cx - tilt), (cy + r, cx + tilt))
 
 
-_DRAW: dict[str, Callable[..., np.ndarray]] = {
+Drawer = Callable[[np.ndarray, np.ndarray, float, float, float, np.random.Generator], np.ndarray]
+"""``(y, x, centre y, centre x, radius, rng)`` → distance field ``(size, size)``."""
+
+_DRAW: dict[str, Drawer] = {
     "circle": _circle,
     "square": _square,
     "triangle": _triangle,

@@ -35,13 +35,13 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 StopFlag = Callable[[], bool]
-GeneratorFactory = Callable[[StopFlag], Iterator[Any]]
+GeneratorFactory = Callable[[StopFlag], Generator[Any, None, None]]
 POLL_MS = 20
 STOP_GRACE = 3
 """Records a generator may still yield after the stop flag is set before it is cut off.

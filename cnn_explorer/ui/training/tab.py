@@ -7,7 +7,7 @@ shared with the ``train`` command. Layout: :class:`~.controls.TrainingControls` 
 results on the right (progress line, live curves, and tabs for filters / confusion matrix /
 trying an image). All computation runs off the GUI thread:
 
-* :class:`~cnn_explorer.training.worker.DatasetLoader` loads datasets (progress, cancel);
+* :class:`~.datasets.DatasetLoading` loads datasets (progress, cancel) into the session;
 * :class:`~cnn_explorer.training.worker.TrainingWorker` pumps a run's event generator. At
   each epoch end the *worker thread* copies what the GUI will show (a copy of the network,
   its conv weights, the validation confusion matrix): the GUI never reads a network that
@@ -32,24 +32,16 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
 from cnn_explorer.explorer.project import TrainedState
 from cnn_explorer.training.data import Split
 from cnn_explorer.training.events import TrainingEvent
 from cnn_explorer.training.networks import ARCH_EXPLORER, ARCH_LOADED
 from cnn_explorer.training.session import TrainingSession
-from cnn_explorer.training.settings import DatasetChoice
-from cnn_explorer.training.worker import DatasetLoader, TrainingWorker
-from cnn_explorer.ui.training.controls import (
-    FOLDER,
-    TrainingControls,
-    set_item_enabled,
-)
+from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.training.controls import TrainingControls, set_item_enabled
+from cnn_explorer.ui.training.datasets import DatasetLoading
 from cnn_explorer.ui.training.explorer_link import ExplorerDocument, ExplorerLink, ExplorerSource
 from cnn_explorer.ui.training.results import TrainingResults
 
@@ -67,10 +59,10 @@ class TrainingTab(QWidget):
         super().__init__(parent)
         self.session = TrainingSession()
         self.worker = TrainingWorker(self)
-        self.loader = DatasetLoader(self)
         self.controls = TrainingControls()
+        self.datasets = DatasetLoading(self.controls, self.session)
+        self.loader = self.datasets.loader
         self.explorer = ExplorerLink(self, self._explorer_changed)
-        self._loading: DatasetChoice | None = None
         self._start_after_load: dict[str, Any] | None = None
         self._watched: QObject | None = None
         self._build()
@@ -119,10 +111,7 @@ class TrainingTab(QWidget):
 
     def _connect(self) -> None:
         c = self.controls
-        c.source.currentIndexChanged.connect(self._source_changed)
-        c.choose_folder.clicked.connect(self._ask_folder)
         c.load_button.clicked.connect(lambda: self.load_dataset())
-        c.cancel_load.clicked.connect(self.loader.cancel)
         c.arch.currentIndexChanged.connect(lambda _: self.refresh_preview())
         c.lr.valueChanged.connect(self._lr_changed)
         c.start_button.clicked.connect(lambda: self.start())
@@ -131,10 +120,9 @@ class TrainingTab(QWidget):
         c.stop_button.clicked.connect(self.stop)
         c.save_button.clicked.connect(self._ask_save)
         c.load_weights_button.clicked.connect(self._ask_load)
-        self.loader.progress.connect(self._load_progress)
-        self.loader.loaded.connect(self._loaded)
-        self.loader.failed.connect(self._load_failed)
-        self.loader.cancelled.connect(self._load_cancelled)
+        self.datasets.loaded.connect(self._loaded)
+        self.datasets.ended.connect(self._forget_pending_start)
+        self.datasets.message.connect(self._set_status)
         self.worker.progress.connect(self._on_event)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
@@ -178,16 +166,7 @@ class TrainingTab(QWidget):
 
     def load_dataset(self) -> bool:
         """Start loading the chosen dataset in a thread (False if busy or no folder)."""
-        choice = self.controls.dataset_choice()
-        if not choice.source:
-            self._set_status("Choose an image folder first (one subfolder per class).", error=True)
-            return False
-        if self.loader.is_running():
-            return False
-        self.controls.set_loading(True)
-        self.controls.show_data("Loading…")
-        self._loading = choice
-        return self.loader.load(choice.source, choice.image_size, choice.channels)
+        return self.datasets.load()
 
     def start(self, paused: bool = False) -> bool:
         """Build the chosen network and train it in the worker thread.
@@ -304,25 +283,9 @@ class TrainingTab(QWidget):
         self._update_buttons()
 
     # -- dataset ---------------------------------------------------------------------------
-    def _source_changed(self) -> None:
-        folder = self.controls.source.currentData() == FOLDER
-        if folder and not self.controls.folder and self.isVisible():
-            self._ask_folder()
-
-    def _ask_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Image folder (one subfolder per class)")
-        if path:
-            self.set_folder(path)
-
-    def _load_progress(self, done: int, total: int) -> None:
-        self.controls.load_progress.setRange(0, total)
-        self.controls.load_progress.setValue(done)
-
-    def _loaded(self, data: Any, summary: str) -> None:
-        self.controls.set_loading(False)
-        assert self._loading is not None
-        self.session.use_dataset(data, self._loading, summary)
-        self.controls.show_data(summary)
+    def _loaded(self) -> None:
+        """The session uses a new dataset: preview for it, then start the run waiting for
+        it, or offer its validation images to the trained network."""
         self.refresh_preview()
         pending, self._start_after_load = self._start_after_load, None
         if pending is not None:
@@ -331,6 +294,9 @@ class TrainingTab(QWidget):
                 self.worker.step()
         elif self.session.trained is not None:
             self._offer_validation_images()
+
+    def _forget_pending_start(self) -> None:
+        self._start_after_load = None
 
     def _offer_validation_images(self) -> None:
         """Give "Try an image" the loaded dataset's validation images, split exactly as a
@@ -345,24 +311,6 @@ class TrainingTab(QWidget):
         self._set_status(
             f"{len(split.y_val)} validation images of this dataset are ready in “Try an image”."
         )
-
-    def _load_failed(self, message: str) -> None:
-        self.controls.set_loading(False)
-        self._start_after_load = None
-        self._show_dataset_in_use(f"Could not load that dataset: {message}")
-        self._set_status(message, error=True)
-
-    def _load_cancelled(self) -> None:
-        self.controls.set_loading(False)
-        self._start_after_load = None
-        self._show_dataset_in_use("Loading cancelled.")
-
-    def _show_dataset_in_use(self, what_happened: str) -> None:
-        """After a load that did not finish: say so, and name the dataset still in use."""
-        if self.session.data is None:
-            self.controls.show_data(f"{what_happened}\nNo dataset loaded.")
-        else:
-            self.controls.show_data(f"{what_happened}\nStill in use:\n{self.session.summary}")
 
     # -- training events (GUI thread) ------------------------------------------------------
     def _on_event(self, event: TrainingEvent) -> None:
