@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
 ExplorerSource = Callable[[], Sequence[Any] | None]
@@ -46,11 +47,13 @@ def structure(spec: Any) -> tuple[Any, ...]:
     )
 
 
-class ExplorerLink:
+class ExplorerLink(QObject):
     """Calls ``refresh()`` when the explorer's structure changed and ``owner`` is visible,
-    or when ``owner`` is shown after such a change (:meth:`shown`)."""
+    or when ``owner`` is shown after such a change (:meth:`shown`). A QObject child of
+    ``owner``, so the document's signal lets go of it when the owner is destroyed."""
 
     def __init__(self, owner: QWidget, refresh: Callable[[], None]) -> None:
+        super().__init__(owner)
         self._owner = owner
         self._refresh = refresh
         self._source: ExplorerSource | None = None
