@@ -214,7 +214,7 @@ def open_archive(
         raise FileNotFoundError(f"no such file: {os.fspath(path)}")
     try:
         fh = open(path, "rb")  # noqa: SIM115 (closed below or by the archive)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot take
         raise FileFormatError(f"{label} cannot be read ({_reason(exc)}).") from None
     try:
         archive = _archive(fh, label, max_members, kind)

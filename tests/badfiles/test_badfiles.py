@@ -181,6 +181,18 @@ def test_a_truncated_image_is_skipped_in_a_dataset(corpus: Path, tmp_path: Path)
     assert dict(summary.skipped) == {str(Path("a/cut.jpg")): "corrupt image: truncated file"}
 
 
+def test_the_file_readers_load_no_qt() -> None:
+    """Projects and network files are read (and validated) without Qt: the train command
+    and scripts use them headless."""
+    modules = ["cnn_explorer.explorer.project", "cnn_explorer.engine.serialize"]
+    script = (
+        f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6')))"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
+
+
 # --------------------------------------------------------------------------- saves
 def test_a_save_removes_the_temp_files_of_killed_saves(tmp_path: Path) -> None:
     old = 1_000_000_000  # 2001: long stale
