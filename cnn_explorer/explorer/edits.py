@@ -19,7 +19,7 @@ import numpy as np
 
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.specs import LayerSpec, check_input, replace_config, replace_kind
-from cnn_explorer.limits import MAX_INPUT_SIDE
+from cnn_explorer.limits import MAX_INPUT_SIDE, MAX_LAYERS
 
 if TYPE_CHECKING:
     from cnn_explorer.explorer.model import Change, Explorer, Region
@@ -278,6 +278,8 @@ def set_weights(m: Explorer, index: int, weight: np.ndarray, text: str) -> list[
 
 # --------------------------------------------------------------------------- the stack
 def _stack(m: Explorer, layers: list[LayerSpec], text: str, first: int, select: int) -> list[Any]:
+    if len(layers) > MAX_LAYERS:
+        raise ValueError(f"the stack holds at most {MAX_LAYERS} layers")
     return [StackEdit(_copies(m), m.conformed(layers), text, first, m.selected_layer, select)]
 
 

@@ -315,3 +315,15 @@ def test_edits_never_mutate_the_undo_history(model: Explorer) -> None:
         pass
     settle(model)
     assert np.array_equal(model.input[0], presets.WORKED_EXAMPLE)
+
+
+def test_the_stack_holds_at_most_max_layers(model: Explorer) -> None:
+    from cnn_explorer.limits import MAX_LAYERS
+
+    h = History(model)
+    while len(model.layers) < MAX_LAYERS:
+        h.do("add_layer", act_spec("identity"))
+    with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} layers"):
+        h.do("add_layer", act_spec("identity"))
+    with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} layers"):
+        h.do("duplicate_layer", 0)
