@@ -368,7 +368,7 @@ def kernels_line(unset: CaseProcess | None) -> str:
     names = " and ".join(BLAS_OVERRIDES)
     as_is = f"OpenBLAS kernel: {blas_kernel()}"
     if not overrides:
-        return f"{as_is} ({names} not set: the environment as is is OpenBLAS's own choice)"
+        return f"{as_is}, OpenBLAS's own choice ({names} are not set)"
     set_ = ", ".join(f"{k}={v}" for k, v in overrides.items())
     as_is += f" as is ({set_})"
     if unset is None:
