@@ -61,6 +61,7 @@ class Document(QObject):
     results_ready = Signal(object)  # Results
     busy_changed = Signal(bool)
     compute_failed = Signal(str)
+    refused = Signal(str)  # an edit past a limit, and why
 
     def __init__(self, parent: QObject | None = None, *, async_cost: int = ASYNC_COST) -> None:
         super().__init__(parent)
@@ -77,9 +78,7 @@ class Document(QObject):
         self.recompute_now()
 
     def _single_shot(self, msecs: int, slot: Any) -> QTimer:
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(msecs)
+        timer = QTimer(self, singleShot=True, interval=msecs)
         timer.timeout.connect(slot)
         return timer
 
@@ -121,6 +120,16 @@ class Document(QObject):
             self._timer.start()
         self.changed.emit(change)
 
+    def _do(self, intent: Any, *args: Any, **kwargs: Any) -> None:
+        """Build an intent's edits from the model and push them; an edit the explorer
+        cannot hold is announced on :attr:`refused` instead (nothing changes)."""
+        try:
+            steps = intent(self.model, *args, **kwargs)
+        except edits.EditRefusedError as exc:
+            self.refused.emit(f"Not done: {exc}.")
+            return
+        self._push(steps)
+
     def _push(self, steps: list[edits.Edit]) -> None:
         if len(steps) == 1:
             self.undo_stack.push(EditCommand(self, steps[0]))
@@ -137,63 +146,63 @@ class Document(QObject):
     # ------------------------------------------------------------------ intents (undoable)
     # Each builds its edits in the Qt-free model (see edits.py) and pushes them.
     def set_input(self, new: np.ndarray, text: str = "Change input", region: Any = None) -> None:
-        self._push(edits.set_input(self.model, new, text, region))
+        self._do(edits.set_input, new, text, region)
 
     def set_cell(self, channel: int, row: int, col: int, value: float) -> None:
-        self._push(edits.set_cell(self.model, channel, row, col, value))
+        self._do(edits.set_cell, channel, row, col, value)
 
     def set_block(self, channel: int, row: int, col: int, block: np.ndarray) -> bool:
         """Paste a 2-D ``block`` at ``(row, col)``, clipped to the grid. True if clipped."""
-        self._push(edits.set_block(self.model, channel, row, col, block))
+        self._do(edits.set_block, channel, row, col, block)
         _, h, w = self.model.input.shape
         return (min(block.shape[0], h - row), min(block.shape[1], w - col)) != block.shape
 
     def resize_input(self, rows: int, cols: int) -> None:
-        self._push(edits.resize_input(self.model, rows, cols))
+        self._do(edits.resize_input, rows, cols)
 
     def set_channels(self, n: int) -> None:
-        self._push(edits.set_channels(self.model, n))
+        self._do(edits.set_channels, n)
 
     def set_layer(
         self, index: int, spec: LayerSpec, text: str, merge_key: str | None = None
     ) -> None:
-        self._push(edits.set_layer(self.model, index, spec, text, merge_key))
+        self._do(edits.set_layer, index, spec, text, merge_key)
 
     def update_config(self, index: int, **changes: Any) -> None:
-        self._push(edits.update_config(self.model, index, **changes))
+        self._do(edits.update_config, index, **changes)
 
     def set_kind(self, index: int, kind: str) -> None:
-        self._push(edits.set_kind(self.model, index, kind))
+        self._do(edits.set_kind, index, kind)
 
     def set_enabled(self, index: int, enabled: bool) -> None:
-        self._push(edits.set_enabled(self.model, index, enabled))
+        self._do(edits.set_enabled, index, enabled)
 
     def set_kernel(self, index: int, filt: int, in_ch: int, kernel: np.ndarray, text: str) -> None:
-        self._push(edits.set_kernel(self.model, index, filt, in_ch, kernel, text))
+        self._do(edits.set_kernel, index, filt, in_ch, kernel, text)
 
     def set_weight(self, index: int, filt: int, in_ch: int, r: int, c: int, value: float) -> None:
-        self._push(edits.set_weight(self.model, index, filt, in_ch, r, c, value))
+        self._do(edits.set_weight, index, filt, in_ch, r, c, value)
 
     def set_bias(self, index: int, filt: int, value: float) -> None:
-        self._push(edits.set_bias(self.model, index, filt, value))
+        self._do(edits.set_bias, index, filt, value)
 
     def set_weights(self, index: int, weight: np.ndarray, text: str) -> None:
-        self._push(edits.set_weights(self.model, index, weight, text))
+        self._do(edits.set_weights, index, weight, text)
 
     def add_layer(self, spec: LayerSpec, at: int | None = None) -> None:
-        self._push(edits.add_layer(self.model, spec, at))
+        self._do(edits.add_layer, spec, at)
 
     def remove_layer(self, index: int) -> None:
-        self._push(edits.remove_layer(self.model, index))
+        self._do(edits.remove_layer, index)
 
     def duplicate_layer(self, index: int) -> None:
-        self._push(edits.duplicate_layer(self.model, index))
+        self._do(edits.duplicate_layer, index)
 
     def move_layer(self, src: int, dst: int) -> None:
-        self._push(edits.move_layer(self.model, src, dst))
+        self._do(edits.move_layer, src, dst)
 
     def new_document(self, x: np.ndarray, layers: list[LayerSpec], text: str) -> None:
-        self._push(edits.new_document(self.model, x, layers, text))
+        self._do(edits.new_document, x, layers, text)
 
     # Paint strokes: cells change live, and the whole stroke is one undo step on release.
     def begin_stroke(self) -> None:

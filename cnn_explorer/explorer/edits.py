@@ -11,6 +11,7 @@ a ``QUndoCommand``, and tests apply them directly. Every intent is registered in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnn_explorer.explorer import presets
-from cnn_explorer.explorer.specs import LayerSpec, check_input, replace_config, replace_kind
-from cnn_explorer.limits import MAX_INPUT_SIDE, MAX_LAYERS
+from cnn_explorer.explorer.specs import (
+    LayerSpec,
+    check_input,
+    document_bytes,
+    replace_config,
+    replace_kind,
+)
+from cnn_explorer.limits import MAX_DOCUMENT_BYTES, MAX_INPUT_SIDE, MAX_LAYERS
 
 if TYPE_CHECKING:
     from cnn_explorer.explorer.model import Change, Explorer, Region
@@ -117,10 +124,50 @@ INTENTS: dict[str, Callable[..., list[Any]]] = {}
 """Every intent by name (filled by :func:`intent`)."""
 
 
+class EditRefusedError(ValueError):
+    """An edit the explorer cannot hold (too many layers, maps too big for memory); the
+    message says why, with the numbers, for the status bar."""
+
+
 def intent(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
-    """Register ``fn`` in :data:`INTENTS`."""
-    INTENTS[fn.__name__] = fn
-    return fn
+    """Register ``fn`` in :data:`INTENTS`; the edits it returns are refused (EditRefusedError)
+    when the document they lead to would break a limit."""
+
+    @functools.wraps(fn)
+    def checked(m: Explorer, *args: Any, **kwargs: Any) -> list[Any]:
+        steps = fn(m, *args, **kwargs)
+        _check_limits(m, steps)
+        return steps
+
+    INTENTS[fn.__name__] = checked
+    return checked
+
+
+def _check_limits(m: Explorer, steps: list[Any]) -> None:
+    """Refuse ``steps`` if the document after them needs more than MAX_DOCUMENT_BYTES
+    or holds more than MAX_LAYERS layers. Weight-value edits change no shape: skipped."""
+    shape, layers, reshaped = m.input.shape, list(m.layers), False
+    for step in steps:
+        if isinstance(step, InputEdit):
+            reshaped |= step.new.shape != shape
+            shape = step.new.shape
+        elif isinstance(step, LayerEdit):
+            reshaped |= not step.old.same_computation(step.new)
+            layers[step.index] = step.new
+        elif isinstance(step, StackEdit):
+            reshaped, layers = True, step.new
+        elif isinstance(step, DocumentEdit):
+            reshaped, shape, layers = True, step.new_input.shape, step.new_layers
+    if not reshaped:
+        return
+    if len(layers) > MAX_LAYERS:
+        raise EditRefusedError(f"the stack holds at most {MAX_LAYERS} layers")
+    need = document_bytes(shape, layers)
+    if need > MAX_DOCUMENT_BYTES:
+        raise EditRefusedError(
+            f"that would need {need / 2**20:,.0f} MB for the feature maps, more than the "
+            f"{MAX_DOCUMENT_BYTES / 2**20:,.0f} MB the explorer allows"
+        )
 
 
 def _copies(m: Explorer) -> list[LayerSpec]:
@@ -278,8 +325,6 @@ def set_weights(m: Explorer, index: int, weight: np.ndarray, text: str) -> list[
 
 # --------------------------------------------------------------------------- the stack
 def _stack(m: Explorer, layers: list[LayerSpec], text: str, first: int, select: int) -> list[Any]:
-    if len(layers) > MAX_LAYERS:
-        raise ValueError(f"the stack holds at most {MAX_LAYERS} layers")
     return [StackEdit(_copies(m), m.conformed(layers), text, first, m.selected_layer, select)]
 
 

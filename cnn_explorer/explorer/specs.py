@@ -10,6 +10,7 @@ that engine layer (no copies of engine logic here). Qt-free.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -288,6 +289,17 @@ def validate(specs: Sequence[LayerSpec], in_shape: tuple[int, ...]) -> list[Laye
         out.append(LayerStatus(i, spec.title, shape, new, error))
         shape = new
     return out
+
+
+def document_bytes(input_shape: Sequence[int], specs: Sequence[LayerSpec]) -> int:
+    """Bytes of the input and of every feature map the explorer computes for them
+    (float32; maps after the first invalid layer are not computed)."""
+    total = math.prod(input_shape)
+    for status in validate(specs, tuple(input_shape)):
+        if status.output_shape is None:
+            break
+        total += math.prod(status.output_shape)
+    return 4 * total
 
 
 def valid_prefix(statuses: Sequence[LayerStatus]) -> int:

@@ -10,8 +10,9 @@ the allowed range.
 
 The arrays a layer refers to are described as :class:`~cnn_explorer.engine.archive.ArraySpec`
 (exact shapes where the config fixes them) so the archive reader checks them before
-allocating, and :func:`document_bytes` estimates the memory a document needs (input plus
-every feature map) so an oversized one is refused before anything is computed.
+allocating, and :func:`~cnn_explorer.explorer.specs.document_bytes` estimates the memory a
+document needs (input plus every feature map) so an oversized one is refused before anything
+is computed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnn_explorer.engine.archive import ArraySpec
-from cnn_explorer.explorer.specs import ACTIVATIONS, LAYER_KINDS, LayerSpec, validate
+from cnn_explorer.explorer.specs import (
+    ACTIVATIONS,
+    LAYER_KINDS,
+    LayerSpec,
+    document_bytes,
+)
 from cnn_explorer.limits import (
     MAX_DILATION,
     MAX_DOCUMENT_BYTES,
@@ -107,17 +113,6 @@ def plan_layer(entry: object, name: str, index: int) -> LayerPlan:
     arrays = {"weight": (_key(entry, "weight", where), weight)}
     arrays["bias"] = (_key(entry, "bias", where), bias)
     return LayerPlan(kind, config, enabled, arrays)
-
-
-def document_bytes(input_shape: Sequence[int], specs: Sequence[LayerSpec]) -> int:
-    """Bytes of the input and of every feature map the explorer computes for them
-    (float32; maps after the first invalid layer are not computed)."""
-    total = math.prod(input_shape)
-    for status in validate(specs, tuple(input_shape)):
-        if status.output_shape is None:
-            break
-        total += math.prod(status.output_shape)
-    return 4 * total
 
 
 def check_document_size(input_shape: Sequence[int], specs: Sequence[LayerSpec], name: str) -> None:
@@ -243,7 +238,6 @@ __all__ = [
     "LayerPlan",
     "ProjectError",
     "check_document_size",
-    "document_bytes",
     "plan_layer",
     "plan_layers",
 ]

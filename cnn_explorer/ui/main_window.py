@@ -234,6 +234,7 @@ class MainWindow(QMainWindow):
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.busy_changed.connect(self._update_busy)
         self.doc.compute_failed.connect(lambda msg: self.show_status(msg, error=True))
+        self.doc.refused.connect(lambda msg: self.show_status(msg, error=True))
         self.doc.changed.connect(self._on_changed)
 
     # ------------------------------------------------------------------ training tab

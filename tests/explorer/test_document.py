@@ -160,3 +160,15 @@ def test_single_blas_thread_is_scoped_and_reentrant():
             assert blas.info()[0]["num_threads"] == 1
         assert blas.info()[0]["num_threads"] == 1
     assert blas.info()[0]["num_threads"] == before
+
+
+def test_a_refused_edit_is_announced_and_changes_nothing(qtbot, doc):
+    from cnn_explorer.limits import MAX_LAYERS
+
+    for _ in range(MAX_LAYERS - len(doc.layers)):
+        doc.add_layer(act_spec("identity"))
+    steps = doc.undo_stack.count()
+    with qtbot.waitSignal(doc.refused) as said:
+        doc.duplicate_layer(0)
+    assert f"at most {MAX_LAYERS} layers" in said.args[0]
+    assert doc.undo_stack.count() == steps and len(doc.layers) == MAX_LAYERS

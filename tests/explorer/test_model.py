@@ -327,3 +327,17 @@ def test_the_stack_holds_at_most_max_layers(model: Explorer) -> None:
         h.do("add_layer", act_spec("identity"))
     with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} layers"):
         h.do("duplicate_layer", 0)
+
+
+def test_an_edit_whose_maps_would_not_fit_in_memory_is_refused(model: Explorer) -> None:
+    from cnn_explorer.explorer.edits import EditRefusedError
+
+    h = History(model)
+    h.do("resize_input", 512, 512)
+    h.do("update_config", 0, filters=64, padding=8)
+    before = [s.copy() for s in model.layers]
+    with pytest.raises(EditRefusedError, match="MB the explorer allows"):
+        for _ in range(14):  # each 64-filter 512² map needs over 70 MB
+            h.do("duplicate_layer", 0)
+    assert len(model.layers) > len(before)  # the ones that fitted were added
+    assert len(model.layers) < len(before) + 14
