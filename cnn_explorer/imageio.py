@@ -39,8 +39,6 @@ MAX_SOURCE_PIXELS = 400_000_000
 ALLOCATION_LIMIT_MB = 256
 """QImageReader allocation limit for the decoded (already scaled) image."""
 
-SUPPORTED_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
 
 class ImageLoadError(ValueError):
     """The file is missing, not an image, corrupt, or too large.

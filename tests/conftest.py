@@ -1,8 +1,10 @@
-"""Fixtures shared by the training tests (command line and Training tab)."""
+"""Fixtures shared across the suite: image folders for the training tests, and garbage
+collection kept on the GUI thread for every test that runs Qt."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,24 @@ def make_bars(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, int], 
         return root
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_in_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For a test that runs Qt: no automatic garbage collection while it runs (a worker
+    thread collecting a cycle that holds Qt objects deadlocks against the GUI thread; the
+    app's main window does the same), a collection on a GUI-thread timer instead, and the
+    test's garbage collected here before collection is switched back on."""
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    gc.collect()
+    collector = GarbageCollector(interval=0.5)
+    try:
+        yield
+    finally:
+        collector.timer.stop()
+        gc.collect()
+        gc.enable()

@@ -13,9 +13,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from cnn_explorer import imageio
 from cnn_explorer.explorer.document import Document
-from cnn_explorer.ui.common.messages import ImageOptions, Reporter
+from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif)"
 ASYNC_IMAGE_PIXELS = 2_000_000
 """Decode images with more source pixels than this off the GUI thread."""
 DEFAULT_SIDE = 64

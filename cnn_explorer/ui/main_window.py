@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -24,12 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer import imageio
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.specs import worked_example_layers
-from cnn_explorer.ui.common.messages import ImageOptions, Reporter
+from cnn_explorer.limits import IMAGE_SUFFIXES
+from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
@@ -37,7 +38,7 @@ from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
-from cnn_explorer.ui.images import IMAGE_FILTER, ImageLoader
+from cnn_explorer.ui.images import ImageLoader
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
 
@@ -49,6 +50,11 @@ class MainWindow(QMainWindow):
 
     def __init__(self, doc: Document | None = None, *, restore_state: bool = True) -> None:
         super().__init__()
+        # Python's cyclic garbage collector runs in whichever thread allocates; when a
+        # worker (training, the recompute pool) collects a cycle holding Qt objects made
+        # here, their destructors deadlock against the GUI thread. pyqtgraph's collector
+        # turns automatic collection off and collects on a GUI-thread timer instead.
+        self._collector = GarbageCollector(interval=1.0)
         self.doc = doc or Document(self)
         if self.doc.parent() is None:
             self.doc.setParent(self)
@@ -344,7 +350,7 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str) -> bool:
         """Open a project or an image, chosen by suffix (projects first for unknown)."""
-        if path.lower().endswith(imageio.SUPPORTED_SUFFIXES):
+        if path.lower().endswith(IMAGE_SUFFIXES):
             return self.images.load(path)
         return self.files.open_project(path)
 

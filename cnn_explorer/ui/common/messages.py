@@ -19,7 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer.limits import MAX_INPUT_SIDE
+from cnn_explorer.limits import IMAGE_SUFFIXES, MAX_INPUT_SIDE
+
+IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
+"""The file-dialog filter for every image the app reads."""
 
 
 @dataclass

@@ -26,12 +26,18 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.explorer.specs import ACTIVATIONS, LayerSpec
-from cnn_explorer.limits import MAX_DILATION, MAX_FILTERS, MAX_KERNEL, MAX_PADDING, MAX_STRIDE
+from cnn_explorer.limits import (
+    MAX_DILATION,
+    MAX_FILTERS,
+    MAX_KERNEL,
+    MAX_PADDING,
+    MAX_POOL_PADDING,
+    MAX_SLOPE,
+    MAX_STRIDE,
+    MIN_SLOPE,
+    PADDING_MODES,
+)
 from cnn_explorer.ui.common import quiet
-
-MAX_POOL_PADDING = MAX_KERNEL // 2
-"""The engine pads a pool window by at most half its size."""
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
@@ -135,7 +141,7 @@ class LayerForm(QGroupBox):
         for fn, label in ACTIVATIONS.items():
             self.a_fn.addItem(label, fn)
         self.a_slope = QDoubleSpinBox()
-        self.a_slope.setRange(0.0, 1.0)
+        self.a_slope.setRange(MIN_SLOPE, MAX_SLOPE)
         self.a_slope.setDecimals(3)
         self.a_slope.setSingleStep(0.01)
         self.a_slope.setKeyboardTracking(False)

@@ -24,11 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer.limits import IMAGE_SUFFIXES
 from cnn_explorer.training.prediction import predict
+from cnn_explorer.ui.common.messages import IMAGE_FILTER
 
 MAP_CMAP = "viridis"
-IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
 
 
 def tile_maps(maps: np.ndarray, gap: int = 1) -> np.ndarray:
