@@ -219,7 +219,11 @@ class FeatureMapView(QWidget):
         shapes = [(x.shape[0], x.shape[1], x.shape[2]) for x in res.maps]
         width_avail = max(400, self.scroll.viewport().width() - 4)
         with_bar = self.scale_mode != "Per map"
-        self._groups, w, h = self._scene.build(self._titles, shapes, notes, width_avail, with_bar)
+        layout = (self._titles, shapes, notes, width_avail, with_bar)
+        if self._scene.reuse(self._groups, *layout):
+            self._update_values(res, 0)
+            return
+        self._groups, w, h = self._scene.build(*layout)
         self.view.setFixedSize(w, h)
         self.view.setRange(QRectF(0, 0, w, h), padding=0)
         self._update_values(res, 0)
