@@ -9,7 +9,6 @@ that engine layer (no copies of engine logic here). Qt-free.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,10 +68,11 @@ class LayerSpec:
     enabled: bool = True
 
     def copy(self) -> LayerSpec:
-        """A deep copy (arrays included): specs in undo commands are never shared."""
+        """A deep copy (arrays included): specs in undo commands are never shared. Config
+        values are numbers, strings and lists of numbers (a copy of each list is deep)."""
         return LayerSpec(
             self.kind,
-            copy.deepcopy(self.config),
+            {k: list(v) if isinstance(v, list) else v for k, v in self.config.items()},
             None if self.weight is None else self.weight.copy(),
             None if self.bias is None else self.bias.copy(),
             self.enabled,
