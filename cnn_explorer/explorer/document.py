@@ -22,7 +22,8 @@ from PySide6.QtGui import QUndoStack
 from cnn_explorer.explorer import edits
 from cnn_explorer.explorer.commands import EditCommand
 from cnn_explorer.explorer.explain import Selection
-from cnn_explorer.explorer.model import Change, Explorer, ForwardJob, Results
+from cnn_explorer.explorer.model import Change, Explorer
+from cnn_explorer.explorer.results import ForwardJob, Results
 from cnn_explorer.explorer.specs import LayerSpec
 
 ASYNC_COST = 100_000_000

@@ -18,7 +18,7 @@ The undoable intents that build edits from gestures are in :mod:`.edits`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,8 +27,10 @@ from cnn_explorer.engine.network import LayerStatus
 from cnn_explorer.explorer import explain, incremental, presets
 from cnn_explorer.explorer.blas import single_blas_thread
 from cnn_explorer.explorer.explain import Selection
+from cnn_explorer.explorer.results import ForwardJob, Results
 from cnn_explorer.explorer.specs import (
     LayerSpec,
+    build_network,
     check_input,
     conformed_layers,
     valid_prefix,
@@ -54,60 +56,6 @@ class Change:
     kind: str
     index: int = 0
     region: Region | None = None
-
-
-@dataclass
-class Results:
-    """One published forward pass.
-
-    ``maps[0]`` is the input ``(C, H, W)``; ``maps[i + 1]`` the output of layer ``i``, for
-    every layer up to (not including) the first invalid one; ``stats`` one per map;
-    ``statuses`` one per layer. ``first`` is the index of the first map whose values may
-    differ from the previous results; ``channels`` narrows that further: map ``m`` in it
-    changed only in those channels (a kernel edit of one filter), so views can leave the
-    other tiles as they are. ``path`` names how they were computed: ``"forward"`` (a
-    plain forward pass from some layer on), ``"cells"`` or ``"filters"`` (a fast path).
-    ``error`` is set when the network could not be computed.
-    """
-
-    maps: list[np.ndarray]
-    statuses: list[LayerStatus]
-    generation: int
-    first: int = 0
-    notes: list[str] = field(default_factory=list)
-    stats: list[MapStats] = field(default_factory=list)
-    channels: dict[int, frozenset[int]] = field(default_factory=dict)
-    path: str = "forward"
-    error: str | None = None
-
-
-@dataclass
-class ForwardJob:
-    """A forward pass from layer ``first`` on snapshot data (specs copied, maps shared but
-    never written): :meth:`run` touches nothing else, so any thread may call it."""
-
-    generation: int
-    specs: list[LayerSpec]
-    statuses: list[LayerStatus]
-    prev: list[np.ndarray]
-    prev_stats: list[MapStats]
-    first: int
-    x: np.ndarray
-    shown_first: int
-    channels: dict[int, frozenset[int]]
-    cost: int
-    path: str = "forward"
-    background: bool = False
-
-    def run(self) -> tuple[list[np.ndarray], list[MapStats]] | Exception:
-        """The maps and statistics, or the exception that stopped the computation."""
-        try:
-            with single_blas_thread():
-                return incremental.forward(
-                    self.specs, self.prev, self.prev_stats, self.first, self.x
-                )
-        except Exception as exc:  # reported as a result, never a crash
-            return exc
 
 
 class Explorer:
@@ -176,6 +124,14 @@ class Explorer:
     def trace(self, sel: Selection) -> list[Selection]:
         """Cells the selected value came from one to one (earliest last)."""
         return explain.explain_trace(self._layers, self.results.maps, sel)[1]
+
+    def plain_forward(self) -> list[np.ndarray]:
+        """Every map of a plain forward pass of the current state, up to the first invalid
+        layer, computed as the explorer computes (one BLAS thread): what :attr:`results`
+        equal bit for bit once :attr:`exact`. The oracle of the tests and the soak run."""
+        specs = self._layers[: valid_prefix(self._statuses)]
+        with single_blas_thread(), np.errstate(all="ignore"):
+            return [np.asarray(m) for m in build_network(specs).forward(self._input)]
 
     @property
     def generation(self) -> int:

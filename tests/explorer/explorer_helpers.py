@@ -1,5 +1,5 @@
-"""Helpers for the explorer model's tests: apply intents with an undo history, and the
-oracle (a plain forward pass of the current state)."""
+"""Helpers for the explorer model's tests: apply intents with an undo history, and compare
+the results with the oracle (``Explorer.plain_forward``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 
 from cnn_explorer.explorer import edits
-from cnn_explorer.explorer.blas import single_blas_thread
 from cnn_explorer.explorer.model import Explorer
-from cnn_explorer.explorer.specs import build_network, valid_prefix
 
 
 class History:
@@ -52,16 +50,8 @@ class History:
         return True
 
 
-def fresh_forward(model: Explorer) -> list[np.ndarray]:
-    """Every map of a plain forward pass of the model's current state, computed the way the
-    explorer computes (one BLAS thread), up to the first invalid layer."""
-    specs = model.layers[: valid_prefix(model.statuses)]
-    with single_blas_thread(), np.errstate(all="ignore"):
-        return [np.asarray(m) for m in build_network(specs).forward(model.input)]
-
-
 def assert_close_to_fresh(model: Explorer, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-    fresh = fresh_forward(model)
+    fresh = model.plain_forward()
     maps = model.results.maps
     assert len(maps) == len(fresh)
     for i, (a, b) in enumerate(zip(maps, fresh, strict=True)):
@@ -70,7 +60,7 @@ def assert_close_to_fresh(model: Explorer, rtol: float = 1e-5, atol: float = 1e-
 
 
 def assert_exactly_fresh(model: Explorer) -> None:
-    fresh = fresh_forward(model)
+    fresh = model.plain_forward()
     maps = model.results.maps
     assert len(maps) == len(fresh)
     for i, (a, b) in enumerate(zip(maps, fresh, strict=True)):

@@ -8,7 +8,8 @@ from explorer_helpers import History, assert_close_to_fresh, assert_exactly_fres
 
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.explain import Selection
-from cnn_explorer.explorer.model import Explorer, ForwardJob
+from cnn_explorer.explorer.model import Explorer
+from cnn_explorer.explorer.results import ForwardJob
 from cnn_explorer.explorer.specs import act_spec, conv_spec, pool_spec
 from cnn_explorer.explorer.stats import map_stats
 

@@ -9,7 +9,8 @@ import html
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
-from cnn_explorer.explorer.model import Change, Results
+from cnn_explorer.explorer.model import Change
+from cnn_explorer.explorer.results import Results
 from cnn_explorer.ui.common import colors
 
 PLACEHOLDER = (

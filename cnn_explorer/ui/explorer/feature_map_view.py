@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.explain import Selection
-from cnn_explorer.explorer.model import Change, Results
+from cnn_explorer.explorer.model import Change
+from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.stats import map_stats as map_stats_full
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_items import NUMBERS_MAX, MapGroup, MapTile
