@@ -293,6 +293,17 @@ def test_kernel_editor_navigation_random_normalise(qtbot, window):
     assert window.doc.results.maps[1].shape == (3, 3, 3)
 
 
+def test_kernel_navigation_while_another_layer_is_selected(qtbot, window):
+    """The kernel editor shows the nearest conv while the ReLU is selected; navigating its
+    filters selects that conv (it once wrote the document's selection directly)."""
+    window.doc.update_config(0, filters=3)
+    window.layers.list.setCurrentRow(1)
+    settle(qtbot, window)
+    assert window.doc.selected_layer == 1
+    window.kernel.filter_spin.setValue(2)
+    assert (window.doc.selected_layer, window.doc.selected_filter) == (0, 2)
+
+
 def test_slow_recompute_runs_in_background_with_busy_indicator(qtbot, window):
     doc = window.doc
     doc.set_input(np.random.default_rng(0).random((1, 200, 200)).astype(np.float32))

@@ -316,11 +316,8 @@ class KernelEditor(QWidget):
             self.doc.select_layer(int(idx))
 
     def _nav(self, filt: int | None, ch: int | None) -> None:
-        if self.layer_index is None:
-            return
-        if self.doc.selected_layer != self.layer_index:
-            self.doc.selected_layer = self.layer_index
-        self.doc.select_layer(self.layer_index, filt, ch)
+        if self.layer_index is not None:
+            self.doc.select_layer(self.layer_index, filt, ch)
 
     def set_weight(self, r: int, c: int, v: float) -> None:
         if self.layer_index is None:
