@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("cnn-explorer")
     app.setApplicationDisplayName("CNN Explorer")
 
+    from cnn_explorer.limits import IMAGE_SUFFIXES
     from cnn_explorer.ui.common.messages import ImageOptions, Reporter
     from cnn_explorer.ui.main_window import MainWindow
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             r, c = _pair(args.image_size)
             opts = ImageOptions(r, c, win.doc.input.shape[0])
         if (
-            args.file.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif"))
+            args.file.lower().endswith(IMAGE_SUFFIXES)
             and opts is None
             and headless
         ):

@@ -6,9 +6,8 @@ needs Qt. Data flows one way: a widget calls an intent here; the intent (from
 a command applies its edit to the model and the document emits :attr:`changed` once with
 the model's :class:`Change`. A zero-delay timer coalesces a burst of edits into one
 :meth:`Explorer.recompute`; work above :data:`ASYNC_COST` runs on a one-thread pool, and
-stale jobs are skipped or dropped by the model's generation counter. :data:`REFINE_AFTER_MS`
-after the edits pause, maps a fast path wrote are recomputed plainly, so the numbers at
-rest are always a plain forward pass's. QtCore/QtGui only: testable without a window.
+stale jobs are skipped or dropped by the model's generation counter. Once the edits pause,
+maps a fast path wrote are recomputed plainly (:meth:`Explorer.refine`). QtCore/QtGui only.
 """
 
 from __future__ import annotations
@@ -237,6 +236,7 @@ class Document(QObject):
     def recompute_now(self) -> None:
         """Compute synchronously until every map is exact (start-up, screenshots, tests)."""
         self._timer.stop()
+        self.wait_idle()  # a job still running would keep the maps from being refined
         self._run(self.model.recompute)
         self._run(self.model.refine)
 
@@ -253,8 +253,7 @@ class Document(QObject):
         self._run(lambda: self.model.refine(min(self.async_cost, REFINE_INLINE_COST)))
 
     def _run(self, compute: Any) -> None:
-        """Call ``compute`` (a model method returning Results, a job or None) and publish
-        or start what it returns."""
+        """Run ``compute`` (a model method) and publish its results or start its job."""
         selected = self.model.selection
         outcome = compute()
         if isinstance(outcome, ForwardJob):
