@@ -8,11 +8,13 @@
   ([tool.importlinter]: layers app → ui → explorer | training → imageio → limits → engine,
   the two tabs' widgets independent, nothing imports the benchmarks, a pure engine).
 - No module outside the engine grows past :data:`MAX_LINES` lines: split it by
-  responsibility instead.
+  responsibility instead; no function there passes :data:`MAX_FUNCTION_LINES` lines without
+  a comment just above it saying why.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import shutil
@@ -25,6 +27,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "cnn_explorer"
 MAX_LINES = 500
+MAX_FUNCTION_LINES = 60
 
 GUI = ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6", "PySide2")
 #: Module(s) imported together → top-level packages they must not load.
@@ -102,3 +105,21 @@ def test_no_module_outside_the_engine_is_over_500_lines() -> None:
         if lines > MAX_LINES:
             too_long[str(path.relative_to(REPO_ROOT))] = lines
     assert not too_long, f"over {MAX_LINES} lines (split them by responsibility): {too_long}"
+
+
+def test_a_long_function_outside_the_engine_says_why() -> None:
+    engine = PACKAGE / "engine"
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if engine in path.parents:
+            continue
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if length > MAX_FUNCTION_LINES and not lines[start - 2].strip().startswith("#"):
+                unexplained.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name}")
+    assert not unexplained, f"over {MAX_FUNCTION_LINES} lines with no comment why: {unexplained}"

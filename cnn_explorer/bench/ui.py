@@ -169,6 +169,8 @@ def _edit(doc: Any, kind: str, i: int, rng: np.random.Generator) -> None:
         raise ValueError(f"unknown edit {kind!r}")
 
 
+# One long function on purpose: the window, the heartbeat and the edit loop share the
+# timing state, and reading the measurement top to bottom is how it gets checked.
 def measure_scene(
     name: str, edits: int = 60, full_repaint: bool = False, what: str = "input"
 ) -> SceneResult:
