@@ -43,10 +43,6 @@ from cnn_explorer.bench.timing import (
     samples,
 )
 
-# Kept under their first names: the training bench and callers catch these.
-TorchWorkerError = SideDownError
-TorchCaseError = SideCaseError
-
 
 def _worker_main(conn: Connection, quick: bool, builders: list[CaseBuilder], kind: str) -> None:
     """Body of a side's process: build the cases (with torch when ``kind == "torch"``),
