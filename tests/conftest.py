@@ -4,6 +4,9 @@ collection kept on the GUI thread for every test that runs Qt."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +38,31 @@ def make_bars(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, int], 
         return root
 
     return make
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def run_app() -> Callable[..., subprocess.CompletedProcess]:
+    """``run_app(*args, timeout=120)`` runs ``python -m cnn_explorer ARGS`` as a user would
+    on a machine without a display: no DISPLAY, no QT_QPA_PLATFORM (the app must pick the
+    offscreen platform itself), settings in a scratch folder."""
+
+    def run(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        env.pop("QT_QPA_PLATFORM", None)
+        env["XDG_CONFIG_HOME"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), "cnn-cli-test")
+        return subprocess.run(
+            [sys.executable, "-m", "cnn_explorer", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,20 +11,6 @@ from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.specs import conv_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.pop("QT_QPA_PLATFORM", None)  # the app must pick offscreen by itself
-    env["XDG_CONFIG_HOME"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), "cnn-explorer-cli-test")
-    return subprocess.run(
-        [sys.executable, "-m", "cnn_explorer", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _png(path):
@@ -46,61 +30,61 @@ def _not_blank(img) -> bool:
     return len(np.unique(arr)) > 20 and arr.std() > 10
 
 
-def test_screenshot_default(tmp_path, qapp):
+def test_screenshot_default(tmp_path, qapp, run_app):
     out = tmp_path / "shot.png"
-    res = _run("--screenshot", str(out))
+    res = run_app("--screenshot", str(out))
     assert res.returncode == 0, res.stderr
     img = _png(out)
     assert (img.width(), img.height()) == (1440, 900)
     assert _not_blank(img)
 
 
-def test_screenshot_with_project_and_selection(tmp_path, qapp):
+def test_screenshot_with_project_and_selection(tmp_path, qapp, run_app):
     from cnn_explorer.explorer.project import save_project
 
     proj = tmp_path / "edge.cnnx"
     w = presets.EDGE_KERNEL[None, None]
     save_project(str(proj), presets.vertical_edge(6, 6)[None], [conv_spec(1, 1, (2, 2), weight=w)])
     out = tmp_path / "p.png"
-    res = _run(str(proj), "--screenshot", str(out), "--size", "1280x800", "--select", "1,0,0,2")
+    res = run_app(str(proj), "--screenshot", str(out), "--size", "1280x800", "--select", "1,0,0,2")
     assert res.returncode == 0, res.stderr
     img = _png(out)
     assert (img.width(), img.height()) == (1280, 800)
 
 
-def test_screenshot_with_image_file(tmp_path, qapp):
+def test_screenshot_with_image_file(tmp_path, qapp, run_app):
     from cnn_explorer.imageio import save_png
 
     src = tmp_path / "img.png"
     save_png((np.indices((30, 30)).sum(0) % 2 * 255).astype(np.uint8), str(src))
     out = tmp_path / "i.png"
-    res = _run(str(src), "--image-size", "16x16", "--screenshot", str(out))
+    res = run_app(str(src), "--image-size", "16x16", "--screenshot", str(out))
     assert res.returncode == 0, res.stderr
     assert _png(out).width() == 1440
 
 
 @pytest.mark.parametrize("content", [b"garbage"])
-def test_bad_file_argument_reports_and_exits_nonzero(tmp_path, content, qapp):
+def test_bad_file_argument_reports_and_exits_nonzero(tmp_path, content, qapp, run_app):
     bad = tmp_path / "bad.cnnx"
     bad.write_bytes(content)
     out = tmp_path / "b.png"
-    res = _run(str(bad), "--screenshot", str(out))
+    res = run_app(str(bad), "--screenshot", str(out))
     assert res.returncode == 2
     assert "not a readable project" in res.stderr
     assert out.exists()  # the window still renders, on the worked example
 
 
-def test_help():
-    res = _run("--help")
+def test_help(run_app):
+    res = run_app("--help")
     assert res.returncode == 0 and "--screenshot" in res.stdout
 
 
-def test_train_subcommand_is_routed_to_the_headless_trainer():
-    result = _run(
+def test_train_subcommand_is_routed_to_the_headless_trainer(run_app):
+    result = run_app(
         "train", "builtin:shapes", "--epochs", "1", "--image-size", "8", "--batch-size", "256"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith("validation accuracy: 0.")
-    bad = _run("train", os.path.join(ROOT, "no-such-folder"))
+    bad = run_app("train", os.path.join(ROOT, "no-such-folder"))
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "does not exist" in bad.stderr

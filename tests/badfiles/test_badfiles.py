@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -251,20 +252,6 @@ def test_no_bad_project_changes_the_open_document(window: object, corpus: Path) 
 
 
 # --------------------------------------------------------------------------- the CLI
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.pop("QT_QPA_PLATFORM", None)
-    env["XDG_CONFIG_HOME"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), "cnn-badfiles-cli")
-    return subprocess.run(
-        [sys.executable, "-m", "cnn_explorer", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 @pytest.mark.parametrize(
     ("name", "expect"),
     [
@@ -276,10 +263,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     ],
 )
 def test_cli_screenshot_of_a_bad_file_fails_with_one_message(
-    corpus: Path, tmp_path: Path, name: str, expect: str
+    corpus: Path, tmp_path: Path, name: str, expect: str, run_app: Any
 ) -> None:
     out = tmp_path / "shot.png"
-    res = _cli(str(corpus / name), "--screenshot", str(out))
+    res = run_app(str(corpus / name), "--screenshot", str(out))
     assert res.returncode == 2, res.stderr
     ours = [line for line in res.stderr.splitlines() if line.startswith("cnn-explorer:")]
     assert len(ours) == 1 and expect in ours[0], res.stderr

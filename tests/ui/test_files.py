@@ -9,9 +9,9 @@ import zlib
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QImage
-from ui_helpers import settle
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
+from ui_helpers import drop_file, settle
 
 from cnn_explorer import imageio
 from cnn_explorer.explorer import presets
@@ -220,16 +220,7 @@ def test_imageio_limits(tmp_path, qapp):
 def test_drop_file_opens_it(qtbot, window, tmp_path):
     path = tmp_path / "d.png"
     save_png(np.full((8, 8), 255, np.uint8), str(path))
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    ev = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.dropEvent(ev)
+    drop_file(window, str(path))
     assert window.doc.input.shape[1:] == (8, 8)
 
 

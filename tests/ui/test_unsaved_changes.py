@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from ui_helpers import settle
+from ui_helpers import drop_file, settle
 
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.project import read_project, save_project
@@ -41,19 +39,6 @@ def _intact(window, x: np.ndarray, count: int) -> bool:
     )
 
 
-def _drop(window, path: str) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(path)])
-    ev = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.dropEvent(ev)
-
-
 def _open_recent(window, path: str) -> None:
     (action,) = [a for a in window.recent_menu.actions() if a.toolTip().endswith("other.cnnx")]
     action.trigger()
@@ -71,7 +56,7 @@ def _open_by_dialog(window, path: str) -> None:
         lambda w, p: w.open_path(p),
         _open_by_dialog,
         _open_recent,
-        _drop,
+        drop_file,
     ],
     ids=["open_project", "open_path", "File-Open", "Open-recent", "drop"],
 )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication
 
 from cnn_explorer.ui.main_window import MainWindow
@@ -48,3 +49,17 @@ def click_map_cell(qtbot, win: MainWindow, m: int, c: int, row: int, col: int) -
     win.maps.scroll.ensureVisible(int(scene_pt.x()), int(scene_pt.y()))
     pos = view.mapFromScene(scene_pt)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
+
+
+def drop_file(window: MainWindow, path: str) -> None:
+    """Drop a file on the window as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(path)])
+    ev = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(ev)
