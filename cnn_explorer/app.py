@@ -77,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.image_size:
             r, c = _pair(args.image_size)
             opts = ImageOptions(r, c, win.doc.input.shape[0])
-        if (
-            args.file.lower().endswith(IMAGE_SUFFIXES)
-            and opts is None
-            and headless
-        ):
+        if args.file.lower().endswith(IMAGE_SUFFIXES) and opts is None and headless:
             opts = ImageOptions(64, 64, win.doc.input.shape[0])
         ok = win.load_image(args.file, opts) if opts is not None else win.open_path(args.file)
     win.show()
