@@ -8,6 +8,7 @@ is a screen size. Planning (:func:`flow_tiles`, :func:`plan_groups`) is plain ar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pyqtgraph as pg
@@ -34,12 +35,21 @@ ARROW_GAP = 36
 """Horizontal space between two maps on one line (an arrow points from one to the next)."""
 
 
+SIDE_MIN = 160
+"""Drawn side (px) of the smallest maps: room for big, legible numbers."""
+SIDE_MAX = 256
+"""Drawn side (px) of every map from 16×16 up (bigger maps are shown decimated)."""
+
+
 def map_side(h: int, w: int) -> int:
-    """On-screen size (px) of the longer side of an ``h×w`` map."""
-    n = max(h, w)
-    if n <= NUMBERS_MAX:
-        return int(min(400, max(160, 30 * n)))
-    return int(min(256, max(112, 4 * n)))
+    """On-screen size (px) of the longer side of an ``h×w`` map.
+
+    ``64·√n`` for the longer side ``n``, held between :data:`SIDE_MIN` (n ≤ 6) and
+    :data:`SIDE_MAX` (n ≥ 16): continuous and never decreasing, so maps of neighbouring
+    sizes are drawn at neighbouring sizes (a 16×16 and a 17×17 map both 256 px), while
+    the cells shrink smoothly (40 px for 4×4, 18 px for 12×12, 16 px for 16×16)."""
+    n = max(h, w, 1)
+    return int(min(SIDE_MAX, max(SIDE_MIN, 64 * math.sqrt(n))))
 
 
 def flow_tiles(channels: int, h: int, w: int, avail: int) -> tuple[int, int]:
