@@ -98,9 +98,11 @@ def set_item_enabled(box: QComboBox, data: str, on: bool) -> None:
         box.setCurrentIndex(0)
 
 
-class TrainingControls(QScrollArea):
-    """The four boxes "1. Dataset" … "4. Train", scrollable. ``folder`` is the chosen image
-    folder ("" until one is chosen)."""
+class TrainingControls(QWidget):
+    """The boxes "1. Dataset" … "3. Optimizer" in a scroll area (``scroll``), and below it
+    "4. Train" (Start / Pause / Step / Stop, save and load weights), pinned: the run buttons
+    stay visible at every window size while the settings scroll. ``folder`` is the chosen
+    image folder ("" until one is chosen)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,11 +112,15 @@ class TrainingControls(QScrollArea):
         col.addWidget(self._dataset_box())
         col.addWidget(self._network_box())
         col.addWidget(self._optimizer_box())
-        col.addWidget(self._run_box())
         col.addStretch(1)
-        self.setWidget(column)
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(column)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self._run_box())
         self.setMinimumWidth(330)
         self.setMaximumWidth(400)
         self.source.currentIndexChanged.connect(self._source_changed)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
 from cnn_explorer.explorer.project import TrainedState
@@ -400,6 +400,19 @@ class TrainingTab(QWidget):
             window.installEventFilter(self)
             self._watched = window
         super().showEvent(event)
+        self.updateGeometry()  # it asks for room again: see minimumSizeHint
+
+    def hideEvent(self, event: Any) -> None:
+        super().hideEvent(event)
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:
+        """No minimum while hidden: the main window's tab widget takes its largest page's
+        minimum, and on the Feature maps tab the explorer's docks sit beside it, so this
+        tab's minimum would force the window wider than a 1280-px screen."""
+        if self.isHidden():
+            return QSize(0, 0)
+        return super().minimumSizeHint()
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if obj is self._watched and event.type() == QEvent.Type.Close:
