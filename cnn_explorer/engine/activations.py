@@ -29,6 +29,7 @@ import numpy as np
 
 from cnn_explorer.engine._args import as_float
 from cnn_explorer.engine.errors import ShapeError
+from cnn_explorer.engine.geometry import fmt_number
 
 Ctx: TypeAlias = tuple[Any, ...]
 """Opaque state handed from a ``*_forward`` to its ``*_backward`` (arrays and settings)."""
@@ -382,18 +383,6 @@ def apply_activation_scalar(kind: str, value: float, **settings: float) -> float
     return float(fn(np.float64(value), **settings))
 
 
-def _num(value: float) -> str:
-    """A number as a person would write it: ``2`` not ``2.0``, at most 4 significant digits."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value == 0:
-        return "0"
-    text = f"{value:.4g}"
-    return text.replace("-", "−")
-
-
 def _formula(kind: str, v: str, x: float, settings: dict[str, float]) -> str:
     """The middle part of an explanation: the formula with the user's number ``v`` in it.
 
@@ -403,17 +392,19 @@ def _formula(kind: str, v: str, x: float, settings: dict[str, float]) -> str:
     slope = settings.get("negative_slope", 0.01)
     alpha = settings.get("alpha", 1.0)
     beta = settings.get("beta", 1.0)
-    alpha_times = "" if alpha == 1.0 else f"{_num(alpha)} × "
+    alpha_times = "" if alpha == 1.0 else f"{fmt_number(alpha)} × "
     formulas = {
         "relu": f"max(0, {v})",
-        "leaky_relu": v if x > 0 else f"{_num(slope)} × {p}",
-        "sigmoid": f"1 / (1 + e^(−{v}))" if x >= 0 else f"1 / (1 + e^{_num(-x)})",
+        "leaky_relu": v if x > 0 else f"{fmt_number(slope)} × {p}",
+        "sigmoid": f"1 / (1 + e^(−{v}))" if x >= 0 else f"1 / (1 + e^{fmt_number(-x)})",
         "tanh": f"tanh({v})",
         "identity": v,
         "elu": v if x > 0 else f"{alpha_times}(e^{p} − 1)",
         "gelu_tanh": f"0.5 × {p} × (1 + tanh(√(2/π) × ({v} + 0.044715 × {p}³)))",
         "softplus": (
-            f"ln(1 + e^{p})" if beta == 1.0 else f"ln(1 + e^({_num(beta)} × {p})) / {_num(beta)}"
+            f"ln(1 + e^{p})"
+            if beta == 1.0
+            else f"ln(1 + e^({fmt_number(beta)} × {p})) / {fmt_number(beta)}"
         ),
     }
     return formulas[kind]
@@ -427,8 +418,8 @@ def describe_activation(kind: str, x: float, **settings: float) -> str:
     """
     _check_kind(kind)
     x = float(x)
-    v = _num(x)
-    result = _num(apply_activation_scalar(kind, x, **settings))
+    v = fmt_number(x)
+    result = fmt_number(apply_activation_scalar(kind, x, **settings))
     middle = _formula(kind, v, x, settings)
     label = ACTIVATION_LABELS[kind].split(" (")[0]
     if middle == v:  # identity, or the positive side of leaky ReLU / ELU

@@ -11,6 +11,7 @@ Positions outside ``[0, H)`` are *padding* cells: they exist only in the padded 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -597,15 +598,22 @@ def explain_cell(
 
 
 def fmt_number(v: float, digits: int = 4) -> str:
-    """Compact number: ``%g`` with ``digits`` significant digits; ``-0`` prints as ``0``."""
+    """A number as a person would write it in an explanation: ``2`` not ``2.0``, ``digits``
+    significant digits, a true minus sign (``−2``, as in the formulas), ``-0`` as ``0``,
+    ``NaN``, ``∞`` and ``−∞``. The one number format of every explanation."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
     if v == 0:
         return "0"
-    return f"{v:.{digits}g}"
+    text = f"{v:.{digits}g}"
+    return "−" + text[1:] if text.startswith("-") else text
 
 
 def _factor(v: float, digits: int) -> str:
     s = fmt_number(v, digits)
-    return f"({s})" if s.startswith("-") else s
+    return f"({s})" if s.startswith("−") else s
 
 
 def _out_name(index: tuple[int, ...], show_channel: bool) -> str:
@@ -633,10 +641,11 @@ def format_explanation(
     if isinstance(e, WeightedSumExplanation):
         name = _out_name(e.index, e.show_channel)
         parts = [f"{_factor(t.value, digits)}·{_factor(t.weight, digits)}" for t in e.terms]
-        parts = _limit(parts, max_terms)
-        if e.bias is not None:
-            parts.append(fmt_number(e.bias, digits))
-        return f"{name} = {' + '.join(parts)} = {fmt_number(e.result, digits)}"
+        total = " + ".join(_limit(parts, max_terms))
+        if e.bias is not None:  # "… + 0.5" or "… − 0.5", never "+ −0.5"
+            b = fmt_number(e.bias, digits)
+            total += f" − {b[1:]}" if b.startswith("−") else f" + {b}"
+        return f"{name} = {total} = {fmt_number(e.result, digits)}"
     if isinstance(e, MaxPoolExplanation):
         name = _out_name(e.index, e.show_channel)
         vals = _limit([fmt_number(t.value, digits) for t in e.terms if not t.is_padding], max_terms)

@@ -259,7 +259,8 @@ def test_explain_conv_signed_kernel() -> None:
     maps = net.forward(WORKED)
     np.testing.assert_array_equal(maps[1][0], [[0, 2, 0], [0, 0, 0], [0, -2, 0]])
     e = net.explain_cell(maps, 0, 2, 1)
-    assert g.format_explanation(e) == "out[2,1] = 0·1 + 1·(-1) + 0·1 + 1·(-1) = -2"
+    # one minus sign throughout, as in the activation formulas ("ReLU(−2) = max(0, −2)")
+    assert g.format_explanation(e) == "out[2,1] = 0·1 + 1·(−1) + 0·1 + 1·(−1) = −2"
 
 
 def test_explain_pools_and_activation() -> None:
@@ -386,3 +387,13 @@ def test_fmt_number() -> None:
     assert g.fmt_number(-0.0) == "0"
     assert g.fmt_number(0.123456) == "0.1235"
     assert g.fmt_number(1e-7) == "1e-07"
+    assert g.fmt_number(-2.5) == "−2.5"
+    assert (g.fmt_number(float("nan")), g.fmt_number(-float("inf"))) == ("NaN", "−∞")
+
+
+def test_a_negative_bias_is_subtracted_not_added() -> None:
+    conv = Conv2D(1, 1, 1)
+    conv.params["weight"][...] = 2.0
+    conv.params["bias"][...] = -1.0
+    x = np.full((1, 1, 1), 3.0, np.float32)
+    assert g.format_explanation(conv.explain(x, 0, 0)) == "out[0,0] = 3·2 − 1 = 5"
