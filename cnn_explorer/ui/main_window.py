@@ -148,7 +148,9 @@ class MainWindow(QMainWindow):
         self, menu: QMenu, text: str, slot: Any, shortcut: Any = None, tip: str = ""
     ) -> QAction:
         a = QAction(text, self)
-        if shortcut is not None:
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            a.setShortcuts(shortcut)  # every platform binding (Redo: Ctrl+Y and Ctrl+Shift+Z)
+        elif shortcut is not None:
             a.setShortcut(shortcut)
         if tip:
             a.setStatusTip(tip)
@@ -179,13 +181,15 @@ class MainWindow(QMainWindow):
             self._act(exp, f"As {fmt.upper()}…", lambda _c=False, x=fmt, e=export: e(x))
         self._act(f, "Export &all maps…", self.exporter.export_all_dialog)
         f.addSeparator()
-        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action = self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        if not quit_action.shortcuts():  # Linux desktops have no standard Quit key
+            quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         e = mb.addMenu("&Edit")
         self.undo_action = self.doc.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.doc.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        self.redo_action.setShortcuts(QKeySequence.StandardKey.Redo)
         e.addAction(self.undo_action)
         e.addAction(self.redo_action)
 

@@ -398,3 +398,12 @@ def test_values_outside_float32_are_refused(qtbot, window, text):
 def test_largest_float32_is_accepted(qtbot, window):
     type_into_table(qtbot, window.grid.table, 1, 1, "3e38")
     assert window.doc.input[0, 1, 1] == np.float32(3e38)
+
+
+def test_redo_and_quit_have_their_usual_keys(qtbot, window):
+    from PySide6.QtGui import QKeySequence
+
+    redo = {k.toString() for k in window.redo_action.shortcuts()}
+    assert {"Ctrl+Y", "Ctrl+Shift+Z"} <= redo
+    quits = [a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Quit"]
+    assert quits and quits[0].shortcut() == QKeySequence("Ctrl+Q")
