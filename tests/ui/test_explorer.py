@@ -407,3 +407,30 @@ def test_redo_and_quit_have_their_usual_keys(qtbot, window):
     assert {"Ctrl+Y", "Ctrl+Shift+Z"} <= redo
     quits = [a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Quit"]
     assert quits and quits[0].shortcut() == QKeySequence("Ctrl+Q")
+
+
+def test_hover_value_follows_edits_and_clears_when_its_map_is_gone(qtbot, window):
+    maps = window.maps
+    maps.set_hover((3, 0, 1, 1))
+    assert maps.hover_label.text().endswith("= 4")
+    window.doc.set_cell(0, 3, 3, 5.0)
+    settle(qtbot, window)
+    assert maps.hover_label.text().endswith("= 8")  # the value now, not the stale one
+    window.doc.remove_layer(2)
+    settle(qtbot, window)
+    assert "Hover a map" in maps.hover_label.text()
+
+
+def test_every_control_of_the_explorer_panels_says_what_it_does(qtbot, window):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox
+
+    silent = []
+    for i in range(len(window.doc.layers)):  # every page of the layer form
+        window.layers.list.setCurrentRow(i)
+        for panel in (window.grid, window.kernel, window.layers, window.maps):
+            for kind in (QAbstractButton, QComboBox, QAbstractSpinBox):
+                for w in panel.findChildren(kind):
+                    corner = w.objectName() == "qt_tableview_cornerbutton"
+                    if w.isVisible() and not corner and not w.toolTip():
+                        silent.append(f"{type(w).__name__} {getattr(w, 'text', str)()!r}")
+    assert not silent, silent

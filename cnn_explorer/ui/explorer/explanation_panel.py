@@ -75,7 +75,8 @@ class ExplanationPanel(QWidget):
             if rr and cr:
                 parts.append(
                     f"<p><b>Receptive field in the input:</b> rows {rr[0]}–{rr[1]}, "
-                    f"columns {cr[0]}–{cr[1]} ({r0.size} cells per channel"
+                    f"columns {cr[0]}–{cr[1]} ({r0.size} cell{'s' if r0.size != 1 else ''}"
+                    " per channel"
                     + (f", {len(r0.padding_cells)} padding cells" if r0.padding_cells else "")
                     + "), highlighted in every earlier map.</p>"
                 )

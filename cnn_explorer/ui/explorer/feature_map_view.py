@@ -40,6 +40,17 @@ from cnn_explorer.ui.explorer.map_layout import MapScene
 SCALE_MODES = ("Per layer", "Per map", "Global")
 
 
+HOVER_HINT = "Hover a map to read values; click a cell to explain it."
+
+
+def _has_cell(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> bool:
+    m, ch, r, c = where
+    if not 0 <= m < len(maps):
+        return False
+    n, h, w = maps[m].shape
+    return 0 <= ch < n and 0 <= r < h and 0 <= c < w
+
+
 class FeatureMapView(QWidget):
     """Scrollable grid of all maps with colour bars, numbers, hover and cell selection."""
 
@@ -56,6 +67,7 @@ class FeatureMapView(QWidget):
         self._structure: tuple = ()
         self._titles: list[str] = []
         self._results: Results | None = None
+        self._hovered: tuple[int, int, int, int] | None = None
         self._text_colors = {
             True: colors.lut_text_colors(True),
             False: colors.lut_text_colors(False),
@@ -92,7 +104,7 @@ class FeatureMapView(QWidget):
         self.numbers_check.setToolTip(f"Draw values in maps up to {NUMBERS_MAX}×{NUMBERS_MAX}")
         self.numbers_check.toggled.connect(self.set_show_numbers)
         bar.addWidget(self.numbers_check)
-        self.hover_label = QLabel("Hover a map to read values; click a cell to explain it.")
+        self.hover_label = QLabel(HOVER_HINT)
         self.hover_label.setObjectName("hoverLabel")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -190,6 +202,7 @@ class FeatureMapView(QWidget):
             first = 0 if self.scale_mode == "Global" else res.first
             self._update_values(res, first, res.channels)
             self._apply_selection()
+        self.set_hover(self._hovered)  # the hovered value changed, or its map is gone
         self.paint_count += 1
 
     def _group_titles(self, res: Results) -> list[str]:
@@ -311,12 +324,14 @@ class FeatureMapView(QWidget):
 
     # ------------------------------------------------------------------ hover / selection
     def set_hover(self, where: tuple[int, int, int, int] | None) -> None:
-        if where is None or self._results is None:
+        """Show the value of the hovered cell (``(map, channel, row, col)``), or the hint
+        when there is none or it no longer exists."""
+        self._hovered = where
+        maps = [] if self._results is None else self._results.maps
+        if where is None or not _has_cell(maps, where):
+            self.hover_label.setText(HOVER_HINT)
             return
         m, ch, r, c = where
-        maps = self._results.maps
-        if m >= len(maps):
-            return
         v = float(maps[m][ch, r, c])
         name = "input" if m == 0 else f"layer {m}"
         text = f"{name}[{ch},{r},{c}] = {v:.6g}"

@@ -81,6 +81,7 @@ class GridEditor(QWidget):
             "to replace the input (undoable)"
         )
         apply_preset = QPushButton("Load preset")
+        apply_preset.setToolTip("Replace the input with the chosen preset (undoable)")
         apply_preset.clicked.connect(lambda: self.apply_preset(self.preset_combo.currentText()))
         self.rows_spin = QSpinBox()
         self.cols_spin = QSpinBox()
@@ -91,6 +92,9 @@ class GridEditor(QWidget):
             sp.valueChanged.connect(self._resize)
         self.channels_combo = QComboBox()
         self.channels_combo.addItems(["Grayscale (1 channel)", "RGB (3 channels)"])
+        self.channels_combo.setToolTip(
+            "Grayscale or RGB input; later conv weights follow the channel count"
+        )
         self.channels_combo.currentIndexChanged.connect(
             lambda i: self.doc.set_channels(1 if i == 0 else 3)
         )

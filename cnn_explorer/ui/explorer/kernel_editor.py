@@ -118,6 +118,7 @@ class KernelEditor(QWidget):
         self.bias_spin.setDecimals(3)
         self.bias_spin.setSingleStep(0.1)
         self.bias_spin.setKeyboardTracking(False)
+        self.bias_spin.setToolTip("Bias of this filter (turn bias on in the layer's parameters)")
         self.bias_spin.valueChanged.connect(self._bias_changed)
         self.kh_spin = QSpinBox()
         self.kw_spin = QSpinBox()

@@ -55,6 +55,10 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+ADD_TIP = "Insert a layer after the selected one"
+DUPLICATE_TIP = "Insert a copy of the selected layer after it"
+
+
 class LayerStack(QWidget):
     """List of layers with buttons and a parameter form for the selected one."""
 
@@ -94,6 +98,7 @@ class LayerStack(QWidget):
         self.up_btn.setText("▲")
         self.down_btn = QToolButton()
         self.down_btn.setText("▼")
+        self.remove_btn.setToolTip("Remove the selected layer (undoable)")
         self.up_btn.setToolTip("Move the selected layer up")
         self.down_btn.setToolTip("Move the selected layer down")
         self.remove_btn.clicked.connect(lambda: self._with_row(self.doc.remove_layer))
@@ -254,8 +259,9 @@ class LayerStack(QWidget):
         self.add_btn.setEnabled(room)
         self.remove_btn.setEnabled(n > 0)
         self.dup_btn.setEnabled(n > 0 and room)
-        tip = "" if room else f"The stack holds at most {MAX_LAYERS} layers"
-        for b in (self.add_btn, self.dup_btn):
+        full = f"The stack holds at most {MAX_LAYERS} layers"
+        for b, tip in ((self.add_btn, ADD_TIP), (self.dup_btn, DUPLICATE_TIP)):
+            tip = tip if room else full
             if b.toolTip() != tip:
                 b.setToolTip(tip)
         self.up_btn.setEnabled(n > 0 and i > 0)
