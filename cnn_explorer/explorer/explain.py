@@ -77,6 +77,20 @@ def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
     return geometry.dense_param_count_equivalent(in_shape, out_shape)
 
 
+def filter_of(specs: Sequence[LayerSpec], sel: Selection) -> tuple[int, int] | None:
+    """``(layer, filter)`` of the conv that made the selected cell's channel: the layer of
+    the map itself, or the nearest conv before it through channel-wise layers
+    (activations, pools, disabled layers keep the channel index). None for the input or
+    when no conv made the channel."""
+    for i in range(sel.map_index - 1, -1, -1):
+        spec = specs[i] if i < len(specs) else None
+        if spec is None:
+            return None
+        if spec.enabled and spec.kind == "conv":
+            return i, sel.channel
+    return None
+
+
 def receptive_regions(
     specs: Sequence[LayerSpec], maps: Sequence[np.ndarray], sel: Selection
 ) -> list[geometry.Region]:

@@ -342,3 +342,12 @@ def test_an_edit_whose_maps_would_not_fit_in_memory_is_refused(model: Explorer) 
             h.do("duplicate_layer", 0)
     assert len(model.layers) > len(before)  # the ones that fitted were added
     assert len(model.layers) < len(before) + 14
+
+
+def test_filter_of_a_cell_goes_back_through_channel_wise_layers(model: Explorer) -> None:
+    from cnn_explorer.explorer.explain import filter_of
+
+    layers = model.layers  # conv, ReLU, max pool
+    assert filter_of(layers, Selection(3, 0, 1, 1)) == (0, 0)
+    assert filter_of(layers, Selection(1, 0, 1, 1)) == (0, 0)
+    assert filter_of(layers, Selection(0, 0, 1, 1)) is None

@@ -434,3 +434,13 @@ def test_every_control_of_the_explorer_panels_says_what_it_does(qtbot, window):
                     if w.isVisible() and not corner and not w.toolTip():
                         silent.append(f"{type(w).__name__} {getattr(w, 'text', str)()!r}")
     assert not silent, silent
+
+
+def test_clicking_a_cell_shows_the_filter_that_made_its_channel(qtbot, window):
+    window.doc.update_config(0, filters=3)
+    settle(qtbot, window)
+    click_map_cell(qtbot, window, 3, 2, 0, 0)  # the pool's channel 2 comes from filter 2
+    assert (window.doc.selected_layer, window.doc.selected_filter) == (0, 2)
+    assert window.kernel.filter_spin.value() == 2
+    click_map_cell(qtbot, window, 0, 0, 0, 0)  # an input cell leaves the kernel as it is
+    assert window.doc.selected_filter == 2

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.explain import filter_of
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.limits import MAX_KERNEL
 from cnn_explorer.ui.common import colors, quiet
@@ -228,6 +229,11 @@ class KernelEditor(QWidget):
     def _on_changed(self, change: Change) -> None:
         if change.kind in ("layers", "layer", "document", "selection", "input_shape"):
             self.sync()
+        elif change.kind == "cell" and self.doc.selection is not None:
+            # A clicked cell shows the filter that made its channel.
+            made_by = filter_of(self.doc.layers, self.doc.selection)
+            if made_by is not None and made_by != (self.layer_index, self.filter_spin.value()):
+                self.doc.select_layer(made_by[0], filt=made_by[1])
 
     def sync(self) -> None:
         """Re-read the document (signals blocked so nothing echoes back)."""
