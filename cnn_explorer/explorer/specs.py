@@ -242,7 +242,7 @@ def build_layer(spec: LayerSpec) -> layers.Layer:
             padding_mode=c.get("padding_mode", "zeros"),
             bias=bool(c.get("bias", True)),
             flip_kernel=bool(c.get("flip", False)),
-            rng=0,
+            init="zeros",  # the spec's weights are copied in next: no random draw
         )
         layer.params["weight"][...] = spec.weight
         if "bias" in layer.params and spec.bias is not None:
