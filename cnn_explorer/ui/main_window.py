@@ -34,6 +34,7 @@ from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
+from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.export import MapExporter
@@ -390,6 +391,9 @@ class MainWindow(QMainWindow):
         mode = s.value("view/scale")
         if isinstance(mode, str):
             self.maps.set_scale_mode(mode)
+        shown = s.value("view/input_display")
+        if shown in DISPLAY_MODES:
+            self.grid.set_display(str(shown))
 
     def save_window_state(self) -> None:
         if not self.persist_settings:
@@ -398,6 +402,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("view/scale", self.maps.scale_mode)
+        s.setValue("view/input_display", self.grid.display)
 
     # ------------------------------------------------------------------ events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -22,6 +22,7 @@ def _big(window, side: int = 96) -> np.ndarray:
 
 def test_big_grid_paints_from_image_and_still_edits(qtbot, window):
     x = _big(window)
+    window.grid.set_display("Colour map")
     model = window.grid.model
     assert model.image_mode() and x.shape[1] > IMAGE_GRID
     img = model.image()

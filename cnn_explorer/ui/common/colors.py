@@ -178,3 +178,52 @@ def fmt_short(v: float) -> str:
         return f"{v:.0f}"
     s = f"{v:.2f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
+
+
+LUMA = (0.299, 0.587, 0.114)
+"""ITU-R BT.601 weights of red, green and blue in the luminance of a colour."""
+
+
+def image_levels(lo: float, hi: float) -> tuple[float, float]:
+    """``(black, white)`` of an input with finite values in ``[lo, hi]`` shown as a
+    picture: ``(0, 1)`` for values in that range (a loaded image is in [0, 1], so its
+    pixels come back unchanged), otherwise ``(lo, hi)`` (a unit span if it is flat)."""
+    if lo >= 0.0 and hi <= 1.0:
+        return 0.0, 1.0
+    if hi <= lo:
+        return lo - 0.5, lo + 0.5
+    return lo, hi
+
+
+def _bytes(a: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """Values → 0..255 under ``levels`` (clipped; NaN → 0)."""
+    lo, hi = levels
+    with np.errstate(all="ignore"):
+        t = (a.astype(np.float64) - lo) / (hi - lo)
+    return np.rint(np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def grey_rgba(x: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """``(H, W, 4)`` uint8 grey picture of a ``(C, H, W)`` input: its one channel, or the
+    luminance (:data:`LUMA`) of three; a cell with a NaN/inf is magenta as everywhere."""
+    lum = x[0] if x.shape[0] != 3 else sum(w * x[i].astype(np.float64) for i, w in enumerate(LUMA))
+    g = _bytes(np.asarray(lum), levels)
+    out = np.empty((*g.shape, 4), np.uint8)
+    out[..., 0] = out[..., 1] = out[..., 2] = g
+    out[..., 3] = 255
+    out[~np.isfinite(x).all(axis=0)] = (255, 0, 255, 255)
+    return out
+
+
+def composite_rgba(x: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """``(H, W, 4)`` uint8 colour picture of a 3-channel ``(3, H, W)`` input (red, green,
+    blue under one set of levels, so an image in [0, 1] shows its own pixels); other
+    channel counts fall back to :func:`grey_rgba`."""
+    if x.shape[0] != 3:
+        return grey_rgba(x, levels)
+    out = np.empty((*x.shape[1:], 4), np.uint8)
+    for i in range(3):
+        out[..., i] = _bytes(x[i], levels)
+    out[..., 3] = 255
+    out[~np.isfinite(x).all(axis=0)] = (255, 0, 255, 255)
+    return out

@@ -2,16 +2,21 @@
 
 The panel: a toolbar over a :class:`GridTable` showing an :class:`InputModel`, which reads
 the document's input and turns edits into document intents (undo commands). Cells are
-coloured by value with the number shown. Paint mode turns a mouse drag into one stroke:
-cells change live and the stroke is one undo step. Bad input (a non-number, a paste with
-text) is reported through :attr:`GridEditor.message`, never raised.
+coloured by value (a colour map, grey, or the RGB composite of a colour input) with the
+number shown where it fits. Paint mode turns a mouse drag into one stroke: cells change
+live and the stroke is one undo step. Bad input (a non-number, a paste with text) is
+reported through :attr:`GridEditor.message`, never raised.
+
+The display, the zoom (Ctrl+wheel, Ctrl+= / Ctrl+−, Fit with Ctrl+0) and following the
+selected feature-map cell's receptive field (outlined, scrolled into view) are view state:
+no undo step, nothing in the document changes.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,11 +35,24 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.limits import MAX_INPUT_SIDE as MAX_SIDE
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.grid_table import GridTable
-from cnn_explorer.ui.explorer.input_model import InputModel, parse_block
+from cnn_explorer.ui.explorer.grid_table import (
+    MAX_CELL,
+    MIN_CELL,
+    GridTable,
+    default_cell_px,
+    fit_cell_px,
+    label_step,
+)
+from cnn_explorer.ui.explorer.input_model import (
+    DISPLAY_MODES,
+    IMAGE_GRID,
+    InputModel,
+    parse_block,
+)
 
 
 class GridEditor(QWidget):
@@ -66,9 +84,15 @@ class GridEditor(QWidget):
         )
         for hdr in (self.table.horizontalHeader(), self.table.verticalHeader()):
             hdr.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-            hdr.setMinimumSectionSize(6)
+            hdr.setMinimumSectionSize(MIN_CELL)
+        self.cell_px = 0
+        self.fitting = False
+        """True while the grid keeps fitting the panel (Fit, or a picture just loaded)."""
+        self.table.zoom_requested.connect(self.zoom)
+        self.table.resized.connect(self._refit)
         self._build_controls()
         doc.changed.connect(self._on_changed)
+        doc.results_ready.connect(lambda _r: self._follow_selection(scroll=False))
         self._sync_all()
 
     # ------------------------------------------------------------------ widgets
@@ -112,6 +136,36 @@ class GridEditor(QWidget):
         self.brush.setDecimals(3)
         self.brush.setValue(1.0)
         self.brush.setToolTip("Brush value for paint and fill")
+        self.display_combo = QComboBox()
+        self.display_combo.addItems(list(DISPLAY_MODES))
+        self.display_combo.setToolTip(
+            "How cells are coloured: Auto (RGB for a colour input, grey for a big grey one, "
+            "else the colour map), the colour map of the edited channel, grey (luminance) "
+            "or the RGB composite — a view setting, not an edit"
+        )
+        self.display_combo.currentTextChanged.connect(self.set_display)
+        self._zoom_buttons = []
+        for text, tip, fn in (
+            ("−", "Zoom out (Ctrl+− or Ctrl+wheel)", lambda: self.zoom(-1)),
+            ("+", "Zoom in (Ctrl+= or Ctrl+wheel)", lambda: self.zoom(1)),
+            ("Fit", "Fit the whole grid in the panel (Ctrl+0)", self.fit),
+        ):
+            zb = QToolButton()
+            zb.setText(text)
+            zb.setToolTip(tip)
+            zb.clicked.connect(fn)
+            self._zoom_buttons.append(zb)
+        for keys, fn in (
+            (("Ctrl+=", "Ctrl++"), lambda: self.zoom(1)),
+            (("Ctrl+-",), lambda: self.zoom(-1)),
+            (("Ctrl+0",), self.fit),
+        ):
+            for key in keys:
+                sc = QShortcut(QKeySequence(key), self)
+                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                sc.activated.connect(fn)
+        self.zoom_label = QLabel()
+        self.zoom_label.setToolTip("Side of one cell on screen")
         buttons = []
         for text, tip, fn in (
             (
@@ -152,10 +206,17 @@ class GridEditor(QWidget):
             b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
             b.setMinimumWidth(20)
             paint_row.addWidget(b)
+        view_row = QHBoxLayout()
+        view_row.addWidget(QLabel("Show"))
+        view_row.addWidget(self.display_combo, 1)
+        for zb in self._zoom_buttons:
+            view_row.addWidget(zb)
+        view_row.addWidget(self.zoom_label)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(grid)
         lay.addLayout(paint_row)
+        lay.addLayout(view_row)
         lay.addWidget(self.table, 1)
         hint = QLabel(
             "Type to edit · Ctrl+C/Ctrl+V copy/paste blocks (CSV, TSV, spaces) · Del clears"
@@ -171,8 +232,11 @@ class GridEditor(QWidget):
             self._sync_preset()
         elif change.kind in ("input_shape", "document"):
             self._sync_all(reset=True)
+            self._follow_selection(scroll=False)
         elif change.kind == "selection":
             self._sync_channel_combo()
+        elif change.kind == "cell":
+            self._follow_selection(scroll=True)
 
     def _sync_all(self, reset: bool = True) -> None:
         c, h, w = self.doc.input.shape
@@ -188,14 +252,117 @@ class GridEditor(QWidget):
         self.model.channel = self.doc.selected_input_channel
         self.model.refresh(reset)
         if reset:
-            side = (
-                40 if max(h, w) <= 12 else 30 if max(h, w) <= 32 else 22 if max(h, w) <= 64 else 14
+            if max(h, w) > IMAGE_GRID:
+                self.fit()  # a picture: all of it at once
+            else:
+                self.fitting = False
+                self.set_cell_px(default_cell_px(h, w))
+
+    # ------------------------------------------------------------------ zoom and follow
+    def set_display(self, mode: str) -> None:
+        """Colour the cells as ``mode`` (one of ``DISPLAY_MODES``; view state, no undo)."""
+        self.model.set_display(mode)
+        if self.display_combo.currentText() != mode:
+            with QSignalBlocker(self.display_combo):
+                self.display_combo.setCurrentText(mode)
+        self.table.viewport().update()
+
+    @property
+    def display(self) -> str:
+        """The chosen display mode ("Auto", "Colour map", "Grey" or "RGB")."""
+        return self.model.display
+
+    def set_cell_px(self, px: int) -> None:
+        """Show every cell ``px`` pixels square (clamped); numbers appear where they fit."""
+        px = max(MIN_CELL, min(MAX_CELL, int(px)))
+        if px == self.cell_px:
+            return
+        self.cell_px = px
+        font = self.table.font()
+        font.setPointSize(9 if px >= 40 else 7 if px >= 20 else 5)
+        self.table.setFont(font)
+        for hdr in (self.table.horizontalHeader(), self.table.verticalHeader()):
+            hdr.setDefaultSectionSize(px)
+        fm = self.table.horizontalHeader().fontMetrics()
+        widest = fm.horizontalAdvance(str(max(self.model.columnCount() - 1, 0))) + 6
+        self.model.set_cell_px(px, label_step(widest, px), label_step(fm.height(), px))
+        self.zoom_label.setText(f"{px} px")
+
+    def zoom(self, direction: int) -> None:
+        """One step in (``direction`` > 0) or out, keeping the cell at the centre in view."""
+        vp = self.table.viewport()
+        row = self.table.rowAt(vp.height() // 2)
+        col = self.table.columnAt(vp.width() // 2)
+        px = self.cell_px
+        new = max(px + 1, round(px * 1.25)) if direction > 0 else min(px - 1, round(px / 1.25))
+        self.fitting = False
+        self.set_cell_px(new)
+        if row >= 0 and col >= 0:
+            self.table.scrollTo(
+                self.model.index(row, col), QAbstractItemView.ScrollHint.PositionAtCenter
             )
-            self.table.horizontalHeader().setDefaultSectionSize(side)
-            self.table.verticalHeader().setDefaultSectionSize(min(side, 28) if side > 28 else side)
-            font = self.table.font()
-            font.setPointSize(9 if side >= 40 else 7 if side >= 20 else 5)
-            self.table.setFont(font)
+
+    def fit(self) -> None:
+        """Zoom so the whole grid shows in the panel, and keep fitting as the panel resizes
+        (until the next zoom step)."""
+        self.fitting = True
+        self._refit()
+
+    def _refit(self) -> None:
+        if not self.fitting:
+            return
+        rows, cols = self.model.rowCount(), self.model.columnCount()
+        for _ in range(3):  # the row header's width follows the font, which follows the size
+            frame = 2 * self.table.frameWidth()
+            avail_w = self.table.width() - self.table.verticalHeader().sizeHint().width() - frame
+            avail_h = self.table.height() - self.table.horizontalHeader().sizeHint().height()
+            px = fit_cell_px(avail_w, avail_h - frame, rows, cols)
+            if px == self.cell_px:
+                break
+            self.set_cell_px(px)
+
+    def visible_cells(self) -> tuple[int, int]:
+        """``(rows, cols)`` of cells at least partly in view."""
+        vp = self.table.viewport()
+        r0, c0 = self.table.rowAt(0), self.table.columnAt(0)
+        r1, c1 = self.table.rowAt(vp.height() - 1), self.table.columnAt(vp.width() - 1)
+        rows, cols = self.model.rowCount(), self.model.columnCount()
+        r1 = rows - 1 if r1 < 0 else r1
+        c1 = cols - 1 if c1 < 0 else c1
+        return max(0, r1 - max(r0, 0) + 1), max(0, c1 - max(c0, 0) + 1)
+
+    def _input_region(self, sel: Selection | None) -> tuple[int, int, int, int] | None:
+        """Input cells ``(r0, r1, c0, c1)`` feeding the selected cell, or None."""
+        if sel is None:
+            return None
+        if sel.map_index == 0:
+            region = (sel.row, sel.row, sel.col, sel.col)
+        else:
+            try:
+                regions = self.doc.model.receptive_field(sel)
+            except Exception:  # results of another shape mid-recompute: no outline yet
+                return None
+            first = next((r for r in regions if r.map_index == 0), None)
+            if first is None or first.row_range is None or first.col_range is None:
+                return None
+            region = (*first.row_range, *first.col_range)
+        _, h, w = self.doc.input.shape
+        return region if region[1] < h and region[3] < w else None
+
+    def _follow_selection(self, scroll: bool) -> None:
+        """Outline the selected cell's receptive field and (``scroll``) bring it into view."""
+        region = self._input_region(self.doc.selection)
+        self.table.set_region(region)
+        if not scroll or region is None:
+            return
+        rect = self.table.region_rect()
+        if rect is not None and self.table.viewport().rect().contains(rect):
+            return
+        r0, r1, c0, c1 = region
+        self.table.scrollTo(
+            self.model.index((r0 + r1) // 2, (c0 + c1) // 2),
+            QAbstractItemView.ScrollHint.PositionAtCenter,
+        )
 
     def _sync_preset(self) -> None:
         """Show the preset the input equals, or "— choose —" (same rule as the kernel's)."""

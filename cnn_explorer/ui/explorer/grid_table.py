@@ -1,15 +1,46 @@
-"""The input grid's table view: copy/paste/delete keys and paint strokes as signals, and
-large grids painted from the model's cached image in one drawImage."""
+"""The input grid's table view: copy/paste/delete keys, paint strokes, Ctrl+wheel zoom and
+resizes as signals; cells without numbers painted from the model's cached image in one
+drawImage; the selected cell's receptive field outlined."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 from cnn_explorer.ui.explorer.input_model import InputModel
+
+MIN_CELL = 2
+"""Smallest cell side in pixels (zoomed out or fitted; a 512-wide grid is 1 kpx)."""
+MAX_CELL = 96
+"""Largest cell side in pixels when zooming in."""
+MAX_FIT = 64
+"""Fit never makes cells bigger than this (a 2×2 grid would fill the panel)."""
+LABEL_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 500)
+"""Header labels go on every n-th row/column for the smallest n here that leaves room."""
+
+
+def default_cell_px(rows: int, cols: int) -> int:
+    """Cell side a freshly shaped small grid opens at (room for its numbers)."""
+    side = max(rows, cols)
+    return 40 if side <= 12 else 30 if side <= 24 else 22
+
+
+def fit_cell_px(avail_w: int, avail_h: int, rows: int, cols: int) -> int:
+    """Largest cell side (within ``MIN_CELL``..``MAX_FIT``) that shows ``rows × cols``
+    cells in ``avail_w × avail_h`` pixels."""
+    px = min(avail_w // max(cols, 1), avail_h // max(rows, 1))
+    return max(MIN_CELL, min(MAX_FIT, px))
+
+
+def label_step(label_px: int, cell_px: int) -> int:
+    """How many sections one header label spans so labels ``label_px`` wide never touch."""
+    for step in LABEL_STEPS:
+        if step * cell_px >= label_px:
+            return step
+    return LABEL_STEPS[-1]
 
 
 class GridTable(QTableView):
@@ -21,9 +52,13 @@ class GridTable(QTableView):
     stroke_started = Signal()
     painted = Signal(list)  # cells [(row, col), ...] the brush went over
     stroke_ended = Signal()
+    zoom_requested = Signal(int)  # +1 zoom in, -1 zoom out (Ctrl+wheel)
+    resized = Signal()
 
     def __init__(self) -> None:
         super().__init__()
+        self.region: tuple[int, int, int, int] | None = None
+        """Cells ``(r0, r1, c0, c1)`` (inclusive) outlined as the receptive field."""
         self.painting = False
         self._stroke_active = False
         self._last_cell: tuple[int, int] | None = None
@@ -43,6 +78,34 @@ class GridTable(QTableView):
             self.clear_requested.emit()
             return
         super().keyPressEvent(event)
+
+    def wheelEvent(self, event: Any) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            dy = event.angleDelta().y()
+            if dy:
+                self.zoom_requested.emit(1 if dy > 0 else -1)
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
+
+    def set_region(self, region: tuple[int, int, int, int] | None) -> None:
+        """Outline cells ``(r0, r1, c0, c1)`` (inclusive), or nothing."""
+        if region != self.region:
+            self.region = region
+            self.viewport().update()
+
+    def region_rect(self) -> QRect | None:
+        """The outlined cells in viewport coordinates (None without a region)."""
+        if self.region is None or self.model() is None:
+            return None
+        r0, r1, c0, c1 = self.region
+        m = self.model()
+        a, b = self.visualRect(m.index(r0, c0)), self.visualRect(m.index(r1, c1))
+        return a.united(b)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if not self.painting:
@@ -68,6 +131,7 @@ class GridTable(QTableView):
         model = self.model()
         if not isinstance(model, InputModel) or not model.image_mode():
             super().paintEvent(event)  # type: ignore[arg-type]
+            self._paint_region()
             return
         hh, vh = self.horizontalHeader(), self.verticalHeader()
         vp = self.viewport()
@@ -97,6 +161,20 @@ class GridTable(QTableView):
             if cur.isValid():
                 p.setPen(QPen(QColor(20, 20, 20), 2))
                 p.drawRect(self.visualRect(cur).adjusted(1, 1, -1, -1))
+        p.end()
+        self._paint_region()
+
+    def _paint_region(self) -> None:
+        """The receptive field: a dark and a light outline (visible on any colour)."""
+        rect = self.region_rect()
+        if rect is None:
+            return
+        p = QPainter(self.viewport())
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor(255, 255, 255), 3))
+        p.drawRect(rect.adjusted(0, 0, -1, -1))
+        p.setPen(QPen(QColor(230, 40, 40), 1))
+        p.drawRect(rect.adjusted(0, 0, -1, -1))
         p.end()
 
     def _paint_at(self, pos: object) -> None:
