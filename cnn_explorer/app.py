@@ -31,7 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="MAP,CH,ROW,COL",
         help="select a feature-map cell (shows its explanation), e.g. 1,0,0,1",
     )
-    p.add_argument("--image-size", metavar="ROWSxCOLS", help="grid size for an image FILE")
+    p.add_argument(
+        "--image-size",
+        metavar="ROWSxCOLS",
+        help="grid size for an image FILE (default: its aspect ratio, 64 on the longer side)",
+    )
     p.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -60,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("cnn-explorer")
     app.setApplicationDisplayName("CNN Explorer")
 
-    from cnn_explorer.limits import IMAGE_SUFFIXES
     from cnn_explorer.ui.common.messages import ImageOptions, Reporter
     from cnn_explorer.ui.main_window import MainWindow
 
@@ -71,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         win.reporter = _StderrReporter(win)
         w, h = _pair(args.size)
         win.resize(w, h)
+        # No dialog asks for an image's size here: say which size it became.
+        win.images.status.connect(lambda text, error: error or _note(text))
     ok = True
     if args.file:
         opts = None
         if args.image_size:
             r, c = _pair(args.image_size)
-            opts = ImageOptions(r, c, win.doc.input.shape[0])
-        if args.file.lower().endswith(IMAGE_SUFFIXES) and opts is None and headless:
-            opts = ImageOptions(64, 64, win.doc.input.shape[0])
+            opts = ImageOptions(r, c, win.images.channels_for(args.file))
         ok = win.load_image(args.file, opts) if opts is not None else win.open_path(args.file)
     win.show()
     if args.quit_after_show:
@@ -119,6 +122,10 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     return 0 if ok else 2
 
 
+def _note(text: str) -> None:
+    print(f"cnn-explorer: {text}", file=sys.stderr)
+
+
 def _install_excepthook(win: object) -> None:
     """An unexpected exception in a slot is printed and shown in the status bar; the
     window stays up (Qt would otherwise carry on silently or abort)."""
@@ -157,7 +164,7 @@ class _StderrReporter:
     def folder_path(self, *_a: object) -> None:
         return None
 
-    def image_options(self, _w: int, _h: int, default: object) -> object:
+    def image_options(self, _w: int, _h: int, default: object, _preview: object = None) -> object:
         return default
 
 

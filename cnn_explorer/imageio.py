@@ -30,8 +30,13 @@ import numpy as np
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QImage, QImageIOHandler, QImageReader
 
-MAX_SIDE = 512
+from cnn_explorer.limits import MAX_INPUT_SIDE
+
+MAX_SIDE = MAX_INPUT_SIDE
 """Largest grid side the explorer accepts for an input."""
+
+DEFAULT_SIDE = 64
+"""The longer side of the grid an image is offered at (the shorter follows its aspect)."""
 
 MAX_SOURCE_PIXELS = 400_000_000
 """Refuse sources above this many pixels even with scaled decoding (20k×20k = 4e8 is ok)."""
@@ -63,6 +68,62 @@ def image_size(path: str, max_source_pixels: int = MAX_SOURCE_PIXELS) -> tuple[i
     _check_source(reader, os.path.basename(path), max_source_pixels)
     size = reader.size()
     return size.width(), size.height()
+
+
+def source_channels(path: str) -> int | None:
+    """1 for a grey file, 3 for a colour one, None when the header does not say (GIF),
+    read from the header without decoding (so a colour photo can default to RGB)."""
+    fmt = _reader(path).imageFormat()
+    grey = (
+        QImage.Format.Format_Grayscale8,
+        QImage.Format.Format_Grayscale16,
+        QImage.Format.Format_Mono,
+        QImage.Format.Format_MonoLSB,
+    )
+    if fmt in grey:
+        return 1
+    return None if fmt == QImage.Format.Format_Invalid else 3
+
+
+def aspect_size(
+    src_h: int, src_w: int, long_side: int = DEFAULT_SIDE, limit: int = MAX_SIDE
+) -> tuple[int, int]:
+    """``(rows, cols)`` keeping a ``src_h × src_w`` picture's aspect ratio: the longer side
+    is ``long_side`` (never more than the source's, so small pictures keep their size, and
+    never more than ``limit``), the shorter follows (at least 1).
+
+    e.g. 640×427 (w×h) → ``(43, 64)``.
+    """
+    long_side = max(1, min(long_side, limit, max(src_h, src_w)))
+    scale = long_side / max(src_h, src_w)
+    return (
+        max(1, min(limit, round(src_h * scale))),
+        max(1, min(limit, round(src_w * scale))),
+    )
+
+
+def follow_aspect(
+    src_h: int, src_w: int, rows: int | None = None, cols: int | None = None, limit: int = MAX_SIDE
+) -> tuple[int, int]:
+    """The other side for a given ``rows`` (or ``cols``) at the source's aspect ratio.
+
+    Both sides stay within ``1..limit``: when the other side would pass the limit it is
+    set to the limit and the given side follows it instead.
+    """
+    if (rows is None) == (cols is None):
+        raise ValueError("give exactly one of rows and cols")
+    if rows is not None:
+        rows = max(1, min(limit, rows))
+        cols = max(1, round(rows * src_w / src_h))
+        if cols > limit:
+            cols, rows = limit, max(1, round(limit * src_h / src_w))
+        return rows, cols
+    assert cols is not None
+    cols = max(1, min(limit, cols))
+    rows = max(1, round(cols * src_h / src_w))
+    if rows > limit:
+        rows, cols = limit, max(1, round(limit * src_w / src_h))
+    return rows, cols
 
 
 def load_image(

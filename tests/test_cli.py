@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -88,3 +89,20 @@ def test_train_subcommand_is_routed_to_the_headless_trainer(run_app):
     bad = run_app("train", os.path.join(ROOT, "no-such-folder"))
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "does not exist" in bad.stderr
+
+
+def test_screenshot_of_a_photo_keeps_its_aspect_ratio(tmp_path, qapp, run_app):
+    from cnn_explorer.imageio import save_png
+
+    src = tmp_path / "wide.png"
+    rgb = np.zeros((427, 640, 3), np.uint8)
+    rgb[..., 0] = np.arange(640) * 255 // 639
+    save_png(rgb, str(src))
+    out = tmp_path / "w.png"
+    res = run_app(str(src), "--screenshot", str(out))
+    assert res.returncode == 0, res.stderr
+    found = re.search(r"Loaded wide\.png as (\d+)×(\d+)×(\d+)", res.stderr)
+    assert found, res.stderr
+    rows, cols, channels = (int(v) for v in found.groups())
+    assert cols == 64 and channels == 3  # the long side at the default; colour kept
+    assert abs(rows / cols - 427 / 640) <= 0.5 / rows  # not squashed to 64×64

@@ -16,9 +16,10 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
 
 ASYNC_IMAGE_PIXELS = 2_000_000
-"""Decode images with more source pixels than this off the GUI thread."""
-DEFAULT_SIDE = 64
-"""The longer side of the grid an image is offered at (the user may change it)."""
+"""Decode images with more source pixels than this off the GUI thread (and show no preview
+in the size dialog: the preview decodes on the GUI thread)."""
+PREVIEW_SIDE = 192
+"""Longer side of the picture the size dialog previews."""
 
 
 class _ImageJobSignals(QObject):
@@ -78,11 +79,9 @@ class ImageLoader(QObject):
         except imageio.ImageLoadError as exc:
             return self._failed(str(exc))
         if options is None:
-            scale = min(1.0, DEFAULT_SIDE / max(w, h))
-            default = ImageOptions(
-                max(1, round(h * scale)), max(1, round(w * scale)), self.doc.input.shape[0]
+            options = self.reporter.image_options(
+                w, h, self.default_options(path, w, h), self._preview(path, w, h)
             )
-            options = self.reporter.image_options(w, h, default)
             if options is None:
                 return False
         if w * h > imageio.MAX_SOURCE_PIXELS:
@@ -104,6 +103,30 @@ class ImageLoader(QObject):
         self.status.emit(f"Decoding {os.path.basename(path)} ({w}×{h})…", False)
         self._pool.start(job)
         return True
+
+    def default_options(self, path: str, w: int, h: int) -> ImageOptions:
+        """The size an image is offered at: its aspect ratio kept, the longer side
+        ``imageio.DEFAULT_SIDE`` (smaller pictures keep their size); RGB for a colour
+        file, grey for a grey one (the input's channel count when the header does not say).
+        """
+        rows, cols = imageio.aspect_size(h, w)
+        return ImageOptions(rows, cols, self.channels_for(path))
+
+    def channels_for(self, path: str) -> int:
+        """3 for a colour file, 1 for a grey one, else the input's channel count."""
+        try:
+            return imageio.source_channels(path) or self.doc.input.shape[0]
+        except imageio.ImageLoadError:
+            return int(self.doc.input.shape[0])
+
+    def _preview(self, path: str, w: int, h: int) -> np.ndarray | None:
+        """The picture small, ``(3, H, W)`` in [0, 1], for the size dialog (None if big)."""
+        if w * h > ASYNC_IMAGE_PIXELS:
+            return None
+        try:
+            return imageio.load_image(path, imageio.aspect_size(h, w, PREVIEW_SIDE), 3)
+        except imageio.ImageLoadError:
+            return None
 
     def wait(self, msecs: int) -> None:
         """Let a running decode finish (screenshots, closing)."""

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
-    QFormLayout,
-    QMessageBox,
-    QSpinBox,
-    QWidget,
-)
+import numpy as np
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
 
-from cnn_explorer.limits import IMAGE_SUFFIXES, MAX_INPUT_SIDE
+from cnn_explorer.limits import IMAGE_SUFFIXES
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
 """The file-dialog filter for every image the app reads."""
@@ -76,29 +68,21 @@ class Reporter:
     def folder_path(self, title: str) -> str | None:
         return QFileDialog.getExistingDirectory(self.parent, title) or None
 
-    def image_options(self, src_w: int, src_h: int, default: ImageOptions) -> ImageOptions | None:
-        dlg = QDialog(self.parent)
-        dlg.setWindowTitle("Image size")
-        form = QFormLayout(dlg)
-        rows, cols = QSpinBox(), QSpinBox()
-        for sp, v in ((rows, default.rows), (cols, default.cols)):
-            sp.setRange(1, MAX_INPUT_SIDE)
-            sp.setValue(v)
-        chans = QComboBox()
-        chans.addItems(["Grayscale (1 channel)", "RGB (3 channels)"])
-        chans.setCurrentIndex(0 if default.channels == 1 else 1)
-        form.addRow(f"Source: {src_w}×{src_h} px. Rows", rows)
-        form.addRow("Columns", cols)
-        form.addRow("Channels", chans)
-        bb = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        bb.accepted.connect(dlg.accept)
-        bb.rejected.connect(dlg.reject)
-        form.addRow(bb)
+    def image_options(
+        self,
+        src_w: int,
+        src_h: int,
+        default: ImageOptions,
+        preview: np.ndarray | None = None,
+    ) -> ImageOptions | None:
+        """Ask for the grid size (aspect ratio kept by default; ``preview`` is the picture
+        as ``(3, H, W)`` in [0, 1] at a small size, or None)."""
+        from cnn_explorer.ui.common.image_size_dialog import ImageSizeDialog
+
+        dlg = ImageSizeDialog(src_w, src_h, default, preview, self.parent)
         if dlg.exec() != QDialog.DialogCode.Accepted:
             return None
-        return ImageOptions(rows.value(), cols.value(), 1 if chans.currentIndex() == 0 else 3)
+        return dlg.options()
 
 
 @dataclass
@@ -115,6 +99,8 @@ class RecordingReporter(Reporter):
     next_save: str | None = None
     next_folder: str | None = None
     image_answer: ImageOptions | None = None
+    image_defaults: list[ImageOptions] = field(default_factory=list)
+    """The size offered for every image asked about (the dialog's starting values)."""
 
     def error(self, title: str, text: str) -> None:
         self.errors.append((title, text))
@@ -135,5 +121,12 @@ class RecordingReporter(Reporter):
     def folder_path(self, title: str) -> str | None:
         return self.next_folder
 
-    def image_options(self, src_w: int, src_h: int, default: ImageOptions) -> ImageOptions | None:
+    def image_options(
+        self,
+        src_w: int,
+        src_h: int,
+        default: ImageOptions,
+        preview: np.ndarray | None = None,
+    ) -> ImageOptions | None:
+        self.image_defaults.append(default)
         return self.image_answer or default
