@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QScrollArea,
     QSizePolicy,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +37,7 @@ from cnn_explorer.explorer.stats import map_stats as map_stats_full
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_items import NUMBERS_MAX, MapGroup, MapTile
 from cnn_explorer.ui.explorer.map_layout import MapScene
+from cnn_explorer.ui.explorer.row_maps import RowMapsView
 
 SCALE_MODES = ("Per layer", "Per map", "Global")
 
@@ -122,11 +124,19 @@ class FeatureMapView(QWidget):
         self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.scroll.setStyleSheet("QScrollArea { background: white; }")
 
+        # A 1-row input's maps are line plots instead (its own widget; see row_maps.py).
+        self.rows_view = RowMapsView(self.doc)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.scroll)
+        self.stack.addWidget(self.rows_view)
+        self.stack.setCurrentIndex(int(self.rows_view.applies))
+        self.rows_view.applies_changed.connect(lambda on: self.stack.setCurrentIndex(int(on)))
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addLayout(bar)
-        lay.addWidget(self.scroll, 1)
+        lay.addWidget(self.stack, 1)
 
     # ------------------------------------------------------------------ public
     def set_scale_mode(self, mode: str) -> None:

@@ -53,6 +53,7 @@ from cnn_explorer.ui.explorer.input_model import (
     InputModel,
     parse_block,
 )
+from cnn_explorer.ui.explorer.row_maps import RowMapsView
 
 
 class GridEditor(QWidget):
@@ -218,6 +219,11 @@ class GridEditor(QWidget):
         lay.addLayout(paint_row)
         lay.addLayout(view_row)
         lay.addWidget(self.table, 1)
+        # A 1-row input: a line plot with the first conv's response beneath the numbers.
+        self.row_plots = RowMapsView(self.doc, first_conv_only=True)
+        self.row_plots.setVisible(self.row_plots.applies)
+        self.row_plots.applies_changed.connect(self._one_row)
+        lay.addWidget(self.row_plots, 3)
         hint = QLabel(
             "Type to edit · Ctrl+C/Ctrl+V copy/paste blocks (CSV, TSV, spaces) · Del clears"
         )
@@ -258,6 +264,20 @@ class GridEditor(QWidget):
                 self.fitting = False
                 self.set_cell_px(default_cell_px(h, w))
 
+    def _one_row(self, on: bool) -> None:
+        """A 1-row input: the table shrinks to its row and the line plots take the rest."""
+        self.row_plots.setVisible(on)
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        if not self.row_plots.applies:
+            self.table.setMaximumHeight(16_777_215)
+            return
+        bar = self.table.horizontalScrollBar().sizeHint().height()
+        head = self.table.horizontalHeader().sizeHint().height()
+        height = head + self.cell_px + bar + 2 * self.table.frameWidth() + 2
+        self.table.setMaximumHeight(height)
+
     # ------------------------------------------------------------------ zoom and follow
     def set_display(self, mode: str) -> None:
         """Colour the cells as ``mode`` (one of ``DISPLAY_MODES``; view state, no undo)."""
@@ -287,6 +307,7 @@ class GridEditor(QWidget):
         widest = fm.horizontalAdvance(str(max(self.model.columnCount() - 1, 0))) + 6
         self.model.set_cell_px(px, label_step(widest, px), label_step(fm.height(), px))
         self.zoom_label.setText(f"{px} px")
+        self._fit_table_height()
 
     def zoom(self, direction: int) -> None:
         """One step in (``direction`` > 0) or out, keeping the cell at the centre in view."""
