@@ -105,6 +105,9 @@ class Layer:
     ``enabled`` pass-through and the layer position in error messages."""
 
     kind: ClassVar[str] = "layer"
+    needs_batch_axis: ClassVar[bool] = False
+    """True for layers whose meaning depends on where the batch axis is (merges, softmax,
+    reshape): a Graph always runs them on batches (a single image as a batch of one)."""
 
     def __init__(
         self, *, name: str | None = None, enabled: bool = True, trainable: bool = True
@@ -213,6 +216,11 @@ class Layer:
 
     def _window(self) -> Window | None:
         return None
+
+    def window_for(self, input_shape: Sequence[int]) -> Window | None:
+        """:meth:`window` for a per-image ``input_shape``; layers whose window depends on
+        the input size (global/adaptive pooling) override this."""
+        return self.window()
 
     def explain(self, x: np.ndarray, row: int, col: int, channel: int = 0) -> Explanation:
         """Arithmetic of output cell ``[channel, row, col]`` given this layer's input ``x``
@@ -1070,10 +1078,10 @@ def layer_from_dict(
     config: Mapping[str, Any], params: Mapping[str, np.ndarray] | None = None
 ) -> Layer:
     """Rebuild any layer from its :meth:`Layer.to_dict` config (+ optional arrays)."""
-    # The layers of merge.py subclass Layer, so they import this
+    # The layers of merge.py and extra_layers.py subclass Layer, so they import this
     # module and register their kinds in LAYER_TYPES when imported; importing them here
     # (a no-op once loaded) makes every kind known without a circular import at load time.
-    from cnn_explorer.engine import merge  # noqa: F401
+    from cnn_explorer.engine import extra_layers, merge  # noqa: F401
 
     kind = config.get("kind")
     if kind not in LAYER_TYPES:
