@@ -46,6 +46,15 @@ from cnn_explorer.engine.conv import (
     pad2d,
 )
 from cnn_explorer.engine.errors import ShapeError, nonfinite_report
+from cnn_explorer.engine.extra_layers import (
+    AdaptiveAvgPool2D,
+    Clip,
+    GlobalAvgPool2D,
+    Pad2D,
+    PReLU,
+    Reshape,
+    Softmax,
+)
 
 # --- geometry, layers, network, training (NETWORK worker: add imports here) ---
 from cnn_explorer.engine.geometry import (
@@ -64,6 +73,12 @@ from cnn_explorer.engine.geometry import (
     explain_output_size,
     format_explanation,
     receptive_field,
+)
+from cnn_explorer.engine.graph import Graph, Node
+from cnn_explorer.engine.grouped import (
+    grouped_conv2d,
+    grouped_conv2d_backward,
+    grouped_conv2d_forward,
 )
 from cnn_explorer.engine.layers import (
     LAYER_TYPES,
@@ -97,6 +112,7 @@ from cnn_explorer.engine.losses import (
     softmax_backward,
     softmax_forward,
 )
+from cnn_explorer.engine.merge import Add, Concat, MergeLayer, Mul
 from cnn_explorer.engine.network import (
     LayerStatus,
     Network,
@@ -114,6 +130,7 @@ from cnn_explorer.engine.pool import (
 )
 from cnn_explorer.engine.serialize import (
     FileFormatError,
+    load_model,
     load_network,
     load_npz_safe,
     save_network,
@@ -137,9 +154,13 @@ __all__ = [
     "Activation",
     "ActivationFns",
     "Adam",
+    "AdaptiveAvgPool2D",
+    "Add",
     "AvgPool2D",
     "AvgPoolExplanation",
     "BatchNorm2D",
+    "Clip",
+    "Concat",
     "Conv2D",
     "Dense",
     "Dropout",
@@ -147,16 +168,25 @@ __all__ = [
     "Explanation",
     "FileFormatError",
     "Flatten",
+    "GlobalAvgPool2D",
+    "Graph",
     "Layer",
     "LayerStatus",
     "MaxPool2D",
     "MaxPoolExplanation",
+    "MergeLayer",
+    "Mul",
     "Network",
+    "Node",
     "Optimizer",
+    "PReLU",
+    "Pad2D",
     "Progress",
     "Region",
+    "Reshape",
     "ShapeError",
     "ShiftAugment",
+    "Softmax",
     "Term",
     "WeightedSumExplanation",
     "Window",
@@ -188,6 +218,9 @@ __all__ = [
     "gelu_tanh",
     "gelu_tanh_backward",
     "gelu_tanh_forward",
+    "grouped_conv2d",
+    "grouped_conv2d_backward",
+    "grouped_conv2d_forward",
     "identity",
     "identity_backward",
     "identity_forward",
@@ -198,6 +231,7 @@ __all__ = [
     "linear",
     "linear_backward",
     "linear_forward",
+    "load_model",
     "load_network",
     "load_npz_safe",
     "log_softmax",
