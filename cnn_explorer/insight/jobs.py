@@ -9,6 +9,7 @@ its controls into a :class:`Request` and draws the result.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,9 +100,11 @@ def job(
     image: np.ndarray | None,
     images: np.ndarray | None,
     cancel: Cancel = None,
+    class_names: Sequence[str] = (),
 ) -> ProgressGen:
     """The generator for ``request`` on ``network`` (which it uses and changes: give it a
-    copy), with the current ``image (C, H, W)`` and the dataset ``images (N, C, H, W)``.
+    copy), with the current ``image (C, H, W)`` and the dataset ``images (N, C, H, W)``;
+    ``class_names`` name the classes in the titles.
     Progress records as the method yields them; the last one carries an
     :class:`InsightResult`. Checks the request *now* (InsightError or ShapeError, a
     sentence), so a bad one is refused before a thread starts."""
@@ -126,7 +129,10 @@ def job(
             raise InsightError(
                 f"layer {request.layer + 1} does not output (channels, height, width) maps"
             )
-    return _run(request, network, image, images, target, shape, cancel)
+    what = target.describe(network)
+    if target.layer == len(network) - 1 and target.unit < len(class_names):
+        what = f"class “{class_names[target.unit]}”"
+    return _run(request, network, image, images, target, what, shape, cancel)
 
 
 # Long because it is one dispatch over the seven methods, each a few lines; a table of
@@ -137,11 +143,11 @@ def _run(
     image: np.ndarray | None,
     images: np.ndarray | None,
     target: Target,
+    what: str,
     shape: tuple[int, ...],
     cancel: Cancel,
 ) -> ProgressGen:
     m = request.method
-    what = target.describe(network)
     if m == SALIENCY:
         assert image is not None
         sal = input_gradient(network, image, target)

@@ -56,7 +56,7 @@ def test_every_method_on_a_trained_network_and_export(qtbot, bars: Path, tmp_pat
         assert run(qtbot, panel) == "completed", panel.status.text()
         result = panel.result
         assert result is not None and np.isfinite(result.data).all()
-        assert panel.status.text() == result.title
+        assert panel.status.text().startswith("Done") and result.title
         if result.kind == "heatmap":
             assert result.heatmap.shape == (8, 8)
             assert panel.view.colorbar is not None and panel.view.overlay is not None
@@ -81,6 +81,10 @@ def test_every_method_on_a_trained_network_and_export(qtbot, bars: Path, tmp_pat
     choose(c.target, FILTER)
     assert not c.filter.isHidden()
     assert run(qtbot, panel) == "completed" and "channel" in panel.result.title
+    choose(c.method, "gradcam")
+    choose(c.target, 1)
+    assert run(qtbot, panel) == "completed"
+    assert f"class “{tab.class_names[1]}”" in panel.result.title
     assert tab.shutdown(TIMEOUT)
 
 

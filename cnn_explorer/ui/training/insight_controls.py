@@ -78,10 +78,18 @@ class InsightControls(QWidget):
         self.image.setPrefix("validation image #")
         self.image.setToolTip("The image to explain (the validation images of the dataset)")
         self.layer = QComboBox()
+        self.layer.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.layer.setMinimumContentsLength(16)
         self.layer.setToolTip(
             "A conv layer (after its activation): Grad-CAM's layer, or the filter's"
         )
         self.target = QComboBox()
+        self.target.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.target.setMinimumContentsLength(16)
         self.target.setToolTip(
             "A class score, or a filter of the chosen layer (its mean activation)"
         )
@@ -150,12 +158,9 @@ class InsightControls(QWidget):
         for i in feature_layers(layers):
             shape = shapes[i + 1]
             self._channels[i] = int(shape[0])
-            what = (
-                layers[i - 1].describe() + " + " + layers[i].describe()
-                if layers[i].kind == "activation"
-                else layers[i].describe()
-            )
-            self.layer.addItem(f"layer {i + 1}: {what} ({'×'.join(map(str, shape))})", i)
+            act = layers[i].kind == "activation"
+            what = f"{layers[i - 1].label()} + {layers[i].describe()}" if act else layers[i].label()
+            self.layer.addItem(f"{i + 1}: {what} → {'×'.join(map(str, shape))}", i)
         self._class_names = list(classes)
         self.target.clear()
         self.target.addItem("the predicted class", PREDICTED)

@@ -39,6 +39,14 @@ from cnn_explorer.ui.training.controls import ERROR_STYLE
 from cnn_explorer.ui.training.insight_controls import InsightControls
 from cnn_explorer.ui.training.insight_view import InsightView
 
+HINTS = {
+    "heatmap": "Done: the opacity slider blends the heatmap with the image.",
+    "image": "Done: “Open in explorer” makes this image the explorer's input.",
+    "patches": "Done: the green box marks what the filter's strongest cell sees.",
+    "bars": "Done: a red bar is a channel that never fires on these images.",
+}
+"""What the status line says when a result of each kind is shown (its title is above it)."""
+
 
 class InsightPanel(QWidget):
     """Settings on the left, the result on the right. ``finished(reason)`` after each run:
@@ -162,14 +170,15 @@ class InsightPanel(QWidget):
         request = self.controls.request(predicted)
         network = self.network.copy()
         try:
-            job(request, network, image, images)  # checks now; the thread builds its own
+            job(request, network, image, images)  # checks now; the thread makes its own
         except (InsightError, ShapeError) as exc:
             self._set_status(f"Cannot run {METHODS[request.method]}: {exc}", error=True)
             return False
         self.result = None
         self.progress.setValue(0)
         self._set_status(f"{METHODS[request.method]}: running…")
-        started = self.worker.start(lambda stop: job(request, network, image, images, stop))
+        names = list(self.class_names)
+        started = self.worker.start(lambda stop: job(request, network, image, images, stop, names))
         self._update_buttons()
         return started
 
@@ -192,7 +201,7 @@ class InsightPanel(QWidget):
 
     def _on_finished(self, reason: str) -> None:
         if reason == "completed" and self.result is not None:
-            self._set_status(self.result.title)
+            self._set_status(HINTS[self.result.kind])
         else:
             self._set_status("Cancelled: nothing was changed.")
         self._update_buttons()
@@ -251,6 +260,7 @@ class InsightPanel(QWidget):
         have = self.result is not None and not running
         self.npy_button.setEnabled(have)
         self.png_button.setEnabled(not running)
+        self.opacity.setEnabled(self.result is not None and self.result.kind == "heatmap")
         self.to_explorer.setVisible(self.controls.method_key() == MAXIMIZE)
         self.to_explorer.setEnabled(
             have and self.result is not None and self.result.kind == "image"

@@ -147,8 +147,9 @@ class InsightView(QWidget):
         patches = result.patches
         cols = max(1, math.ceil(math.sqrt(len(patches))))
         self._title(result.title, colspan=cols)
-        pen = QPen(QColor("#00c853"))
-        pen.setWidthF(0.3)
+        pen = QPen(QColor("#00e676"))
+        pen.setCosmetic(True)  # 2 screen pixels whatever the zoom
+        pen.setWidthF(2)
         for n, p in enumerate(patches):
             r, c = divmod(n, cols)
             plot = self._image_plot(1 + r, c)
