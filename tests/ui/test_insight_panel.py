@@ -129,3 +129,27 @@ def test_non_square_one_channel_grad_cam_and_a_bad_request(qtbot, panel: Insight
     assert panel.result.heatmap.shape == (10, 7)
     panel.set_network(None, [])
     assert not panel.run() and "network first" in panel.status.text()
+
+
+def test_closing_the_training_tab_mid_run_stops_the_insight_thread(qtbot) -> None:  # type: ignore[no-untyped-def]
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    panel = tab.insight
+    images = np.random.default_rng(1).random((4, 1, 8, 8)).astype(np.float32)
+    panel.set_images(images, np.zeros(4, np.int64))
+    panel.set_network(default_classifier((1, 8, 8), 2, seed=2), ["x", "y"])
+    choose(panel.controls.method, "maximize")
+    panel.controls.steps.setValue(5000)
+    tab.show()
+    with qtbot.waitSignal(panel.worker.progress, timeout=TIMEOUT):
+        panel.run()
+    tab.close()
+    assert not panel.worker.is_running()
+
+
+def test_without_images_no_layer_is_offered(qtbot, panel: InsightPanel) -> None:  # type: ignore[no-untyped-def]
+    assert panel.controls.layer.count() == 2
+    panel.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
+    assert panel.controls.layer.count() == 0
+    choose(panel.controls.method, "maximize")
+    assert not panel.run() and "dataset" in panel.status.text()

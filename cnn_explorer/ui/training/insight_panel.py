@@ -133,13 +133,16 @@ class InsightPanel(QWidget):
         """The trained network (a copy the GUI thread owns) and its class names."""
         self.network = network
         self.class_names = list(class_names)
+        shapes = None
         if network is not None and len(self.images):
             try:
                 shapes = network.output_shapes(self.images.shape[1:])
             except ShapeError:
                 shapes = None
-            if shapes is not None:
-                self.controls.set_network(list(network.layers), shapes, self.class_names)
+        if shapes is None:  # no images it can read: no layers to offer (their sizes unknown)
+            self.controls.set_network([], [], self.class_names)
+        else:
+            self.controls.set_network(list(network.layers), shapes, self.class_names)
         self._update_buttons()
         if self.result is None and not self.worker.is_running():
             self._show_input()
