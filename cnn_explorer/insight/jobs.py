@@ -53,7 +53,8 @@ CLASS_ONLY = (GRADCAM, GRADCAM_PP)
 class Request:
     """What to compute: ``method`` (a :data:`METHODS` key), ``layer`` (the chosen layer
     with ``(C, H, W)`` output), and either a class (``klass``) or a filter of ``layer``
-    (``filter``; used when ``klass`` is None). The rest are the methods' options."""
+    (``filter``, optionally one ``cell`` of its map; used when ``klass`` is None). The rest
+    are the methods' options."""
 
     method: str
     layer: int
@@ -65,11 +66,15 @@ class Request:
     seed: int = 0
     k: int = 9
     maximize: MaximizeSettings = field(default_factory=MaximizeSettings)
+    cell: tuple[int, int] | None = None
 
     def target(self, network: Network) -> Target:
-        """The class score, or the mean of the chosen filter's map."""
-        if self.method in FILTER_ONLY or (self.klass is None and self.method not in CLASS_ONLY):
+        """The class score, or the mean of the chosen filter's map (or its one ``cell``
+        ``(row, col)``, for the methods that take a unit rather than a whole filter)."""
+        if self.method in FILTER_ONLY:
             return Target(self.layer, self.filter, reduce="mean")
+        if self.klass is None and self.method not in CLASS_ONLY:
+            return Target(self.layer, self.filter, cell=self.cell, reduce="mean")
         return Target.class_score(network, self.klass or 0)
 
 

@@ -42,3 +42,18 @@ def test_requests_missing_what_they_need_are_refused_at_once() -> None:
         job(Request("gradcam", 5), net, IMAGES[0], None)
     with pytest.raises(InsightError, match="channel 9"):
         job(Request("maximize", 1, klass=None, filter=9), net, IMAGES[0], None)
+
+
+def test_one_cell_of_a_filter_is_a_saliency_target() -> None:
+    from cnn_explorer.insight.saliency import input_gradient
+    from cnn_explorer.insight.targets import Target
+
+    net = relu_net(4)
+    request = Request("saliency", layer=4, klass=None, filter=2, mode="signed", cell=(1, 3))
+    assert request.target(net) == Target(4, 2, cell=(1, 3), reduce="mean")
+    result = run(job(request, net, IMAGES[1], None))
+    want = input_gradient(net, IMAGES[1], Target(4, 2, cell=(1, 3))).heatmap("signed")
+    np.testing.assert_array_equal(result.heatmap, want)
+    assert "cell [2, 1, 3]" in result.title
+    with pytest.raises(InsightError, match="outside"):
+        job(Request("saliency", 4, klass=None, cell=(4, 0)), net, IMAGES[1], None)

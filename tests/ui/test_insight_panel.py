@@ -153,3 +153,23 @@ def test_without_images_no_layer_is_offered(qtbot, panel: InsightPanel) -> None:
     assert panel.controls.layer.count() == 0
     choose(panel.controls.method, "maximize")
     assert not panel.run() and "dataset" in panel.status.text()
+
+
+def test_one_cell_and_the_datasets_range(qtbot, panel: InsightPanel) -> None:  # type: ignore[no-untyped-def]
+    c = panel.controls
+    choose(c.method, "saliency")
+    choose(c.target, FILTER)
+    assert not c.cell.isHidden() and not c.row.isEnabled()
+    c.one_cell.setChecked(True)
+    assert c.row.isEnabled() and c.row.maximum() == 4 and c.col.maximum() == 2  # 5×3 map
+    c.row.setValue(4)
+    c.col.setValue(2)
+    assert run(qtbot, panel) == "completed"
+    assert "cell [0, 4, 2]" in panel.result.title
+    choose(c.method, "patches")
+    assert c.cell.isHidden()
+    panel.images[:] *= 0.5  # the dataset's range is now within [0, 0.5]
+    choose(c.method, "maximize")
+    c.steps.setValue(10)
+    assert run(qtbot, panel) == "completed"
+    assert panel.result.image.max() <= panel.images.max()

@@ -13,9 +13,11 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QSpinBox,
     QWidget,
 )
@@ -66,7 +68,7 @@ class InsightControls(QWidget):
     changed = Signal()
     image_changed = Signal(int)
 
-    # Long because it declares each of the fifteen settings with its range and tooltip, in
+    # Long because it declares each of the sixteen settings with its range and tooltip, in
     # the order the form shows them; helpers would only move the list elsewhere.
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +117,18 @@ class InsightControls(QWidget):
         self.tv.setToolTip("Total-variation penalty: smoother images")
         self.seed = _int(0, MAX_SEED, 0)
         self.seed.setToolTip("Same seed, same settings: the same result")
+        self.one_cell = QCheckBox("one cell:")
+        self.one_cell.setToolTip("Explain one cell of the filter's map instead of its mean")
+        self.row, self.col = _int(0, 0, 0), _int(0, 0, 0)
+        self.row.setPrefix("row ")
+        self.col.setPrefix("col ")
+        self.row.setToolTip("Row of the cell in the layer's map")
+        self.col.setToolTip("Column of the cell in the layer's map")
+        self.cell = QWidget()
+        cell_row = QHBoxLayout(self.cell)
+        cell_row.setContentsMargins(0, 0, 0, 0)
+        for w in (self.one_cell, self.row, self.col):
+            cell_row.addWidget(w)
         self.k = _int(1, MAX_TOP, 9)
         self.k.setToolTip("How many of the most exciting images to show")
         self.form = QFormLayout(self)
@@ -124,6 +138,7 @@ class InsightControls(QWidget):
             ("Layer", self.layer),
             ("Explain", self.target),
             ("Filter", self.filter),
+            ("Cell", self.cell),
             ("Heatmap", self.mode),
             ("Samples", self.samples),
             ("Noise", self.sigma),
@@ -139,9 +154,10 @@ class InsightControls(QWidget):
             self.form.addRow(label, widget)
         for combo in (self.method, self.layer, self.target, self.mode):
             combo.currentIndexChanged.connect(lambda _: self._update())
+        self.one_cell.toggled.connect(lambda _: self._update())
         self.image.valueChanged.connect(self.image_changed)
         self._class_names: list[str] = []
-        self._channels: dict[int, int] = {}
+        self._shapes: dict[int, tuple[int, ...]] = {}
         self._update()
 
     # -- what the network offers ----------------------------------------------------------
@@ -154,10 +170,10 @@ class InsightControls(QWidget):
         self.layer.blockSignals(True)
         self.target.blockSignals(True)
         self.layer.clear()
-        self._channels = {}
+        self._shapes = {}
         for i in feature_layers(layers):
             shape = shapes[i + 1]
-            self._channels[i] = int(shape[0])
+            self._shapes[i] = tuple(int(v) for v in shape)
             act = layers[i].kind == "activation"
             what = f"{layers[i - 1].label()} + {layers[i].describe()}" if act else layers[i].label()
             self.layer.addItem(f"{i + 1}: {what} → {'×'.join(map(str, shape))}", i)
@@ -183,9 +199,10 @@ class InsightControls(QWidget):
     def method_key(self) -> str:
         return str(self.method.currentData())
 
-    def request(self, predicted: int) -> Request:
+    def request(self, predicted: int, value_range: tuple[float, float] = (0.0, 1.0)) -> Request:
         """The settings as a :class:`Request`; ``predicted`` is the network's class for the
-        current image (used for "the predicted class")."""
+        current image (used for "the predicted class"), ``value_range`` the range
+        activation maximisation synthesises in (the dataset's)."""
         target = self.target.currentData()
         klass = predicted if target == PREDICTED else (None if target == FILTER else int(target))
         layer = self.layer.currentData()
@@ -198,7 +215,9 @@ class InsightControls(QWidget):
             tv=self.tv.value(),
             seed=self.seed.value(),
             preview_every=max(1, min(10, self.steps.value() // 10 or 1)),
+            value_range=value_range,
         )
+        cell = (self.row.value(), self.col.value()) if self.one_cell.isChecked() else None
         return Request(
             self.method_key(),
             -1 if layer is None else int(layer),
@@ -210,6 +229,7 @@ class InsightControls(QWidget):
             self.seed.value(),
             self.k.value(),
             settings,
+            cell,
         )
 
     # -- showing only what the method uses ----------------------------------------------------
@@ -219,14 +239,19 @@ class InsightControls(QWidget):
             m not in CLASS_ONLY and self.target.currentData() == FILTER
         )
         self._set_target_choices(m)
-        layer = self.layer.currentData()
-        self.filter.setRange(0, max(0, self._channels.get(layer, 1) - 1))
+        shape = self._shapes.get(self.layer.currentData(), (1, 1, 1))
+        self.filter.setRange(0, max(0, shape[0] - 1))
+        self.row.setRange(0, max(0, shape[1] - 1))
+        self.col.setRange(0, max(0, shape[2] - 1))
+        self.row.setEnabled(self.one_cell.isChecked())
+        self.col.setEnabled(self.one_cell.isChecked())
         saliency = m in ("saliency", SMOOTHGRAD)
         visible = {
             self.image: m in NEEDS_IMAGE,
             self.layer: m in (*CLASS_ONLY, *FILTER_ONLY) or on_filter,
             self.target: m not in FILTER_ONLY,
             self.filter: on_filter,
+            self.cell: on_filter and m not in FILTER_ONLY,
             self.mode: saliency,
             self.samples: m == SMOOTHGRAD,
             self.sigma: m == SMOOTHGRAD,

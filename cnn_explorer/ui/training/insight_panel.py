@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnn_explorer.engine.errors import ShapeError
 from cnn_explorer.insight.jobs import MAXIMIZE, METHODS, InsightResult, job
+from cnn_explorer.insight.maximize import default_range
 from cnn_explorer.insight.targets import InsightError, Progress
 from cnn_explorer.training.prediction import predict
 from cnn_explorer.training.worker import TrainingWorker
@@ -170,7 +171,7 @@ class InsightPanel(QWidget):
         image = self.current_image()
         images = self.images if len(self.images) else None
         predicted = predict(self.network, image).best if image is not None else 0
-        request = self.controls.request(predicted)
+        request = self.controls.request(predicted, default_range(images))
         network = self.network.copy()
         try:
             job(request, network, image, images)  # checks now; the thread makes its own
