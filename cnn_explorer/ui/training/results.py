@@ -1,5 +1,5 @@
 """The Training tab's right side: progress line, status, live curves, and the result tabs
-(learned filters, confusion matrix, "Try an image").
+(learned filters, confusion matrix, "Try an image", "Insight").
 
 Widgets only: it draws what a run's events and the session's trained model say. Batch
 records can arrive hundreds of times a second, so the tab calls :meth:`TrainingResults.flush`
@@ -28,11 +28,13 @@ from cnn_explorer.ui.training.confusion_matrix import ConfusionMatrixView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
 from cnn_explorer.ui.training.curves import TrainingCurves
 from cnn_explorer.ui.training.filter_grid import FilterGrid
+from cnn_explorer.ui.training.insight_panel import InsightPanel
 from cnn_explorer.ui.training.prediction_panel import PredictionPanel
 
 
 class TrainingResults(QWidget):
-    """Progress bar and line, status sentence, curves, filters, confusion, prediction."""
+    """Progress bar and line, status sentence, curves, filters, confusion, prediction,
+    insight (each result tab gets the same network copy and validation images)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,10 +48,12 @@ class TrainingResults(QWidget):
         self.filters = FilterGrid()
         self.confusion = ConfusionMatrixView()
         self.prediction = PredictionPanel()
+        self.insight = InsightPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.filters, "Learned filters")
         self.tabs.addTab(self.confusion, "Confusion matrix")
         self.tabs.addTab(self.prediction, "Try an image")
+        self.tabs.addTab(self.insight, "Insight")
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.curves)
         split.addWidget(self.tabs)
@@ -76,8 +80,9 @@ class TrainingResults(QWidget):
         self.filters.clear()
         caption = "before training (random initial weights)"
         self.filters.add_snapshot(caption, conv_filters(run.network))
-        self.prediction.set_network(None, run.class_names)
-        self.prediction.set_images(run.split.x_val, run.split.y_val)
+        for panel in (self.prediction, self.insight):
+            panel.set_network(None, run.class_names)
+            panel.set_images(run.split.x_val, run.split.y_val)
         self.progress.setValue(0)
 
     def add_event(self, event: TrainingEvent, model: TrainedModel | None) -> None:
@@ -101,6 +106,7 @@ class TrainingResults(QWidget):
         if extras.confusion is not None:
             self.confusion.set_matrix(extras.confusion, model.class_names)
         self.prediction.set_network(model.network, model.class_names)
+        self.insight.set_network(model.network, model.class_names)
 
     def show_model(self, model: TrainedModel, clear_run: bool) -> None:
         """A network from a file: its filters and "Try an image"; ``clear_run`` also empties
@@ -108,10 +114,12 @@ class TrainingResults(QWidget):
         if clear_run:
             self.curves.clear()
             self.confusion.clear()
-            self.prediction.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
+            for panel in (self.prediction, self.insight):
+                panel.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
         self.filters.clear()
         self.filters.add_snapshot(f"loaded from {model.origin}", conv_filters(model.network))
         self.prediction.set_network(model.network, model.class_names)
+        self.insight.set_network(model.network, model.class_names)
 
     def flush(self, rec: Progress | None, running: bool) -> None:
         """Redraw the batch curve and the progress line for the last record."""
