@@ -64,6 +64,12 @@ class TrainingResults(QWidget):
         col.addLayout(bar)
         col.addWidget(self.status)
         col.addWidget(split, 1)
+        self.filters.filter_clicked.connect(self._show_filter_maps)
+
+    def _show_filter_maps(self, conv: int, channel: int) -> None:
+        """A learned filter was clicked: its maps for the current image, in "Try an image"."""
+        self.prediction.select_filter(conv, channel)
+        self.tabs.setCurrentWidget(self.prediction)
 
     def set_status(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
