@@ -213,8 +213,9 @@ def plan_history(
 ) -> HistoryPlan | None:
     """Validate the optional ``history`` entry of the trained section (None when absent):
     ``{"batches": n, "epochs": E, "confusion": bool, "filter_layers": [one title per conv
-    layer of the trained network], "snapshots": [captions]}``. Each snapshot holds exactly
-    the trained network's conv weight shapes, so every array's shape is known here."""
+    layer of the trained network, or none without snapshots], "snapshots": [captions]}``.
+    Each snapshot holds exactly the trained network's conv weight shapes, so every array's
+    shape is known here."""
     if entry is None:
         return None
     what = "the training history"  # the archive reader puts the file name before it
@@ -224,8 +225,9 @@ def plan_history(
     batches = _int(entry, "batches", 0, MAX_HISTORY_BATCHES, where)
     epochs = _int(entry, "epochs", 0, MAX_EPOCHS, where)
     confusion = _bool(entry, "confusion", where, False)
-    titles = _texts(entry, "filter_layers", len(conv_shapes), len(conv_shapes), where)
     captions = _texts(entry, "snapshots", 0, MAX_EPOCHS + 2, where)
+    convs = len(conv_shapes)  # every snapshot holds every conv layer (none without snapshots)
+    titles = _texts(entry, "filter_layers", convs if captions else 0, convs, where)
     values = len(captions) * sum(math.prod(s) for s in conv_shapes)
     if values > MAX_HISTORY_SNAPSHOT_VALUES:
         raise ProjectError(

@@ -377,3 +377,26 @@ def test_a_damaged_history_is_refused_and_nothing_is_lost(  # type: ignore[no-un
     assert tab.curves.batch_loss == batches and tab.filters.snapshot_count == count
     assert np.array_equal(tab.confusion.matrix, matrix) and win.doc.input is x0
     assert tab.shutdown(TIMEOUT)
+
+
+def test_a_history_without_filter_snapshots_still_shows_its_curves(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path
+) -> None:
+    """A history too long to keep its filter snapshots (thinned away when saved) opens
+    with its curves and matrix, and the network's own filters."""
+    from cnn_explorer.engine.history import TrainingHistory
+
+    state = _state()
+    state.history = TrainingHistory(
+        [0.5, 1.0], [1.2, 0.9], [(1, 0.9, 0.5, 1.0, 0.4)], [], np.eye(3, dtype=np.int64)
+    )
+    path = tmp_path / "thin.cnnx"
+    save_project(str(path), X, [], state)
+    win = _window(qtbot)
+    assert win.open_project(str(path)), win.reporter.errors
+    tab = win.training
+    assert tab.curves.epochs == [1.0] and tab.curves.batch_loss == [1.2, 0.9]
+    assert tab.filters.snapshot_count == 1 and "loaded from" in tab.filters.caption.text()
+    assert tab.confusion.matrix.trace() == 3
+    assert tab.results.progress_label.text().startswith("Trained 1 epoch · loss 0.9000")
+    assert tab.shutdown(TIMEOUT)

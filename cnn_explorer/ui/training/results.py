@@ -117,13 +117,15 @@ class TrainingResults(QWidget):
         self.filters.clear()
         self.prediction.set_network(model.network, model.class_names)
         history = model.history
-        if history is None or not history.snapshots:
+        if history is not None and history.snapshots:
+            self._show_snapshots(history)
+        else:  # weights alone (or a history too long to keep its filters): the final ones
             self.filters.add_snapshot(f"loaded from {model.origin}", conv_filters(model.network))
+        if history is None:
             self.progress.setValue(0)
             self.progress_label.setText(f"Trained network loaded from {model.origin}.")
             return
         self.curves.show_history(history)
-        self._show_snapshots(history)
         if history.confusion is not None:
             self.confusion.set_matrix(history.confusion, model.class_names)
         self.progress.setValue(1000)
