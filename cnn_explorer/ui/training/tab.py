@@ -242,14 +242,19 @@ class TrainingTab(QWidget):
         if model is None:
             return None
         return TrainedState(
-            model.network.copy(), list(model.class_names), model.input_shape, dict(model.extra)
+            model.network.copy(),
+            list(model.class_names),
+            model.input_shape,
+            dict(model.extra),
+            model.history,
         )
 
     def restore_trained_state(self, state: TrainedState, origin: str = "the project") -> bool:
         """Show ``state`` (from a project file) as the trained network, as if its weights
         had been loaded: filters, "Try an image", and "Loaded weights" to train further; the
-        dataset it was trained on is pre-selected. Refused (False, message) while a run is
-        alive: the run would overwrite it."""
+        dataset it was trained on is pre-selected; the history the project kept (curves,
+        epoch snapshots, confusion matrix) is shown as it was. Refused (False, message)
+        while a run is alive: the run would overwrite it."""
         if self.worker.is_running():
             self._set_status(
                 f"Training is running: the trained network of {origin} was not loaded "
@@ -261,7 +266,7 @@ class TrainingTab(QWidget):
         if state.input_shape is not None:
             extra["input_shape"] = list(state.input_shape)
         try:
-            message = self.session.adopt(state.network.copy(), extra, origin)
+            message = self.session.adopt(state.network.copy(), extra, origin, state.history)
         except ValueError as exc:
             self._set_status(f"Could not use the trained network of {origin}: {exc}", True)
             return False
