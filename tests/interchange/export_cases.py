@@ -1,0 +1,76 @@
+"""Models the export tests share: the default classifier and a chain with every layer kind,
+padding mode and pooling corner (asymmetric padding, dilation, ceil-mode overhang, a
+disabled layer), with random non-trivial weights and batch-norm statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnn_explorer.engine.layers import (
+    Activation,
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+)
+from cnn_explorer.engine.network import Network, default_classifier
+
+DEFAULT_SHAPE = (1, 12, 12)
+EVERY_SHAPE = (2, 11, 10)
+
+
+def randomise(model: Any, seed: int = 0) -> Any:
+    """Random biases, BN affine and running statistics (the defaults would hide errors)."""
+    rng = np.random.default_rng(seed)
+    layers: list[Layer] = (
+        list(model.layers) if isinstance(model, Network) else [n.layer for n in model.nodes]
+    )
+    for layer in layers:
+        for key, arr in {**layer.params, **layer.buffers}.items():
+            if key in ("running_var",):
+                arr[...] = rng.uniform(0.5, 2.0, arr.shape)
+            elif key != "weight":
+                arr[...] = rng.standard_normal(arr.shape) * 0.5
+    return model
+
+
+def default_network() -> Network:
+    return randomise(default_classifier(DEFAULT_SHAPE, 3, seed=0))
+
+
+def every_layer_network() -> Network:
+    """Input ``(2, 11, 10)`` → 5 logits through every layer kind the engine has."""
+    layers: list[Layer] = [
+        Conv2D(2, 4, 3, padding=(1, 2, 0, 1), rng=1),
+        Conv2D(4, 4, 3, padding=1, padding_mode="reflect", rng=2),
+        Conv2D(4, 4, (3, 2), padding=(2, 1, 1, 2), padding_mode="circular", dilation=(1, 2), rng=3),
+        Conv2D(4, 4, 3, padding=1, padding_mode="replicate", stride=2, flip_kernel=True, rng=4),
+        BatchNorm2D(4),
+        Activation("leaky_relu", negative_slope=0.2),
+        Activation("elu", alpha=0.7),
+        Activation("gelu_tanh"),
+        Activation("softplus", beta=2.0),
+        Activation("softplus"),
+        Activation("sigmoid"),
+        Activation("tanh"),
+        Activation("identity"),
+        Conv2D(4, 6, 1, bias=False, rng=6),
+        MaxPool2D(3, 2, 1, ceil_mode=True),
+        AvgPool2D(2, 2, 1, ceil_mode=True),
+        AvgPool2D(2, 1, 0, enabled=False),
+        Dropout(0.3),
+        Activation("relu"),
+        Flatten(),
+        Dense(36, 5, rng=5),
+    ]
+    return randomise(Network(layers), seed=1)
+
+
+def inputs(shape: tuple[int, ...], batch: int = 3, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, *shape)).astype(np.float32)
