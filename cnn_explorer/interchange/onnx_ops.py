@@ -282,3 +282,30 @@ EXPORTERS: dict[str, Emit] = {
     "dropout": _dropout,
 }
 """Layer kind → its ONNX writer."""
+
+
+# --------------------------------------------------------------------------------------
+# Graph ops (engine.merge and the single-input ops graphs bring)
+# --------------------------------------------------------------------------------------
+
+
+def _config(node: ExportNode) -> dict[str, Any]:
+    return node.layer.to_dict()
+
+
+def _merge(op_type: str) -> Emit:
+    def emit(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+        out = ins[0]
+        for k, other in enumerate(ins[1:], start=1):  # ONNX Add/Mul take exactly two
+            last = k == len(ins) - 1
+            out = b.op(op_type, [out, other], node.name if last else b.fresh(f"{node.name}/{k}"))
+        return out if len(ins) > 1 else b.op("Identity", ins, node.name)
+
+    return emit
+
+
+def _concat(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    return b.op("Concat", ins, node.name, axis=int(_config(node)["axis"]))
+
+
+EXPORTERS.update({"add": _merge("Add"), "mul": _merge("Mul"), "concat": _concat})

@@ -19,6 +19,7 @@ key holds, so :mod:`cnn_explorer.interchange.safetensors_import` can rebuild the
 from __future__ import annotations
 
 import json
+import keyword
 import os
 import re
 from collections.abc import Sequence
@@ -66,6 +67,10 @@ class TorchExport:
 # --------------------------------------------------------------------------------------
 
 
+_RESERVED = frozenset({"x", "self", "torch", "nn", "forward", "training", "input", "Model"})
+"""Names the generated code already uses (``x`` is forward()'s input)."""
+
+
 def _identifier(name: str, taken: set[str]) -> str:
     """A Python attribute name for a node: ``"layer1.0.conv1"`` → ``layer1_0_conv1``,
     ``"3"`` → ``layer3``; unique among ``taken``."""
@@ -73,7 +78,7 @@ def _identifier(name: str, taken: set[str]) -> str:
     if not ident[0].isalpha():
         ident = f"layer{ident}"
     base, k = ident, 1
-    while ident in taken or ident in ("forward", "training", "input"):
+    while ident in taken or ident in _RESERVED or keyword.iskeyword(ident):
         k += 1
         ident = f"{base}_{k}"
     taken.add(ident)

@@ -239,3 +239,23 @@ TRANSLATORS: dict[str, Translate] = {
     "dropout": lambda n, p: Piece([TorchModule(call("Dropout", p=float(n.layer.p)))]),  # type: ignore[attr-defined]
 }
 """Layer kind → its torch form."""
+
+
+# --------------------------------------------------------------------------------------
+# Graph ops: joins are expressions in forward(), the rest modules
+# --------------------------------------------------------------------------------------
+
+
+def _join(symbol: str) -> Translate:
+    def translate(node: ExportNode, plan: ExportPlan) -> Piece:
+        return Piece(expr=f" {symbol} ".join(f"{{{i}}}" for i in range(len(node.inputs))))
+
+    return translate
+
+
+def _concat(node: ExportNode, plan: ExportPlan) -> Piece:
+    parts = ", ".join(f"{{{i}}}" for i in range(len(node.inputs)))
+    return Piece(expr=f"torch.cat([{parts}], dim={int(node.layer.to_dict()['axis'])})")
+
+
+TRANSLATORS.update({"add": _join("+"), "mul": _join("*"), "concat": _concat})

@@ -74,3 +74,34 @@ def every_layer_network() -> Network:
 
 def inputs(shape: tuple[int, ...], batch: int = 3, seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, *shape)).astype(np.float32)
+
+
+RESIDUAL_SHAPE = (3, 8, 8)
+
+
+def residual_graph() -> Any:
+    """A ResNet basic block with a projection shortcut, a squeeze-style Mul, a Concat of
+    two branches and a classifier head: input ``(3, 8, 8)`` → 4 logits."""
+    from cnn_explorer.engine.graph import Graph, Node
+    from cnn_explorer.engine.merge import Add, Concat, Mul
+
+    nodes = [
+        Node("stem", Conv2D(3, 4, 3, padding=1, rng=1), ("input",)),
+        Node("stem_bn", BatchNorm2D(4), ("stem",)),
+        Node("stem_relu", Activation("relu"), ("stem_bn",)),
+        Node("block.conv1", Conv2D(4, 6, 3, stride=2, padding=1, rng=2), ("stem_relu",)),
+        Node("block.bn1", BatchNorm2D(6), ("block.conv1",)),
+        Node("block.relu", Activation("relu"), ("block.bn1",)),
+        Node("block.conv2", Conv2D(6, 6, 3, padding=1, bias=False, rng=3), ("block.relu",)),
+        Node("block.down", Conv2D(4, 6, 1, stride=2, bias=False, rng=4), ("stem_relu",)),
+        Node("block.add", Add(), ("block.conv2", "block.down")),
+        Node("block.out", Activation("relu"), ("block.add",)),
+        Node("gate", Activation("sigmoid"), ("block.out",)),
+        Node("gated", Mul(), ("block.out", "gate")),
+        Node("side", MaxPool2D(2, 1), ("gated",)),
+        Node("side2", AvgPool2D(2, 1), ("gated",)),
+        Node("cat", Concat(), ("side", "side2")),
+        Node("flat", Flatten(), ("cat",)),
+        Node("fc", Dense(12 * 3 * 3, 4, rng=5), ("flat",)),
+    ]
+    return randomise(Graph(nodes), seed=2)

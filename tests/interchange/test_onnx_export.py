@@ -13,9 +13,11 @@ import pytest
 from export_cases import (
     DEFAULT_SHAPE,
     EVERY_SHAPE,
+    RESIDUAL_SHAPE,
     default_network,
     every_layer_network,
     inputs,
+    residual_graph,
 )
 from onnx.reference import ReferenceEvaluator
 
@@ -45,6 +47,7 @@ def run_onnxruntime(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 CASES = {
     "default": (default_network, DEFAULT_SHAPE),
     "every_layer": (every_layer_network, EVERY_SHAPE),
+    "residual": (residual_graph, RESIDUAL_SHAPE),
 }
 
 

@@ -14,9 +14,11 @@ import pytest
 from export_cases import (
     DEFAULT_SHAPE,
     EVERY_SHAPE,
+    RESIDUAL_SHAPE,
     default_network,
     every_layer_network,
     inputs,
+    residual_graph,
 )
 from safetensors.numpy import load_file
 
@@ -35,6 +37,7 @@ TOL = 1e-5
 CASES = {
     "default": (default_network, DEFAULT_SHAPE),
     "every_layer": (every_layer_network, EVERY_SHAPE),
+    "residual": (residual_graph, RESIDUAL_SHAPE),
 }
 
 
@@ -67,7 +70,9 @@ def test_source_is_valid_python_and_weights_are_float32(case: str, tmp_path: Pat
     py, weights = save_torch(tmp_path / "model.py", make(), shape, class_names=None)
     source = py.read_text()
     ast.parse(source)
-    assert "nn.Sequential(" in source and "def build_model()" in source
+    assert "def build_model()" in source
+    kind = "class Model(nn.Module)" if case == "residual" else "nn.Sequential("
+    assert kind in source
     assert 'load_file("model.safetensors")' in source
     tensors = load_file(str(weights))
     assert all(v.dtype in (np.float32, np.int64) for v in tensors.values())
