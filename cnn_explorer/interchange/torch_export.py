@@ -206,6 +206,16 @@ def _header(plan: ExportPlan, meta: dict[str, str], names: list[str], filename: 
     return [*doc, "", ""]
 
 
+def _stored_config(node: ExportNode) -> dict[str, Any]:
+    """The layer's config as the file stores it: a true convolution's weights are saved
+    flipped (torch has only cross-correlation), so it comes back as a plain convolution
+    that computes the same."""
+    config = node.layer.to_dict()
+    if config.get("flip_kernel"):
+        config["flip_kernel"] = False
+    return config
+
+
 def _metadata(
     plan: ExportPlan,
     preprocessing: Preprocessing | None,
@@ -215,7 +225,7 @@ def _metadata(
     names = [str(n) for n in (class_names or (preprocessing.class_names if preprocessing else ()))]
     graph = {
         "nodes": [
-            {"name": n.name, "inputs": list(n.inputs), "layer": n.layer.to_dict()}
+            {"name": n.name, "inputs": list(n.inputs), "layer": _stored_config(n)}
             for n in plan.nodes
         ],
         "output": plan.output,
