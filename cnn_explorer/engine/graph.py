@@ -17,9 +17,9 @@ A chain (each node reads the previous one) is the special case a Network already
 with exactly the same calls as the Network, so outputs and gradients are bit-identical.
 
 Batches: tensors are ``(N, C, H, W)`` maps or ``(N, F)`` vectors. A single image
-``(C, H, W)`` (or vector ``(F,)``) is accepted too; a non-chain graph then runs it as a
-batch of one (merge layers and axis-based layers need to know where the batch axis is)
-and returns every tensor without the batch axis again.
+``(C, H, W)`` (or vector ``(F,)``) is accepted too; a graph with a layer that needs to
+know where the batch axis is (``Layer.needs_batch_axis``: merges, softmax, reshape) then
+runs it as a batch of one and returns every tensor without the batch axis again.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ class Graph:
         return out[0] if lift else out
 
     def _should_lift(self, x: np.ndarray) -> bool:
-        return x.ndim in (1, 3) and not self.is_chain()
+        return x.ndim in (1, 3) and any(n.layer.needs_batch_axis for n in self.nodes)
 
     def _note_input(self, x: np.ndarray, lift: bool) -> None:
         self._lifted = lift
