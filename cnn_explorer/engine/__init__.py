@@ -65,6 +65,7 @@ from cnn_explorer.engine.geometry import (
     format_explanation,
     receptive_field,
 )
+from cnn_explorer.engine.graph import Graph, Node
 from cnn_explorer.engine.layers import (
     LAYER_TYPES,
     Activation,
@@ -97,6 +98,7 @@ from cnn_explorer.engine.losses import (
     softmax_backward,
     softmax_forward,
 )
+from cnn_explorer.engine.merge import Add, Concat, MergeLayer, Mul
 from cnn_explorer.engine.network import (
     LayerStatus,
     Network,
@@ -137,9 +139,11 @@ __all__ = [
     "Activation",
     "ActivationFns",
     "Adam",
+    "Add",
     "AvgPool2D",
     "AvgPoolExplanation",
     "BatchNorm2D",
+    "Concat",
     "Conv2D",
     "Dense",
     "Dropout",
@@ -147,11 +151,15 @@ __all__ = [
     "Explanation",
     "FileFormatError",
     "Flatten",
+    "Graph",
     "Layer",
     "LayerStatus",
     "MaxPool2D",
     "MaxPoolExplanation",
+    "MergeLayer",
+    "Mul",
     "Network",
+    "Node",
     "Optimizer",
     "Progress",
     "Region",

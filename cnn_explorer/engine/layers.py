@@ -975,6 +975,11 @@ def layer_from_dict(
     config: Mapping[str, Any], params: Mapping[str, np.ndarray] | None = None
 ) -> Layer:
     """Rebuild any layer from its :meth:`Layer.to_dict` config (+ optional arrays)."""
+    # The layers of merge.py subclass Layer, so they import this
+    # module and register their kinds in LAYER_TYPES when imported; importing them here
+    # (a no-op once loaded) makes every kind known without a circular import at load time.
+    from cnn_explorer.engine import merge  # noqa: F401
+
     kind = config.get("kind")
     if kind not in LAYER_TYPES:
         raise ValueError(f"unknown layer kind {kind!r}: expected one of {', '.join(LAYER_TYPES)}")

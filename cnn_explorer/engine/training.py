@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cnn_explorer.engine import losses as _losses
+from cnn_explorer.engine.graph import Graph
 from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.optim import SGD, Optimizer
 
@@ -30,6 +31,9 @@ class _EventLike(Protocol):
 
 
 StopFlag = Callable[[], bool] | _EventLike | None
+
+Model = Network | Graph
+"""What trains: a chain of layers or a graph network (same training interface)."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,7 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def evaluate(
-    network: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256
+    network: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 256
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``network`` (inference mode) on ``(x, y)``."""
     if len(x) == 0:
@@ -224,7 +228,7 @@ def _should_stop(stop: StopFlag) -> bool:
     return bool(stop())  # type: ignore[operator]
 
 
-def _reseed_dropout(network: Network, seed: int) -> None:
+def _reseed_dropout(network: Model, seed: int) -> None:
     for i, layer in enumerate(network.layers):
         if hasattr(layer, "reseed"):
             layer.reseed(seed * 1000 + i)
@@ -233,7 +237,7 @@ def _reseed_dropout(network: Network, seed: int) -> None:
 class _Snapshot:
     """Reusable copies of every parameter/buffer: the last weights with a finite loss."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Model) -> None:
         self.live = network.state_arrays()
         self.saved = {k: v.copy() for k, v in self.live.items()}
 
@@ -255,7 +259,7 @@ def _nan_reason(loss: float, epoch: int, batch: int, lr: float) -> str:
 
 
 def train(
-    network: Network,
+    network: Model,
     x: np.ndarray,
     y: np.ndarray,
     *,
