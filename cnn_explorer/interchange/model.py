@@ -35,13 +35,27 @@ METADATA_CLASS_NAMES = "class_names"
 METADATA_CLASS_NAME_KEYS = (METADATA_CLASS_NAMES, "labels", "classes")
 """Keys the importer looks for class names under (first found wins)."""
 
+OUTPUT_KEY = "output"
+"""Reserved node name: ``cnn-explorer run --out`` saves the final output under this key
+beside the node names (importers never name a node ``"output"`` or ``"input"``)."""
+
 COLOURS = ("grey", "rgb", "bgr")
 """Channel orders a model may expect: one grey channel, or three in RGB or BGR order."""
 
 
 class ModelFileError(ValueError):
     """A model file could not be imported: ``str(err)`` is one clear sentence for the user
-    (what is wrong and, where it helps, what would work)."""
+    (what is wrong and, where it helps, what would work). ``report`` is the import report
+    so far when the failure came from converting the model (e.g. unsupported operators)."""
+
+    def __init__(self, message: str, report: ImportReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class InputShapeNeededError(ModelFileError):
+    """The model's input height/width (or channels) are not fixed: the caller must choose
+    an input size ``(C, H, W)`` and import again with it."""
 
 
 def _floats(values: Any, what: str) -> tuple[float, ...]:

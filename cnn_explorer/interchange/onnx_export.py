@@ -41,7 +41,7 @@ from cnn_explorer.interchange.model import (
     METADATA_PREPROCESSING,
     Preprocessing,
 )
-from cnn_explorer.interchange.onnx_ops import EXPORTERS, Builder
+from cnn_explorer.interchange.onnx_export_ops import EXPORTERS, Builder
 
 OPSET = 17
 IR_VERSION = 8

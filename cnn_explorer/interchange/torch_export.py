@@ -43,7 +43,7 @@ from cnn_explorer.interchange.model import (
     METADATA_PREPROCESSING,
     Preprocessing,
 )
-from cnn_explorer.interchange.torch_ops import TRANSLATORS, Piece, TorchModule
+from cnn_explorer.interchange.torch_export_ops import TRANSLATORS, Piece, TorchModule
 
 METADATA_ARCHITECTURE = "cnn_explorer.architecture"
 """safetensors metadata key: JSON ``{"graph": Graph.to_dict(), "input_shape": [C, H, W]}``."""
