@@ -158,15 +158,23 @@ def _pool_geometry(node: ExportNode, plan: ExportPlan) -> tuple[list[int], tuple
 
 
 def _max_pool(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    """Uneven padding goes into an explicit ``Pad`` with −∞ (the same result: padding
+    never wins a max): onnx.reference 1.23 reads uneven MaxPool ``pads`` in the wrong
+    order, and importers self-check against it."""
     layer: Any = node.layer
     (t, bo, left, r), (eh, ew) = _pool_geometry(node, plan)
+    pad4 = (t, bo + eh, left, r + ew)
+    x = ins[0]
+    if pad4[0] != pad4[1] or pad4[2] != pad4[3]:
+        x = _pad(b, x, pad4, "zeros", b.fresh(f"{node.name}/pad"), float("-inf"))
+        pad4 = (0, 0, 0, 0)
     return b.op(
         "MaxPool",
-        ins,
+        [x],
         node.name,
         kernel_shape=list(layer.kernel_size),
         strides=list(layer.stride),
-        pads=_onnx_pads((t, bo + eh, left, r + ew)),
+        pads=_onnx_pads(pad4),
     )
 
 
@@ -309,3 +317,77 @@ def _concat(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> s
 
 
 EXPORTERS.update({"add": _merge("Add"), "mul": _merge("Mul"), "concat": _concat})
+
+
+def _pad_layer(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    cfg = _config(node)
+    return _pad(b, ins[0], cfg["padding"], cfg["mode"], node.name, float(cfg["value"]))
+
+
+def _global_avg(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    return b.op("GlobalAveragePool", ins, node.name)
+
+
+def _adaptive_avg(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    """torch's adaptive windows overlap when the size does not divide: then the pool is
+    two matrix products with averaging matrices, ``A_h · x · A_wᵀ`` (exact)."""
+    _, h, w = plan.shapes[node.inputs[0]]
+    _, oh, ow = plan.shapes[node.name]
+    if (oh, ow) == (1, 1):
+        return _global_avg(b, node, ins, plan)
+    if h % oh == 0 and w % ow == 0:
+        k = [h // oh, w // ow]
+        return b.op("AveragePool", ins, node.name, kernel_shape=k, strides=k)
+    from cnn_explorer.engine.extra_layers import adaptive_bounds
+
+    def matrix(n: int, out: int) -> np.ndarray:
+        m = np.zeros((out, n), np.float32)
+        for i, (s, e) in enumerate(zip(*adaptive_bounds(n, out), strict=True)):
+            m[i, s:e] = 1.0 / (e - s)
+        return m
+
+    rows = b.op(
+        "MatMul",
+        [b.const(f"{node.name}.rows", matrix(h, oh)), ins[0]],
+        b.fresh(f"{node.name}/rows"),
+    )
+    return b.op("MatMul", [rows, b.const(f"{node.name}.cols", matrix(w, ow).T)], node.name)
+
+
+def _prelu(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    """ONNX broadcasts the slope against ``(N, C, H, W)`` from the right: ``(C, 1, 1)``."""
+    slope = np.asarray(node.layer.params["weight"], np.float32)
+    rank = len(plan.shapes[node.inputs[0]])
+    if slope.size > 1:
+        slope = slope.reshape((-1,) + (1,) * (rank - 1))
+    return b.op("PRelu", [ins[0], b.const(f"{node.name}.weight", slope)], node.name)
+
+
+def _clip(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    cfg = _config(node)
+    lo = "" if cfg["min"] is None else b.const(f"{node.name}.min", float(cfg["min"]))
+    hi = "" if cfg["max"] is None else b.const(f"{node.name}.max", float(cfg["max"]))
+    return b.op("Clip", [ins[0], lo, hi] if hi else [ins[0], lo], node.name)
+
+
+def _softmax(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    return b.op("Softmax", ins, node.name, axis=int(_config(node)["axis"]))
+
+
+def _reshape(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
+    """``0`` keeps the (dynamic) batch size; the rest is the per-image target."""
+    target = [0, *(int(v) for v in _config(node)["shape"])]
+    return b.op("Reshape", [ins[0], b.const(f"{node.name}.shape", target, np.int64)], node.name)
+
+
+EXPORTERS.update(
+    {
+        "pad": _pad_layer,
+        "global_avg_pool": _global_avg,
+        "adaptive_avg_pool": _adaptive_avg,
+        "prelu": _prelu,
+        "clip": _clip,
+        "softmax": _softmax,
+        "reshape": _reshape,
+    }
+)

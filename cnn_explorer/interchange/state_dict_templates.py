@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from cnn_explorer.engine.extra_layers import AdaptiveAvgPool2D, GlobalAvgPool2D
 from cnn_explorer.engine.graph import Graph, Node
 from cnn_explorer.engine.layers import (
-    LAYER_TYPES,
     Activation,
-    AvgPool2D,
     BatchNorm2D,
     Conv2D,
     Dense,
@@ -32,7 +31,6 @@ from cnn_explorer.engine.layers import (
     Flatten,
     Layer,
     MaxPool2D,
-    layer_from_dict,
 )
 from cnn_explorer.engine.merge import Add, MergeLayer
 from cnn_explorer.interchange.model import ModelFileError
@@ -251,22 +249,15 @@ class _Weights:
 
 
 def _adaptive(op: Op, shape: tuple[int, ...]) -> Layer | None:
-    """torch's AdaptiveAvgPool2d for an input ``(C, H, W)``: nothing when the map already
-    has the output size, an average pool when the size divides evenly, else the engine's
-    adaptive pool."""
+    """torch's ``AdaptiveAvgPool2d`` for an input ``(C, H, W)``: nothing when the map
+    already has the output size (AlexNet and VGG at 224×224)."""
     _, h, w = shape
-    oh, ow = op.args["size"]
-    if (h, w) == (oh, ow):
+    size = tuple(op.args["size"])
+    if (h, w) == size:
         return None
-    if h % oh == 0 and w % ow == 0:
-        k = (h // oh, w // ow)
-        return AvgPool2D(k, k)
-    if "adaptive_avg_pool" in LAYER_TYPES:
-        return layer_from_dict({"kind": "adaptive_avg_pool", "output_size": [oh, ow]})
-    raise ModelFileError(
-        f"the {h}×{w} feature map cannot be pooled to {oh}×{ow} evenly: use an input size "
-        "whose feature map divides evenly"
-    )
+    if size == (1, 1):
+        return GlobalAvgPool2D(name=op.name)
+    return AdaptiveAvgPool2D(size, name=op.name)
 
 
 # One branch per op kind keeps the template's whole recipe readable in one place.

@@ -259,3 +259,50 @@ def _concat(node: ExportNode, plan: ExportPlan) -> Piece:
 
 
 TRANSLATORS.update({"add": _join("+"), "mul": _join("*"), "concat": _concat})
+
+
+def _pad_layer(node: ExportNode, plan: ExportPlan) -> Piece:
+    cfg = node.layer.to_dict()
+    return Piece([_pad_module(cfg["padding"], cfg["mode"], float(cfg["value"]))])
+
+
+def _adaptive(node: ExportNode, plan: ExportPlan) -> Piece:
+    size = tuple(node.layer.to_dict().get("output_size", (1, 1)))
+    return Piece([TorchModule(call("AdaptiveAvgPool2d", size))])
+
+
+def _prelu(node: ExportNode, plan: ExportPlan) -> Piece:
+    layer: Any = node.layer
+    arrays, sources = _weights(node)
+    code = call("PReLU", num_parameters=layer.num_parameters)
+    return Piece([TorchModule(code, arrays, dict(sources))])
+
+
+def _clip(node: ExportNode, plan: ExportPlan) -> Piece:
+    lo, hi = node.layer.to_dict()["min"], node.layer.to_dict()["max"]
+    if (lo, hi) == (0.0, 6.0):
+        return Piece([TorchModule(call("ReLU6"))])
+    if lo is not None and hi is not None:
+        return Piece([TorchModule(call("Hardtanh", float(lo), float(hi)))])
+    bound = f"min={float(lo)!r}" if lo is not None else f"max={float(hi)!r}"
+    return Piece(expr=f"torch.clamp({{0}}, {bound})")
+
+
+def _reshape(node: ExportNode, plan: ExportPlan) -> Piece:
+    dims = ", ".join(str(int(v)) for v in node.layer.to_dict()["shape"])
+    return Piece(expr=f"{{0}}.reshape({{0}}.shape[0], {dims})")
+
+
+TRANSLATORS.update(
+    {
+        "pad": _pad_layer,
+        "global_avg_pool": lambda n, p: Piece([TorchModule(call("AdaptiveAvgPool2d", 1))]),
+        "adaptive_avg_pool": _adaptive,
+        "prelu": _prelu,
+        "clip": _clip,
+        "softmax": lambda n, p: Piece(
+            [TorchModule(call("Softmax", dim=int(n.layer.to_dict()["axis"])))]
+        ),
+        "reshape": _reshape,
+    }
+)

@@ -105,3 +105,47 @@ def residual_graph() -> Any:
         Node("fc", Dense(12 * 3 * 3, 4, rng=5), ("flat",)),
     ]
     return randomise(Graph(nodes), seed=2)
+
+
+OPS_SHAPE = (4, 9, 8)
+
+
+def graph_ops_graph() -> Any:
+    """Every op graphs brought: Pad2D in each mode, grouped and depthwise convs, PReLU,
+    asymmetric and exclude-pad pools, Clip (both bounds and one), adaptive and global
+    pooling, Reshape, Concat and Softmax: input ``(4, 9, 8)`` → 3 probabilities."""
+    from cnn_explorer.engine.extra_layers import (
+        AdaptiveAvgPool2D,
+        Clip,
+        GlobalAvgPool2D,
+        Pad2D,
+        PReLU,
+        Reshape,
+        Softmax,
+    )
+    from cnn_explorer.engine.graph import Graph, Node
+    from cnn_explorer.engine.merge import Concat
+
+    nodes = [
+        Node("pad_r", Pad2D((1, 2, 0, 1), "reflect"), ("input",)),
+        Node("pad_c", Pad2D((2, 1, 1, 0), "circular"), ("pad_r",)),
+        Node("pad_e", Pad2D(1, "replicate"), ("pad_c",)),
+        Node("pad_z", Pad2D((0, 1, 2, 0), "zeros", 0.5), ("pad_e",)),
+        Node("gconv", Conv2D(4, 8, 3, padding=1, groups=2, rng=1), ("pad_z",)),
+        Node("dw", Conv2D(8, 8, 3, stride=2, padding=(0, 1, 1, 0), groups=8, rng=2), ("gconv",)),
+        Node("prelu", PReLU(8), ("dw",)),
+        Node("mp", MaxPool2D(3, 1, padding=(1, 0, 1, 0)), ("prelu",)),
+        Node("ap", AvgPool2D(3, 1, padding=1, count_include_pad=False), ("mp",)),
+        Node("relu6", Clip(0.0, 6.0), ("ap",)),
+        Node("floor", Clip(min=-0.1), ("relu6",)),
+        Node("adapt", AdaptiveAvgPool2D((3, 2)), ("floor",)),
+        Node("flat", Reshape((-1,)), ("adapt",)),
+        Node("gap", GlobalAvgPool2D(), ("floor",)),
+        Node("gap_flat", Flatten(), ("gap",)),
+        Node("cat", Concat(), ("flat", "gap_flat")),
+        Node("fc", Dense(8 * 3 * 2 + 8, 3, rng=3), ("cat",)),
+        Node("probs", Softmax(), ("fc",)),
+    ]
+    graph = randomise(Graph(nodes), seed=3)
+    graph.node("prelu").layer.params["weight"][...] = np.linspace(-0.5, 0.5, 8)
+    return graph

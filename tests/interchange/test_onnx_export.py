@@ -13,9 +13,11 @@ import pytest
 from export_cases import (
     DEFAULT_SHAPE,
     EVERY_SHAPE,
+    OPS_SHAPE,
     RESIDUAL_SHAPE,
     default_network,
     every_layer_network,
+    graph_ops_graph,
     inputs,
     residual_graph,
 )
@@ -48,6 +50,7 @@ CASES = {
     "default": (default_network, DEFAULT_SHAPE),
     "every_layer": (every_layer_network, EVERY_SHAPE),
     "residual": (residual_graph, RESIDUAL_SHAPE),
+    "graph_ops": (graph_ops_graph, OPS_SHAPE),
 }
 
 
@@ -114,6 +117,11 @@ def test_flipped_kernel_is_exported_flipped() -> None:
         AvgPool2D(2, 2, 0, ceil_mode=True),
         AvgPool2D(3, 2, 1, ceil_mode=True),
         AvgPool2D(3, 3, 1, ceil_mode=False),
+        MaxPool2D(3, 1, padding=(1, 0, 1, 0)),
+        MaxPool2D(3, 2, padding=(0, 1, 1, 0), ceil_mode=True),
+        AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True),
+        AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True, count_include_pad=False),
+        AvgPool2D(2, 2, padding=1, ceil_mode=True, count_include_pad=False),
         Conv2D(2, 4, 3, stride=2, padding=(0, 2, 2, 1), padding_mode="circular", rng=0),
         Conv2D(2, 2, 3, padding=2, dilation=2, padding_mode="reflect", rng=0),
     ],

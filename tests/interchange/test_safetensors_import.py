@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from export_cases import (
     EVERY_SHAPE,
+    OPS_SHAPE,
     RESIDUAL_SHAPE,
     every_layer_network,
+    graph_ops_graph,
     inputs,
     residual_graph,
 )
@@ -157,7 +159,12 @@ def test_dataparallel_prefix_is_removed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "shape"), [(every_layer_network, EVERY_SHAPE), (residual_graph, RESIDUAL_SHAPE)]
+    ("make", "shape"),
+    [
+        (every_layer_network, EVERY_SHAPE),
+        (residual_graph, RESIDUAL_SHAPE),
+        (graph_ops_graph, OPS_SHAPE),
+    ],
 )
 def test_own_pytorch_export_round_trips(make: Any, shape: tuple[int, ...], tmp_path: Path) -> None:
     model = make()
