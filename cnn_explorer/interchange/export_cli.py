@@ -1,9 +1,10 @@
 """``cnn-explorer export MODEL --to OUT.onnx | OUT.py``: write a model for other tools.
 
-MODEL is a network file saved by the app or ``cnn-explorer train --save`` (``.npz``), or a
+MODEL is a network file saved by the app or ``cnn-explorer train --save`` (``.npz``), a
 state_dict the app can import (``.safetensors``, and ``.pt``/``.pth`` when torch is
-installed). ``--to OUT.onnx`` writes ONNX (opset 17); ``--to OUT.py`` writes PyTorch source
-and ``OUT.safetensors`` beside it. Files are replaced only once fully written.
+installed), or any model :func:`cnn_explorer.interchange.load.load_model` reads (ONNX).
+``--to OUT.onnx`` writes ONNX (opset 17); ``--to OUT.py`` writes PyTorch source and
+``OUT.safetensors`` beside it. Files are replaced only once fully written.
 
 The input shape comes from the model file when it records one, else from
 ``--input-shape C,H,W``. Exit status 0 on success; 2 with one line on stderr for a bad
@@ -66,9 +67,14 @@ def load_for_export(
         recorded = extra.get("input_shape")
         shape = input_shape or (tuple(recorded) if recorded else None)
         return net, shape, None, list(extra.get("class_names") or [])
-    from cnn_explorer.interchange.safetensors_import import import_state_dict_file
+    if path.suffix.lower() in (".safetensors", ".pt", ".pth"):
+        from cnn_explorer.interchange.safetensors_import import import_state_dict_file
 
-    imported = import_state_dict_file(path, input_shape=input_shape)
+        imported = import_state_dict_file(path, input_shape=input_shape)
+    else:
+        from cnn_explorer.interchange.load import load_model
+
+        imported = load_model(path, input_shape=input_shape)
     prep = imported.preprocessing
     return imported.graph, input_shape or prep.input_shape, prep, list(prep.class_names)
 

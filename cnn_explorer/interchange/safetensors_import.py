@@ -10,7 +10,8 @@ Where the architecture comes from:
    (:mod:`state_dict_templates`: LeNet-5, AlexNet, VGG, ResNet-18/34 in torchvision's
    naming). No match is a :class:`ModelFileError` listing what was expected.
 
-The file is checked before anything is loaded: its size, then the header (its declared
+The file is checked before anything is loaded: a regular file within the app's size
+limit (``limits.MAX_MODEL_BYTES``), then the header (its declared
 length, JSON, each tensor's dtype, shape and byte range against the file) — a hostile file
 cannot make us allocate more than it holds. Then ``safetensors.numpy.load_file`` reads it.
 """
@@ -30,6 +31,7 @@ import numpy as np
 
 from cnn_explorer.engine.archive import FileFormatError
 from cnn_explorer.engine.serialize import FORMAT_VERSION, GRAPH_FORMAT_NAME, graph_from_config
+from cnn_explorer.interchange.files import check_model_file
 from cnn_explorer.interchange.model import (
     METADATA_CLASS_NAMES,
     METADATA_PREPROCESSING,
@@ -46,9 +48,6 @@ from cnn_explorer.interchange.state_dict_templates import (
     natural_sorted,
 )
 from cnn_explorer.interchange.torch_export import METADATA_ARCHITECTURE, METADATA_KEYS
-
-MAX_STATE_DICT_BYTES = 1 << 30
-"""Largest state_dict file read (VGG-19 in float32 is 0.55 GB)."""
 
 MAX_HEADER_BYTES = 16 << 20
 """Largest safetensors JSON header (ResNet-34's is about 20 kB)."""
@@ -71,21 +70,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # --------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------
-
-
-def file_size(path: Path, limit: int = MAX_STATE_DICT_BYTES) -> int:
-    """Size of a regular file within ``limit``; ModelFileError otherwise."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ModelFileError(f"{path.name} cannot be read ({exc.strerror})") from None
-    if not path.is_file():
-        raise ModelFileError(f"{path.name} is not a regular file")
-    if size > limit:
-        raise ModelFileError(
-            f"{path.name} is {size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB this app reads"
-        )
-    return size
 
 
 def _check_entry(name: str, info: Any, data_len: int, label: str) -> tuple[int, int]:
@@ -128,7 +112,7 @@ def read_header(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """``(tensors' header entries, metadata)`` of a safetensors file, every entry checked
     against the file's real size; nothing else is read."""
     label = path.name
-    size = file_size(path)
+    size = check_model_file(path)
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
@@ -340,7 +324,6 @@ def import_state_dict_file(
 
 __all__ = [
     "MAX_HEADER_BYTES",
-    "MAX_STATE_DICT_BYTES",
     "import_safetensors",
     "import_state_dict",
     "import_state_dict_file",

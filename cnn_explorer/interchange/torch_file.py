@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from cnn_explorer.interchange.files import check_model_file
 from cnn_explorer.interchange.model import ModelFileError
-from cnn_explorer.interchange.safetensors_import import file_size
 
 CONTAINER_KEYS = ("state_dict", "model_state_dict", "model")
 """Checkpoints often wrap the state_dict: ``{"state_dict": {...}, "epoch": 3}``."""
@@ -52,7 +52,7 @@ def load_torch_state_dict(path: Path) -> dict[str, np.ndarray]:
     float32). ModelFileError when torch is missing, for a whole pickled model, or for a
     file that is not a state_dict."""
     label = path.name
-    file_size(path)
+    check_model_file(path)
     try:
         import torch
     except ImportError:

@@ -113,3 +113,12 @@ def test_unreadable_model_fails_cleanly(tmp_path: Path) -> None:
     code, _, err = run([str(tmp_path / "absent.npz"), "--to", str(tmp_path / "m.onnx")])
     assert code == EXIT_BAD and "no such file" in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_onnx_model_converts_to_pytorch(network_file: Path, tmp_path: Path) -> None:
+    onnx_path = tmp_path / "model.onnx"
+    assert run([str(network_file), "--to", str(onnx_path)])[0] == EXIT_OK
+    out = tmp_path / "from_onnx.py"
+    code, _, err = run([str(onnx_path), "--to", str(out)])
+    assert code == EXIT_OK, err
+    assert "def build_model()" in out.read_text()
