@@ -267,3 +267,75 @@ def test_whole_pickled_module_is_refused_and_never_run(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="whole pickled model"):
         import_state_dict_file(trap)
     assert not marker.exists()
+
+
+def torch_vgg11_bn_and_alexnet() -> list[tuple[str, Any]]:
+    """Tiny torchvision-layout VGG-11 with batch norm and AlexNet (same module names and
+    order as torchvision's, 4-channel convs, 8-wide hidden layers, 3 classes)."""
+    from torch import nn
+
+    def vgg_features() -> nn.Sequential:
+        layers: list[nn.Module] = []
+        cin = 3
+        for v in [4, "M", 4, "M", 4, 4, "M", 4, 4, "M", 4, 4, "M"]:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.BatchNorm2d(int(v)), nn.ReLU()]
+                cin = int(v)
+        return nn.Sequential(*layers)
+
+    def head(features: int, dropout_first: bool) -> nn.Sequential:
+        if dropout_first:
+            return nn.Sequential(
+                nn.Dropout(), nn.Linear(features, 8), nn.ReLU(), nn.Dropout(),
+                nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3),
+            )  # fmt: skip
+        return nn.Sequential(
+            nn.Linear(features, 8), nn.ReLU(), nn.Dropout(),
+            nn.Linear(8, 8), nn.ReLU(), nn.Dropout(), nn.Linear(8, 3),
+        )  # fmt: skip
+
+    class Net(nn.Module):
+        def __init__(self, features: nn.Module, pool: int, dropout_first: bool) -> None:
+            super().__init__()
+            self.features = features
+            self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
+            self.classifier = head(4 * pool * pool, dropout_first)
+
+        def forward(self, x: Any) -> Any:
+            return self.classifier(self.avgpool(self.features(x)).flatten(1))
+
+    alex = nn.Sequential(
+        nn.Conv2d(3, 4, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(4, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+    )  # fmt: skip
+    return [
+        ("VGG-11 with batch norm", Net(vgg_features(), 7, dropout_first=False)),
+        ("AlexNet", Net(alex, 6, dropout_first=True)),
+    ]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("index", [0, 1], ids=["vgg11_bn", "alexnet"])
+def test_vgg_and_alexnet_templates_compute_like_torch(index: int, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file as save_torch_file
+
+    torch.manual_seed(0)
+    name, net = torch_vgg11_bn_and_alexnet()[index]
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    path = tmp_path / "w.safetensors"
+    save_torch_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    model = import_safetensors(path, input_shape=(3, 64, 64))  # adaptive pool enlarges
+    assert any(name in t for t in model.report.transformations)
+    x = inputs((3, 64, 64), 2)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.graph(x), expected, atol=TOL, rtol=TOL)
