@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cnn_explorer.engine.graph import Graph
 from cnn_explorer.engine.layers import Layer
 from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.serialize import atomic_write
 
-INPUT = "input"
-"""The model input's tensor name (``Graph.INPUT``)."""
+INPUT = Graph.INPUT
+"""The model input's tensor name."""
 
 Shape = tuple[int, ...]
 
@@ -61,14 +62,13 @@ def _graph_view(model: Any) -> tuple[list[tuple[str, Layer, tuple[str, ...]]], s
             for i, layer in enumerate(model.layers)
         ]
         return items, (str(len(items) - 1) if items else INPUT), True
-    if hasattr(model, "nodes") and hasattr(model, "output"):
+    if isinstance(model, Graph):
         items = [(n.name, n.layer, tuple(n.inputs)) for n in model.nodes]
-        chain = bool(model.is_chain()) if hasattr(model, "is_chain") else False
-        return items, str(model.output), chain
+        return items, model.output, model.is_chain()
     raise ExportError(f"cannot export a {type(model).__name__}: expected a Network or a Graph")
 
 
-def _all_shapes(model: Any, input_shape: Shape) -> dict[str, Shape]:
+def _all_shapes(model: Network | Graph, input_shape: Shape) -> dict[str, Shape]:
     """Per-image shape of every tensor (ShapeError from the engine when it does not fit)."""
     if isinstance(model, Network):
         shapes = model.output_shapes(input_shape)  # input first, then each layer's
