@@ -218,6 +218,24 @@ def _gelu_tanh(b: Builder, x: str, out: str) -> str:
     return b.op("Mul", [half_x, one_t], out)
 
 
+def _softplus(b: Builder, x: str, out: str, beta: float, threshold: float) -> str:
+    """(1/β)·log(1 + e^(β·x)), and x itself where β·x > threshold (torch). At the usual
+    threshold 20 the two differ by < 1e-8, so plain ``Softplus`` nodes do; a lower
+    threshold is spelled out with ``Where``."""
+    bx = x if beta == 1.0 else b.op("Mul", [x, b.const(f"{out}.beta", beta)], b.fresh(f"{out}/bx"))
+    exact = threshold < 20.0
+    sp_out = b.fresh(f"{out}/softplus") if beta != 1.0 or exact else out
+    sp = b.op("Softplus", [bx], sp_out)
+    if beta != 1.0:
+        sp = b.op(
+            "Div", [sp, b.const(f"{out}.beta", beta)], out if not exact else b.fresh(f"{out}/sp")
+        )
+    if not exact:
+        return sp
+    above = b.op("Greater", [bx, b.const(f"{out}.threshold", threshold)], b.fresh(f"{out}/above"))
+    return b.op("Where", [above, x, sp], out)
+
+
 def _activation(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) -> str:
     layer: Any = node.layer
     kind, s, x, out = layer.activation, layer.settings, ins[0], node.name
@@ -231,13 +249,7 @@ def _activation(b: Builder, node: ExportNode, ins: list[str], plan: ExportPlan) 
     if kind == "gelu_tanh":
         return _gelu_tanh(b, x, out)
     if kind == "softplus":
-        # torch's threshold (x itself where β·x > 20) differs from log(1+e^(βx)) by < 1e-8
-        beta = float(s.get("beta", 1.0))
-        if beta == 1.0:
-            return b.op("Softplus", [x], out)
-        bx = b.op("Mul", [x, b.const(f"{out}.beta", beta)], b.fresh(f"{out}/bx"))
-        sp = b.op("Softplus", [bx], b.fresh(f"{out}/softplus"))
-        return b.op("Div", [sp, b.const(f"{out}.beta", beta)], out)
+        return _softplus(b, x, out, float(s.get("beta", 1.0)), float(s.get("threshold", 20.0)))
     raise ExportError(f"activation {kind!r} of node {node.name!r} has no ONNX export")
 
 

@@ -23,7 +23,7 @@ from export_cases import (
 )
 from onnx.reference import ReferenceEvaluator
 
-from cnn_explorer.engine.layers import AvgPool2D, Conv2D, Layer, MaxPool2D
+from cnn_explorer.engine.layers import Activation, AvgPool2D, Conv2D, Layer, MaxPool2D
 from cnn_explorer.engine.network import Network
 from cnn_explorer.interchange.export_common import ExportError
 from cnn_explorer.interchange.model import (
@@ -124,6 +124,7 @@ def test_flipped_kernel_is_exported_flipped() -> None:
         AvgPool2D(2, 2, padding=1, ceil_mode=True, count_include_pad=False),
         Conv2D(2, 4, 3, stride=2, padding=(0, 2, 2, 1), padding_mode="circular", rng=0),
         Conv2D(2, 2, 3, padding=2, dilation=2, padding_mode="reflect", rng=0),
+        Activation("softplus", beta=0.5, threshold=0.5),
     ],
     ids=repr,
 )
