@@ -43,7 +43,7 @@ from cnn_explorer.interchange.model import (
     METADATA_PREPROCESSING,
     Preprocessing,
 )
-from cnn_explorer.interchange.torch_export_ops import TRANSLATORS, Piece, TorchModule
+from cnn_explorer.interchange.torch_export_ops import HELPERS, TRANSLATORS, Piece, TorchModule
 
 METADATA_ARCHITECTURE = "cnn_explorer.architecture"
 """safetensors metadata key: JSON ``{"graph": Graph.to_dict(), "input_shape": [C, H, W]}``."""
@@ -265,7 +265,9 @@ def to_torch(
     else:
         body = _module_class(plan, pieces, tensors, keys)
     meta, names = _metadata(plan, preprocessing, class_names, keys)
-    source = "\n".join([*_header(plan, meta, names, filename), *body]) + "\n"
+    helpers = sorted({h for p in pieces for h in p.helpers})
+    extra = [line for h in helpers for line in (*HELPERS[h].splitlines(), "", "")]
+    source = "\n".join([*_header(plan, meta, names, filename), *extra, *body]) + "\n"
     return TorchExport(source, tensors, meta)
 
 

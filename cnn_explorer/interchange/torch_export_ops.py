@@ -32,6 +32,29 @@ class Piece:
 
     modules: list[TorchModule] = field(default_factory=list)
     expr: str | None = None
+    helpers: tuple[str, ...] = ()
+    """Names of :data:`HELPERS` classes the code uses (written once into the file)."""
+
+
+HELPERS: dict[str, str] = {
+    "AvgPoolUnevenPad": '''class AvgPoolUnevenPad(nn.Module):
+    """Average pooling over real pixels only (count_include_pad=False) when the padding
+    differs between sides, which nn.AvgPool2d cannot do: pool the zero-padded map, then
+    divide by the share of real pixels in each window."""
+
+    def __init__(self, kernel_size, stride, padding) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+        self.padding = padding  # (left, right, top, bottom), as nn.functional.pad takes it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def pool(t: torch.Tensor) -> torch.Tensor:
+            padded = nn.functional.pad(t, self.padding)
+            return nn.functional.avg_pool2d(padded, self.kernel_size, self.stride)
+
+        return pool(x) / pool(torch.ones_like(x[:1, :1]))''',
+}
+"""Small modules the generated file defines for itself when torch.nn has none."""
 
 
 # --------------------------------------------------------------------------------------
@@ -172,6 +195,10 @@ def _avg_pool(node: ExportNode, plan: ExportPlan) -> Piece:
     elif include_pad and (t, b, left, r) == orig:
         # zero padding counted in the divisor, no overhang: pad first, then pool
         mods.append(_pad_module((t, b, left, r), "zeros"))
+    elif not include_pad:
+        args = ", ".join(lit(v) for v in (layer.kernel_size, layer.stride, (left, r, t, b)))
+        code = f"AvgPoolUnevenPad({args})"
+        return Piece([TorchModule(code)], helpers=("AvgPoolUnevenPad",))
     else:
         raise ExportError(
             f"node {node.name!r} ({layer.describe()}): torch.nn has no average pool with this "

@@ -104,6 +104,8 @@ def test_torch_loads_strictly_and_matches_engine(case: str, tmp_path: Path) -> N
         MaxPool2D(3, 1, padding=(1, 0, 1, 0)),
         MaxPool2D(3, 2, padding=(0, 1, 1, 0), ceil_mode=True),
         AvgPool2D(3, 2, padding=(1, 0, 0, 1)),
+        AvgPool2D(3, 1, padding=(1, 0, 0, 1), count_include_pad=False),
+        AvgPool2D(3, 2, padding=(0, 1, 1, 0), ceil_mode=True, count_include_pad=False),
         Conv2D(2, 4, 3, stride=2, padding=(0, 2, 2, 1), padding_mode="circular", rng=0),
         Conv2D(2, 2, 3, padding=(2, 1, 0, 2), padding_mode="reflect", rng=0),
         Conv2D(2, 2, 3, padding=(1, 2, 2, 0), padding_mode="replicate", flip_kernel=True, rng=0),
@@ -140,12 +142,6 @@ def test_flipped_kernel_weights_are_flipped() -> None:
     conv = Conv2D(1, 2, 3, flip_kernel=True, rng=0)
     out = to_torch(Network([conv]), (1, 5, 5))
     np.testing.assert_array_equal(out.tensors["0.weight"], conv.weight[:, :, ::-1, ::-1])
-
-
-def test_uneven_exclude_pad_average_pool_is_refused_clearly() -> None:
-    layer = AvgPool2D(3, 1, padding=(1, 0, 0, 1), count_include_pad=False)
-    with pytest.raises(ExportError, match="uneven padding"):
-        to_torch(Network([layer]), (1, 5, 5))
 
 
 def test_wrong_suffix_and_unknown_layers_are_refused(tmp_path: Path) -> None:
