@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -97,3 +100,40 @@ def test_graph_input_gradient_matches_torch(
     np.testing.assert_allclose(grad_input, fields["grad_input"], rtol=1e-9, atol=1e-12)
     for key, value in graph.gradients():
         np.testing.assert_allclose(value, fields[f"grad/{key}"], rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# live: the same graphs with fresh weights and data, float64 and float32
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oracle() -> ModuleType:
+    """``tests/golden/make_golden.py`` as a module (its graph builders and torch runner)."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_golden", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("which", ["resnet", "squeezenet"])
+def test_live_graph_parity_with_torch(oracle: ModuleType, which: str, dtype: type) -> None:
+    rng = np.random.default_rng(99)
+    built = oracle.resnet_graph(rng) if which == "resnet" else oracle.squeezenet_graph(rng)
+    side = 12 if which == "resnet" else 19
+    x = rng.standard_normal((3, 3, side, side))
+    y = rng.integers(0, 3, 3)
+    fields = oracle.graph_case(built, x, y, which)["arrays"]
+    graph = Graph.from_dict(built.to_dict(), built.state_arrays()).astype(dtype)
+    loss, logits = graph.loss_and_grads(x.astype(dtype), y)
+    tol = {"rtol": 1e-9, "atol": 1e-11} if dtype == np.float64 else {"rtol": 2e-3, "atol": 2e-4}
+    assert loss == pytest.approx(float(fields["loss"]), rel=tol["rtol"])
+    np.testing.assert_allclose(logits, fields["logits"], **tol)
+    for key, value in graph.gradients():
+        np.testing.assert_allclose(value, fields[f"grad/{key}"], err_msg=key, **tol)
