@@ -114,20 +114,20 @@ def affine(
         b.transformed(n, f"{what} folded into the weights and bias of {kind} {x.name!r}")
         return
     if len(x.shape) == 3:
-        layer = make(n, BatchNorm2D, c, 0.0)
+        scale_shift = make(n, BatchNorm2D, c, 0.0)
         load(
             n,
-            layer,
+            scale_shift,
             {"gamma": s, "beta": t, "running_mean": np.zeros(c), "running_var": np.ones(c)},
         )
-        b.emit(n, layer, [x])
+        b.emit(n, scale_shift, [x])
         b.transformed(n, f"{what} as a per-channel scale and shift (BatchNorm2D, mean 0, var 1)")
         return
     if len(x.shape) != 1 or c > MAX_DIAGONAL_FEATURES:
         raise ModelFileError(f"node {n.label!r} ({n.op}) on shape {x.shape} is not supported")
-    layer = make(n, Dense, c, c, init="zeros")
-    load(n, layer, {"weight": np.diag(s), "bias": t})
-    b.emit(n, layer, [x])
+    diag = make(n, Dense, c, c, init="zeros")
+    load(n, diag, {"weight": np.diag(s), "bias": t})
+    b.emit(n, diag, [x])
     b.transformed(n, f"{what} as a diagonal Dense layer")
 
 

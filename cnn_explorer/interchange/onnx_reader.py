@@ -23,7 +23,7 @@ from cnn_explorer.limits import MAX_MODEL_BYTES
 MIN_OPSET = 11
 """Oldest default-domain opset the importer reads (what the op table implements)."""
 
-_ELEMENT_SIZES = {
+_ELEMENT_SIZES: dict[int, int] = {
     onnx.TensorProto.FLOAT: 4,
     onnx.TensorProto.DOUBLE: 8,
     onnx.TensorProto.FLOAT16: 2,
