@@ -46,6 +46,15 @@ from cnn_explorer.engine.conv import (
     pad2d,
 )
 from cnn_explorer.engine.errors import ShapeError, nonfinite_report
+from cnn_explorer.engine.extra_layers import (
+    AdaptiveAvgPool2D,
+    Clip,
+    GlobalAvgPool2D,
+    Pad2D,
+    PReLU,
+    Reshape,
+    Softmax,
+)
 
 # --- geometry, layers, network, training (NETWORK worker: add imports here) ---
 from cnn_explorer.engine.geometry import (
@@ -66,6 +75,11 @@ from cnn_explorer.engine.geometry import (
     receptive_field,
 )
 from cnn_explorer.engine.graph import Graph, Node
+from cnn_explorer.engine.grouped import (
+    grouped_conv2d,
+    grouped_conv2d_backward,
+    grouped_conv2d_forward,
+)
 from cnn_explorer.engine.layers import (
     LAYER_TYPES,
     Activation,
@@ -139,10 +153,12 @@ __all__ = [
     "Activation",
     "ActivationFns",
     "Adam",
+    "AdaptiveAvgPool2D",
     "Add",
     "AvgPool2D",
     "AvgPoolExplanation",
     "BatchNorm2D",
+    "Clip",
     "Concat",
     "Conv2D",
     "Dense",
@@ -151,6 +167,7 @@ __all__ = [
     "Explanation",
     "FileFormatError",
     "Flatten",
+    "GlobalAvgPool2D",
     "Graph",
     "Layer",
     "LayerStatus",
@@ -161,10 +178,14 @@ __all__ = [
     "Network",
     "Node",
     "Optimizer",
+    "PReLU",
+    "Pad2D",
     "Progress",
     "Region",
+    "Reshape",
     "ShapeError",
     "ShiftAugment",
+    "Softmax",
     "Term",
     "WeightedSumExplanation",
     "Window",
@@ -196,6 +217,9 @@ __all__ = [
     "gelu_tanh",
     "gelu_tanh_backward",
     "gelu_tanh_forward",
+    "grouped_conv2d",
+    "grouped_conv2d_backward",
+    "grouped_conv2d_forward",
     "identity",
     "identity_backward",
     "identity_forward",

@@ -124,6 +124,8 @@ class Window:
     output cell reads every input channel) and False for a pool (it reads only its own
     channel). ``padding_mode`` matters for receptive fields: with ``"reflect"`` a padding
     cell is a copy of an in-bounds cell, so that cell is part of the receptive field too.
+    ``channel_groups`` is ``(groups, in_channels, out_channels)`` for a grouped conv, whose
+    output channel reads only its own group's input channels (None: no groups).
     """
 
     kernel: Pair
@@ -133,6 +135,7 @@ class Window:
     ceil_mode: bool = False
     mixes_channels: bool = False
     padding_mode: str = "zeros"
+    channel_groups: tuple[int, int, int] | None = None
 
     @property
     def effective_kernel(self) -> Pair:
@@ -265,6 +268,18 @@ def _back_axis(
     return inside.astype(np.int64), touched.astype(np.int64)
 
 
+def _group_channels(
+    groups: tuple[int, int, int] | None, channels: np.ndarray | None
+) -> np.ndarray | None:
+    """Input channels a grouped conv's output ``channels`` read (None: all channels)."""
+    if groups is None or channels is None:
+        return None
+    g, c_in, c_out = groups
+    group_of = np.unique(np.asarray(channels) // (c_out // g))
+    cin = c_in // g
+    return (group_of[:, None] * cin + np.arange(cin)[None, :]).ravel().astype(np.int64)
+
+
 def map_sizes(windows: Sequence[Window | None], input_hw: Pair) -> list[Pair]:
     """``(H, W)`` of every map of a spatial stack, input first (``len(windows) + 1`` items)."""
     sizes = [tuple(input_hw)]
@@ -301,7 +316,7 @@ def propagate_back(
             cols, w, win.stride[1], left, win.dilation[1], win.kernel[1], win.padding_mode
         )
         if win.mixes_channels:
-            channels = None
+            channels = _group_channels(win.channel_groups, channels)
         regions.append(Region(i, (h, w), rows, cols, trows, tcols, channels))
     return regions[::-1]
 

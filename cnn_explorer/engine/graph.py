@@ -17,9 +17,9 @@ A chain (each node reads the previous one) is the special case a Network already
 with exactly the same calls as the Network, so outputs and gradients are bit-identical.
 
 Batches: tensors are ``(N, C, H, W)`` maps or ``(N, F)`` vectors. A single image
-``(C, H, W)`` (or vector ``(F,)``) is accepted too; a non-chain graph then runs it as a
-batch of one (merge layers and axis-based layers need to know where the batch axis is)
-and returns every tensor without the batch axis again.
+``(C, H, W)`` (or vector ``(F,)``) is accepted too; a graph with a layer that needs to
+know where the batch axis is (``Layer.needs_batch_axis``: merges, softmax, reshape) then
+runs it as a batch of one and returns every tensor without the batch axis again.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class Graph:
                 if n.name not in self._consumers[i]:
                     self._consumers[i].append(n.name)
         self._lifted = False  # the last forward added a batch axis (see module notes)
+        self._batched = True  # the last forward's tensors have a batch axis
         self._input_like: tuple[Shape, np.dtype] | None = None
 
     # -- structure -----------------------------------------------------------------------
@@ -186,10 +187,11 @@ class Graph:
         return out[0] if lift else out
 
     def _should_lift(self, x: np.ndarray) -> bool:
-        return x.ndim in (1, 3) and not self.is_chain()
+        return x.ndim in (1, 3) and any(n.layer.needs_batch_axis for n in self.nodes)
 
     def _note_input(self, x: np.ndarray, lift: bool) -> None:
         self._lifted = lift
+        self._batched = lift or x.ndim not in (1, 3)  # every tensor has a batch axis
         self._input_like = (tuple(x.shape), x.dtype)
 
     def _forward_nodes(
@@ -214,7 +216,7 @@ class Graph:
             return n.layer.forward(xs[0], training)
         except ShapeError as exc:
             # Prefer the layer's shape message (it names the numbers and a fix).
-            batched = [x.shape[1:] if x.ndim in (2, 4) else x.shape for x in xs]
+            batched = [x.shape[1:] if self._batched else x.shape for x in xs]
             try:
                 if isinstance(n.layer, MergeLayer):
                     n.layer.output_shape_many(batched)
@@ -397,6 +399,7 @@ class Graph:
         self.zero_grad()
         xa = np.asarray(x)
         self._note_input(xa, False)
+        self._batched = True
         logits = self._call_batched(xa, training)
         loss, ctx = _losses.cross_entropy_forward(logits, y)
         self._backward(_losses.cross_entropy_backward(1.0, ctx), need_input=False)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from cnn_explorer.engine import activations as _act
 from cnn_explorer.engine import conv as _conv
+from cnn_explorer.engine import grouped as _grouped
 from cnn_explorer.engine import linear as _linear
 from cnn_explorer.engine import pool as _pool
 from cnn_explorer.engine._args import as_pair, check_padding_mode, normalise_padding
@@ -103,6 +105,9 @@ class Layer:
     ``enabled`` pass-through and the layer position in error messages."""
 
     kind: ClassVar[str] = "layer"
+    needs_batch_axis: ClassVar[bool] = False
+    """True for layers whose meaning depends on where the batch axis is (merges, softmax,
+    reshape): a Graph always runs them on batches (a single image as a batch of one)."""
 
     def __init__(
         self, *, name: str | None = None, enabled: bool = True, trainable: bool = True
@@ -212,6 +217,11 @@ class Layer:
     def _window(self) -> Window | None:
         return None
 
+    def window_for(self, input_shape: Sequence[int]) -> Window | None:
+        """:meth:`window` for a per-image ``input_shape``; layers whose window depends on
+        the input size (global/adaptive pooling) override this."""
+        return self.window()
+
     def explain(self, x: np.ndarray, row: int, col: int, channel: int = 0) -> Explanation:
         """Arithmetic of output cell ``[channel, row, col]`` given this layer's input ``x``
         for one image (``(C, H, W)``; ``(F,)`` for vectors, where ``col`` is the index)."""
@@ -320,8 +330,12 @@ class Layer:
 
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, like ``nn.Conv2d``; ``flip_kernel=True`` for the
-    textbook convolution). Weight ``(out_channels, in_channels, kh, kw)``, bias
-    ``(out_channels,)``. Input ``(N, C, H, W)`` or ``(C, H, W)``."""
+    textbook convolution). Weight ``(out_channels, in_channels / groups, kh, kw)``, bias
+    ``(out_channels,)``. Input ``(N, C, H, W)`` or ``(C, H, W)``.
+
+    ``groups > 1`` splits the channels into groups that do not see each other
+    (``groups == in_channels``: depthwise, as in MobileNet); see :mod:`grouped`.
+    ``groups == 1`` runs the ordinary convolution, untouched."""
 
     kind = "conv"
 
@@ -336,6 +350,7 @@ class Conv2D(Layer):
         padding_mode: str = "zeros",
         bias: bool = True,
         flip_kernel: bool = False,
+        groups: int = 1,
         *,
         init: str = "he",
         rng: RngLike = None,
@@ -355,10 +370,12 @@ class Conv2D(Layer):
         self.padding_mode = check_padding_mode(padding_mode)
         self.use_bias = bool(bias)
         self.flip_kernel = bool(flip_kernel)
+        self.groups = _grouped.check_groups(self.in_channels, self.out_channels, groups)
         self.init = init
         kh, kw = self.kernel_size
-        fan_in, fan_out = self.in_channels * kh * kw, self.out_channels * kh * kw
-        shape = (self.out_channels, self.in_channels, kh, kw)
+        cin, cout = self.in_channels // self.groups, self.out_channels // self.groups
+        fan_in, fan_out = cin * kh * kw, cout * kh * kw
+        shape = (self.out_channels, cin, kh, kw)
         self.params["weight"] = init_weight(shape, fan_in, fan_out, init, as_rng(rng), dtype)
         if self.use_bias:
             self.params["bias"] = np.zeros(self.out_channels, dtype=dtype)
@@ -366,7 +383,7 @@ class Conv2D(Layer):
 
     @property
     def weight(self) -> np.ndarray:
-        """``(out_channels, in_channels, kh, kw)``."""
+        """``(out_channels, in_channels / groups, kh, kw)``."""
         return self.params["weight"]
 
     @property
@@ -379,6 +396,7 @@ class Conv2D(Layer):
             f"Conv {_dims(self.kernel_size)}, {self.in_channels}→{self.out_channels}, "
             f"stride {_pair_txt(self.stride)}"
         )
+        text += self._groups_text()
         t, b, left, r = self.padding4
         if (t, b, left, r) != (0, 0, 0, 0):
             pad = str(t) if t == b == left == r else _dims(self.padding4)
@@ -389,8 +407,16 @@ class Conv2D(Layer):
             text += f", dilation {_pair_txt(self.dilation)}"
         return text
 
+    def _groups_text(self) -> str:
+        if self.groups == 1:
+            return ""
+        if self.groups == self.in_channels:
+            return ", depthwise"
+        return f", groups {self.groups}"
+
     def _label_details(self) -> str:
         text = f"conv {_dims(self.kernel_size)}, {self.in_channels}→{self.out_channels}"
+        text += self._groups_text()
         if self.dilation != (1, 1):
             eff = (
                 effective_kernel(self.kernel_size[0], self.dilation[0]),
@@ -408,6 +434,7 @@ class Conv2D(Layer):
             False,
             True,
             self.padding_mode,
+            None if self.groups == 1 else (self.groups, self.in_channels, self.out_channels),
         )
 
     def _output_shape(self, shape: Shape, index: int | None) -> Shape:
@@ -424,6 +451,18 @@ class Conv2D(Layer):
         return (self.out_channels, oh, ow)
 
     def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        if self.groups != 1:
+            return _grouped.grouped_conv2d_forward(
+                x,
+                self.params["weight"],
+                self.params.get("bias"),
+                self.stride,
+                self.padding4,
+                self.dilation,
+                self.groups,
+                self.padding_mode,
+                self.flip_kernel,
+            )
         return _conv.conv2d_forward(
             x,
             self.params["weight"],
@@ -437,13 +476,19 @@ class Conv2D(Layer):
         )
 
     def _backward(self, grad: np.ndarray, ctx: Any) -> np.ndarray:
-        gx, gw, gb = _conv.conv2d_backward(grad, ctx)
+        if self.groups != 1:
+            gx, gw, gb = _grouped.grouped_conv2d_backward(grad, ctx)
+        else:
+            gx, gw, gb = _conv.conv2d_backward(grad, ctx)
         self._accumulate("weight", gw)
         self._accumulate("bias", gb)
         return gx
 
     def backward_params(self, grad: np.ndarray) -> None:
         """Weight and bias gradients only (``conv2d_backward(need_input_grad=False)``)."""
+        if self.groups != 1:
+            self.backward(grad)
+            return
         if not self.enabled:
             return
         if self._ctx is None:
@@ -456,7 +501,18 @@ class Conv2D(Layer):
         w = self.params["weight"]
         if self.flip_kernel:
             w = w[:, :, ::-1, ::-1]
-        return explain_conv_cell(x, w, self.params.get("bias"), self._window(), row, col, channel)
+        bias = self.params.get("bias")
+        if self.groups == 1:
+            return explain_conv_cell(x, w, bias, self._window(), row, col, channel)
+        # Output channel `channel` belongs to group k and sums only over that group's
+        # input channels: explain that slice, then number the terms' channels as in x.
+        cin = self.in_channels // self.groups
+        k = channel // (self.out_channels // self.groups)
+        part = explain_conv_cell(
+            x[k * cin : (k + 1) * cin], w, bias, self._window(), row, col, channel
+        )
+        terms = tuple(replace(t, channel=t.channel + k * cin) for t in part.terms)
+        return replace(part, terms=terms, show_channel=True)
 
     def config(self) -> dict[str, Any]:
         pad = self.padding if isinstance(self.padding, str) else list(self.padding4)
@@ -470,6 +526,7 @@ class Conv2D(Layer):
             "padding_mode": self.padding_mode,
             "bias": self.use_bias,
             "flip_kernel": self.flip_kernel,
+            **({"groups": self.groups} if self.groups != 1 else {}),
             "init": self.init,
         }
 
@@ -518,7 +575,11 @@ def _window_output(label: str, win: Window, h: int, w: int) -> tuple[int, int]:
 
 
 class _Pool2D(Layer):
-    """Shared geometry of max and average pooling (no parameters, per channel)."""
+    """Shared geometry of max and average pooling (no parameters, per channel).
+
+    ``padding`` is an int, ``(ph, pw)`` or ``(top, bottom, left, right)`` (ONNX models pad
+    asymmetrically); the attribute keeps the ``(ph, pw)`` pair when the padding is
+    symmetric and the 4-tuple otherwise; :attr:`padding4` is always the 4-tuple."""
 
     title: ClassVar[str] = "Pool"
 
@@ -536,19 +597,31 @@ class _Pool2D(Layer):
         super().__init__(name=name, enabled=enabled, trainable=trainable)
         self.kernel_size = as_pair(kernel_size, "kernel size")
         self.stride = self.kernel_size if stride is None else as_pair(stride, "stride")
-        self.padding = as_pair(padding, "padding", minimum=0)
+        self.padding: tuple[int, ...]
+        if isinstance(padding, Sequence | np.ndarray) and len(padding) == 4:
+            t, b, left, r = normalise_padding(padding)
+            self.padding = (t, left) if (t, left) == (b, r) else (t, b, left, r)
+        else:
+            self.padding = as_pair(padding, "padding", minimum=0)
         self.ceil_mode = bool(ceil_mode)
         self.dilation = (1, 1)
 
     @property
     def padding4(self) -> tuple[int, int, int, int]:
+        """``(top, bottom, left, right)``."""
+        if len(self.padding) == 4:
+            t, b, left, r = self.padding
+            return (t, b, left, r)
         ph, pw = self.padding
         return (ph, ph, pw, pw)
 
     def describe(self) -> str:
         text = f"{self.title} {_dims(self.kernel_size)}, stride {_pair_txt(self.stride)}"
-        if self.padding != (0, 0):
-            text += f", pad {_pair_txt(self.padding)}"
+        if len(self.padding) == 4:
+            text += f", pad {_dims(self.padding)}"
+        elif self.padding != (0, 0):
+            ph, pw = self.padding
+            text += f", pad {_pair_txt((ph, pw))}"
         if self.ceil_mode:
             text += ", ceil"
         return text
@@ -570,7 +643,8 @@ class _Pool2D(Layer):
     def _output_shape(self, shape: Shape, index: int | None) -> Shape:
         self._need_map(shape, index)
         c, h, w = shape
-        for p, k in zip(self.padding, self.kernel_size, strict=True):
+        kh, kw = self.kernel_size
+        for p, k in zip(self.padding4, (kh, kh, kw, kw), strict=True):
             if 2 * p > k:
                 raise ShapeError(
                     f"{self.label(index)}: padding {p} is more than half the kernel {k}, so "
@@ -597,7 +671,7 @@ class MaxPool2D(_Pool2D):
 
     def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
         return _pool.max_pool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, 1, self.ceil_mode
+            x, self.kernel_size, self.stride, self.padding4, 1, self.ceil_mode
         )
 
     def _backward(self, grad: np.ndarray, ctx: Any) -> np.ndarray:
@@ -608,21 +682,50 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    """Average pooling per channel (``nn.AvgPool2d``, ``count_include_pad=True``)."""
+    """Average pooling per channel (``nn.AvgPool2d``). ``count_include_pad`` (torch's
+    default True) divides by the window size including padding cells; False divides by
+    the number of real input cells in the window (ONNX's default)."""
 
     kind = "avg_pool"
     title = "AvgPool"
 
+    def __init__(
+        self,
+        kernel_size: int | Sequence[int] = 2,
+        stride: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        *,
+        name: str | None = None,
+        enabled: bool = True,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(
+            kernel_size, stride, padding, ceil_mode, name=name, enabled=enabled, trainable=trainable
+        )
+        self.count_include_pad = bool(count_include_pad)
+
+    def describe(self) -> str:
+        text = super().describe()
+        return text if self.count_include_pad else text + ", padding not counted"
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        if not self.count_include_pad:
+            cfg["count_include_pad"] = False
+        return cfg
+
     def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
         return _pool.avg_pool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, True
+            x, self.kernel_size, self.stride, self.padding4, self.ceil_mode, self.count_include_pad
         )
 
     def _backward(self, grad: np.ndarray, ctx: Any) -> np.ndarray:
         return _pool.avg_pool2d_backward(grad, ctx)
 
     def _explain(self, x: np.ndarray, row: int, col: int, channel: int) -> Explanation:
-        return explain_avg_pool_cell(x, self._window(), row, col, channel, True)
+        return explain_avg_pool_cell(x, self._window(), row, col, channel, self.count_include_pad)
 
 
 # --------------------------------------------------------------------------------------
@@ -975,10 +1078,10 @@ def layer_from_dict(
     config: Mapping[str, Any], params: Mapping[str, np.ndarray] | None = None
 ) -> Layer:
     """Rebuild any layer from its :meth:`Layer.to_dict` config (+ optional arrays)."""
-    # The layers of merge.py subclass Layer, so they import this
+    # The layers of merge.py and extra_layers.py subclass Layer, so they import this
     # module and register their kinds in LAYER_TYPES when imported; importing them here
     # (a no-op once loaded) makes every kind known without a circular import at load time.
-    from cnn_explorer.engine import merge  # noqa: F401
+    from cnn_explorer.engine import extra_layers, merge  # noqa: F401
 
     kind = config.get("kind")
     if kind not in LAYER_TYPES:

@@ -55,6 +55,7 @@ class MergeLayer(Layer):
     """
 
     kind = "merge"
+    needs_batch_axis = True
 
     # -- single-input interface: not applicable ------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

@@ -366,7 +366,7 @@ class Network:
                 j = i
                 while j >= 0 and len(shapes[j]) == 3 and len(shapes[j + 1]) == 3:
                     j -= 1
-                stack = [lay.window() for lay in self.layers[j + 1 : i + 1]]
+                stack = [self.layers[k].window_for(shapes[k]) for k in range(j + 1, i + 1)]
                 sizes = [(s[1], s[2]) for s in shapes[j + 1 : i + 2]]
                 block = propagate_back(stack, sizes, rows, cols, chans)
                 regions = [*_renumber(block, j + 1), *regions]

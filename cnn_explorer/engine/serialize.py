@@ -32,10 +32,17 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from cnn_explorer.engine.archive import ArraySpec, FileFormatError, SafeArchive, open_archive
-from cnn_explorer.engine.layers import Dense
+from cnn_explorer.engine.graph import Graph
+from cnn_explorer.engine.layers import Dense, Layer
 from cnn_explorer.engine.network import Network
 
+Model = Network | Graph
+"""What a network file holds: a chain of layers or a graph network."""
+
 FORMAT_NAME = "cnn-explorer-network"
+GRAPH_FORMAT_NAME = "cnn-explorer-graph"
+"""Graph files get their own format name, so an older CNN Explorer that knows only chains
+says the file is not a network file instead of misreading it."""
 FORMAT_VERSION = 1
 CONFIG_KEY = "__config__"
 ARRAY_PREFIX = "param/"
@@ -44,6 +51,8 @@ MAX_CONFIG_BYTES = 4 * 2**20
 """Largest JSON description inside a network file (a real one is a few kilobytes)."""
 
 MAX_NETWORK_LAYERS = 256
+MAX_GRAPH_NODES = 4096
+"""Most nodes a graph file may describe (a ResNet-50 has ~180, a MobileNet ~150)."""
 MAX_NETWORK_ELEMENTS = 64 * 2**20
 """Most parameter and buffer values a network file may describe (256 MB as float32)."""
 
@@ -68,10 +77,11 @@ _TEMP_TARGETS = (".cnnx", ".npz")
 # --------------------------------------------------------------------------------------
 
 
-def network_to_state(network: Network) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def network_to_state(network: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)``: the JSON-safe description (with format name and version) and
-    copies of every parameter/buffer keyed ``"3.weight"``."""
-    config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **network.to_dict()}
+    copies of every parameter/buffer keyed ``"3.weight"`` (a graph: ``"conv1.weight"``)."""
+    name = GRAPH_FORMAT_NAME if isinstance(network, Graph) else FORMAT_NAME
+    config = {"format": name, "version": FORMAT_VERSION, **network.to_dict()}
     arrays = {k: np.array(v, copy=True) for k, v in network.state_arrays().items()}
     return config, arrays
 
@@ -125,7 +135,43 @@ def network_from_config(config: Mapping[str, Any], label: str = "the network fil
         raise FileFormatError(f"{label} has an invalid layer: {exc}") from None
 
 
-def array_specs(network: Network, prefix: str = "") -> dict[str, ArraySpec]:
+def graph_from_config(config: Mapping[str, Any], label: str = "the network file") -> Graph:
+    """A graph built from a description (initial values; load its arrays next), checked
+    like :func:`network_from_config`: version, node list, and the values the layers would
+    allocate capped *before* any layer is built. Raises :class:`FileFormatError`."""
+    check_version(config)
+    if config.get("format") != GRAPH_FORMAT_NAME:
+        raise FileFormatError(f"{label} is not a graph network file")
+    nodes = config.get("nodes")
+    if not isinstance(nodes, list) or not all(
+        isinstance(n, dict) and isinstance(n.get("layer"), dict) for n in nodes
+    ):
+        raise FileFormatError(f"{label} has no valid node list")
+    if len(nodes) > MAX_GRAPH_NODES:
+        raise FileFormatError(
+            f"{label} has {len(nodes)} nodes, more than the {MAX_GRAPH_NODES} this app opens"
+        )
+    total = sum(_declared_elements(n["layer"], i, label) for i, n in enumerate(nodes))
+    if total > MAX_NETWORK_ELEMENTS:
+        raise FileFormatError(
+            f"{label} has {total:,} parameters, more than the "
+            f"{MAX_NETWORK_ELEMENTS:,} this app opens"
+        )
+    try:
+        return Graph.from_dict({"nodes": nodes, "output": config.get("output")})
+    except Exception as exc:
+        # As in network_from_config: a strange description is a damaged file, not a crash.
+        raise FileFormatError(f"{label} has an invalid graph: {exc}") from None
+
+
+def model_from_config(config: Mapping[str, Any], label: str = "the network file") -> Model:
+    """:func:`graph_from_config` for a graph description, else :func:`network_from_config`."""
+    if config.get("format") == GRAPH_FORMAT_NAME:
+        return graph_from_config(config, label)
+    return network_from_config(config, label)
+
+
+def array_specs(network: Model, prefix: str = "") -> dict[str, ArraySpec]:
     """The exact float array each parameter/buffer of ``network`` must be, keyed by
     ``prefix + "3.weight"``: what a file's members are checked against before reading."""
     return {
@@ -134,7 +180,7 @@ def array_specs(network: Network, prefix: str = "") -> dict[str, ArraySpec]:
     }
 
 
-def load_state(network: Network, arrays: Mapping[str, np.ndarray], label: str) -> None:
+def load_state(network: Model, arrays: Mapping[str, np.ndarray], label: str) -> None:
     """Copy ``arrays`` (keys as :meth:`Network.state_arrays`) into ``network``; refuse
     missing arrays, wrong shapes and non-finite values (a diverged run's NaN weights would
     otherwise show up as "nan%" predictions)."""
@@ -172,13 +218,13 @@ def network_from_state(config: Mapping[str, Any], arrays: Mapping[str, np.ndarra
     return net
 
 
-def output_count(network: Network, input_shape: tuple[int, ...] | None = None) -> int | None:
+def output_count(network: Model, input_shape: tuple[int, ...] | None = None) -> int | None:
     """How many values the network outputs per sample (its number of classes), from the
     input shape when known, else from its last Dense layer; None when it cannot be told."""
     if input_shape is not None:
         out = network.output_shape(input_shape)
         return out[0] if len(out) == 1 else None
-    for layer in reversed(network.layers):
+    for layer in reversed(_output_chain(network)):
         if isinstance(layer, Dense):
             return layer.out_features
         if layer.kind not in ("activation", "dropout"):
@@ -186,8 +232,23 @@ def output_count(network: Network, input_shape: tuple[int, ...] | None = None) -
     return None
 
 
+def _output_chain(network: Model) -> list[Layer]:
+    """The layers leading to the output through single-input nodes, input side first."""
+    if isinstance(network, Network):
+        return list(network.layers)
+    chain: list[Layer] = []
+    name = network.output
+    while name != Graph.INPUT:
+        node = network.node(name)
+        chain.append(node.layer)
+        if len(node.inputs) != 1:
+            break
+        name = node.inputs[0]
+    return chain[::-1]
+
+
 def check_classifier(
-    network: Network, class_names: object, input_shape: object, label: str
+    network: Model, class_names: object, input_shape: object, label: str
 ) -> tuple[list[str] | None, tuple[int, int, int] | None]:
     """Validate a classifier's notes: ``input_shape`` ``[C, H, W]`` (C 1 or 3, sides
     1..:data:`MAX_INPUT_SIDE`, and the network must compute on it) and ``class_names``
@@ -245,12 +306,15 @@ def _declared_elements(cfg: Mapping[str, Any], index: int, label: str) -> int:
     kind = cfg.get("kind")
     if kind == "conv":
         out = size("out_channels")[0]
-        return size("in_channels")[0] * out * math.prod(size("kernel_size", 3)) + out
+        groups = size("groups", 1)[0]
+        return size("in_channels")[0] // groups * out * math.prod(size("kernel_size", 3)) + out
     if kind == "dense":
         out = size("out_features")[0]
         return size("in_features")[0] * out + out
     if kind == "batch_norm":
         return 4 * size("num_features")[0]
+    if kind == "prelu":
+        return size("num_parameters", 1)[0]
     return 0
 
 
@@ -397,10 +461,11 @@ def decode_json(array: np.ndarray) -> Any:
 
 
 def save_network(
-    path: str | os.PathLike[str], network: Network, extra: Mapping[str, Any] | None = None
+    path: str | os.PathLike[str], network: Model, extra: Mapping[str, Any] | None = None
 ) -> None:
-    """Save ``network`` (config + arrays, and an optional JSON-safe ``extra`` dict such as
-    class names or the input shape) to one ``.npz`` file, atomically."""
+    """Save ``network`` (a Network or a Graph: config + arrays, and an optional JSON-safe
+    ``extra`` dict such as class names or the input shape) to one ``.npz`` file,
+    atomically."""
     config, arrays = network_to_state(network)
     if extra:
         config["extra"] = dict(extra)
@@ -410,7 +475,26 @@ def save_network(
 
 
 def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
-    """Load a file written by :func:`save_network`: ``(network, extra)``.
+    """Load a chain network written by :func:`save_network`: ``(network, extra)``.
+
+    A graph file whose graph is a chain is returned as a Network (keys ``"0.weight"``,
+    …); a graph with branches or joins raises :class:`FileFormatError` (open it with
+    :func:`load_model`). See :func:`load_model` for the checks.
+    """
+    model, extra = load_model(path)
+    if isinstance(model, Network):
+        return model, extra
+    net = model.to_network()
+    if net is None:
+        raise FileFormatError(
+            f"{Path(path).name} holds a graph network with branches or joins, not a chain "
+            "of layers: open it where graph networks are supported"
+        )
+    return net, extra
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[Model, dict[str, Any]]:
+    """Load a file written by :func:`save_network`: ``(network or graph, extra)``.
 
     Only the description and the arrays it implies are read (each checked against its
     exact shape before allocation); non-finite weights are refused, and so are the
@@ -420,7 +504,7 @@ def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]
     with open_archive(path) as archive:
         label = archive.label
         config = _read_config(archive)
-        net = network_from_config(config, label)
+        net = model_from_config(config, label)
         specs = array_specs(net)
         missing = sorted(k for k in specs if f"{ARRAY_PREFIX}{k}.npy" not in archive.names)
         if missing:
@@ -436,6 +520,8 @@ def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]
 
 __all__ = [
     "FORMAT_VERSION",
+    "GRAPH_FORMAT_NAME",
+    "MAX_GRAPH_NODES",
     "MAX_NETWORK_ELEMENTS",
     "FileFormatError",
     "array_specs",
@@ -443,9 +529,12 @@ __all__ = [
     "check_version",
     "decode_json",
     "encode_json",
+    "graph_from_config",
+    "load_model",
     "load_network",
     "load_npz_safe",
     "load_state",
+    "model_from_config",
     "network_from_config",
     "network_from_state",
     "network_to_state",

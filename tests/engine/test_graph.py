@@ -6,6 +6,7 @@ equivalence with Network (bit for bit), config round trips and training."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +32,15 @@ from cnn_explorer.engine import (
     layer_from_dict,
     losses,
     train,
+)
+from cnn_explorer.engine.serialize import (
+    FileFormatError,
+    graph_from_config,
+    load_model,
+    load_network,
+    network_from_config,
+    network_to_state,
+    save_network,
 )
 
 F64 = np.float64
@@ -481,3 +491,49 @@ def test_train_loop_runs_a_graph() -> None:
     epochs = [r for r in records if r.epoch_end]
     assert len(epochs) == 3 and epochs[-1].done
     assert epochs[-1].train_loss is not None and np.isfinite(epochs[-1].train_loss)
+
+
+# --------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------
+
+
+def test_graph_file_round_trip(tmp_path: Path) -> None:
+    graph = residual_graph()
+    path = tmp_path / "g.npz"
+    save_network(path, graph, extra={"input_shape": [3, 6, 6], "class_names": ["a", "b", "c"]})
+    loaded, extra = load_model(path)
+    assert isinstance(loaded, Graph)
+    assert extra["class_names"] == ["a", "b", "c"]
+    x = np.random.default_rng(17).standard_normal((2, 3, 6, 6))
+    np.testing.assert_array_equal(loaded(x), graph(x))
+    with pytest.raises(FileFormatError, match="graph network with branches"):
+        load_network(path)
+
+
+def test_chain_graph_file_opens_as_a_network_and_network_files_as_networks(
+    tmp_path: Path,
+) -> None:
+    net = chain_network()
+    save_network(tmp_path / "chain.npz", Graph.from_network(net))
+    opened, _ = load_network(tmp_path / "chain.npz")
+    assert isinstance(opened, Network)
+    x = np.random.default_rng(18).standard_normal((1, 1, 16, 16)).astype(np.float32)
+    np.testing.assert_array_equal(opened(x), net(x))
+    save_network(tmp_path / "net.npz", net)
+    model, _ = load_model(tmp_path / "net.npz")
+    assert isinstance(model, Network)
+
+
+def test_damaged_graph_descriptions_are_file_format_errors() -> None:
+    config, _ = network_to_state(fire_graph())
+    assert config["format"] == "cnn-explorer-graph"
+    broken = {**config, "nodes": [*config["nodes"], {"name": "x", "inputs": ["zz"], "layer": {}}]}
+    with pytest.raises(FileFormatError, match="has an invalid graph"):
+        graph_from_config(broken)
+    huge = json.loads(json.dumps(config))
+    huge["nodes"][0]["layer"]["out_channels"] = 10**8
+    with pytest.raises(FileFormatError, match="parameters, more than"):
+        graph_from_config(huge)
+    with pytest.raises(FileFormatError, match="not a network file"):
+        network_from_config(config)
