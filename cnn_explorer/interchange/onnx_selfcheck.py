@@ -79,7 +79,7 @@ def self_check(f: OnnxFile, graph: Graph, input_shape: tuple[int, int, int]) -> 
             ours = graph(x)
     except Exception as exc:
         return SelfCheck(SELF_CHECK_REFERENCE, math.inf, 0.0, False, f"could not run: {exc}")
-    want = np.asarray(list(ref)[0], np.float64)
+    want = np.asarray(next(iter(ref)), np.float64)
     got = np.asarray(ours, np.float64)
     if want.shape != got.shape:
         msg = f"the output has shape {got.shape}, the reference {want.shape}"
