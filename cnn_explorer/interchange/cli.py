@@ -132,11 +132,12 @@ def _image_input(path: Path, pre: Preprocessing) -> np.ndarray:
     from cnn_explorer.imageio import ImageLoadError, decode_image  # QtGui: only when needed
 
     _, h, w = pre.input_shape
+    channels = 1 if pre.colour == "grey" else 3  # the app's own grey conversion
     try:
-        rgb, _ = decode_image(path, (h, w), 3)
+        decoded, _ = decode_image(path, (h, w), channels)
     except ImageLoadError as exc:
         raise RunError(str(exc)) from None
-    pixels = np.clip(np.rint(rgb.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+    pixels = np.clip(np.rint(decoded.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
     try:
         return pre.apply(pixels)
     except ModelFileError as exc:

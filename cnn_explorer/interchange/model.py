@@ -101,6 +101,10 @@ class Preprocessing:
         if any(s == 0 for s in self.std):
             raise ModelFileError("the preprocessing std must not be zero")
         c = shape[0]
+        if self.colour != "grey" and c != 3:
+            raise ModelFileError(
+                f"{self.colour.upper()} gives 3 channels but the model takes {c}: use grey"
+            )
         for name, vals in (("mean", self.mean), ("std", self.std)):
             if len(vals) not in (1, c):
                 raise ModelFileError(
@@ -122,7 +126,7 @@ class Preprocessing:
             raise ModelFileError(
                 f"the image is {img.shape[0]}×{img.shape[1]} but the model expects {h}×{w}"
             )
-        if self.colour == "grey" or c == 1:
+        if self.colour == "grey":
             if img.shape[2] == 3:
                 img = img @ np.array([0.299, 0.587, 0.114], np.float32)
             else:
@@ -133,8 +137,6 @@ class Preprocessing:
                 img = np.repeat(img, 3, axis=2)
             if self.colour == "bgr":
                 img = img[:, :, ::-1]
-            if c != 3:
-                raise ModelFileError(f"a {self.colour} image gives 3 channels, the model wants {c}")
             x = img.transpose(2, 0, 1)
         mean = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)
         std = np.asarray(self.std, np.float32).reshape(-1, 1, 1)

@@ -2,10 +2,11 @@
 
 Steps: read and validate the file (:mod:`onnx_reader`); refuse unsupported operators all
 at once, naming each and listing what is supported; convert node by node
-(:mod:`onnx_ops`, :mod:`onnx_ops_tensor`); estimate the memory the maps need at the chosen
-input size and refuse above :data:`~cnn_explorer.limits.MAX_DOCUMENT_BYTES`; read the
-preprocessing and class names (:mod:`onnx_meta`); then run the graph next to
-``onnx.reference.ReferenceEvaluator`` on one seeded random input (the self-check).
+(:mod:`onnx_ops`, :mod:`onnx_ops_tensor`, :mod:`onnx_ops_const`); estimate the memory the
+maps need at the chosen input size and refuse above
+:data:`~cnn_explorer.limits.MAX_DOCUMENT_BYTES`; read the preprocessing and class names
+(:mod:`onnx_meta`); then run the graph next to ``onnx.reference`` on one seeded random
+input (:mod:`onnx_selfcheck`).
 
 Uses the ``onnx`` package only: never onnxruntime, never code from the file.
 """
@@ -31,7 +32,7 @@ from cnn_explorer.interchange.model import (
 from cnn_explorer.interchange.onnx_graph import Builder, decode_node
 from cnn_explorer.interchange.onnx_meta import bn_folding_note, read_preprocessing
 from cnn_explorer.interchange.onnx_ops import build_converters
-from cnn_explorer.interchange.onnx_ops_tensor import FOLDABLE, FOLDED, fold_constant
+from cnn_explorer.interchange.onnx_ops_const import FOLDABLE, FOLDED, fold_constant
 from cnn_explorer.interchange.onnx_reader import OnnxFile, read_onnx, tensor_array
 from cnn_explorer.interchange.onnx_selfcheck import self_check
 from cnn_explorer.limits import MAX_DOCUMENT_BYTES
@@ -39,7 +40,7 @@ from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 CONVERTERS = build_converters()
 SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(CONVERTERS))
 """The ONNX operators the importer maps (plus shape arithmetic on constants, computed at
-import: see :data:`onnx_ops_tensor.FOLDABLE`)."""
+import: see :data:`onnx_ops_const.FOLDABLE`)."""
 
 
 def choose_input_shape(f: OnnxFile, input_shape: Sequence[int] | None) -> tuple[int, int, int]:

@@ -85,9 +85,10 @@ def read_preprocessing(
     report: ImportReport,
 ) -> Preprocessing:
     """The model's :class:`Preprocessing`: ours from the metadata when the exporter wrote
-    it, else the defaults for the channel count (grey for 1, RGB for 3, values 0–1)."""
+    it, else the defaults for the channel count (RGB for 3, else grey copied into every
+    channel; values 0–1)."""
     meta = {p.key: p.value for p in model.metadata_props}
-    pre = Preprocessing(shape, colour="grey" if shape[0] == 1 else "rgb")
+    pre = Preprocessing(shape, colour="rgb" if shape[0] == 3 else "grey")
     if METADATA_PREPROCESSING in meta:
         try:
             pre = Preprocessing.from_json(meta[METADATA_PREPROCESSING])

@@ -343,6 +343,7 @@ def _flatten_to_vector(b: Builder, n: OnnxNode, x: Ref) -> Ref:
 
 
 def build_converters() -> dict[str, Converter]:
+    from cnn_explorer.interchange import onnx_ops_const as c
     from cnn_explorer.interchange import onnx_ops_tensor as t
 
     return {
@@ -362,4 +363,5 @@ def build_converters() -> dict[str, Converter]:
         "PRelu": prelu,
         "Clip": clip,
         **t.CONVERTERS,
+        **c.CONVERTERS,
     }

@@ -1,6 +1,7 @@
 """ONNX converters for the dense, elementwise and tensor-shape operators: Gemm, MatMul,
-Add/Sub/Mul/Div, Concat, Flatten, Reshape, Softmax, ReduceMean, and the nodes that vanish
-(Identity, Dropout, Constant, Shape, and anything computed from constants alone).
+Add/Sub/Mul/Div, Sum, Concat, Flatten, Reshape, Squeeze/Unsqueeze, Softmax, ReduceMean.
+
+(Identity, Dropout, Constant, Shape and constant folding are in :mod:`onnx_ops_const`.)
 
 A constant operand of Add/Mul is folded into the bias (and weights) of the Conv or Dense
 before it when nothing else reads that layer's output, and otherwise becomes a
@@ -12,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnx
 
 from cnn_explorer.engine import (
     Add,
@@ -33,39 +33,6 @@ from cnn_explorer.interchange.onnx_ops import Converter, channel_vector, load, m
 MAX_DIAGONAL_FEATURES = 4096
 """Largest vector a constant scale/shift is applied to as a diagonal Dense layer (its
 weight is features² numbers)."""
-
-FOLDABLE = frozenset(
-    {
-        "Unsqueeze",
-        "Squeeze",
-        "Cast",
-        "Concat",
-        "Reshape",
-        "Gather",
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Sqrt",
-        "Neg",
-        "Identity",
-        "Transpose",
-        "Slice",
-        "Flatten",
-        "ConstantOfShape",
-        "Expand",
-        "Shape",
-    }
-)
-"""Operators computed once at import when all their inputs are constants (shape
-arithmetic that exporters leave in the graph)."""
-
-FOLDED = "computed from constants at import"
-"""Report detail of a node computed once at import (summed up in one transformation)."""
-
-MAX_FOLDED_ELEMENTS = 1 << 24
-"""Most numbers one constant computed at import may hold."""
-
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -114,20 +81,20 @@ def affine(
         b.transformed(n, f"{what} folded into the weights and bias of {kind} {x.name!r}")
         return
     if len(x.shape) == 3:
-        layer = make(n, BatchNorm2D, c, 0.0)
+        scale_shift = make(n, BatchNorm2D, c, 0.0)
         load(
             n,
-            layer,
+            scale_shift,
             {"gamma": s, "beta": t, "running_mean": np.zeros(c), "running_var": np.ones(c)},
         )
-        b.emit(n, layer, [x])
+        b.emit(n, scale_shift, [x])
         b.transformed(n, f"{what} as a per-channel scale and shift (BatchNorm2D, mean 0, var 1)")
         return
     if len(x.shape) != 1 or c > MAX_DIAGONAL_FEATURES:
         raise ModelFileError(f"node {n.label!r} ({n.op}) on shape {x.shape} is not supported")
-    layer = make(n, Dense, c, c, init="zeros")
-    load(n, layer, {"weight": np.diag(s), "bias": t})
-    b.emit(n, layer, [x])
+    diag = make(n, Dense, c, c, init="zeros")
+    load(n, diag, {"weight": np.diag(s), "bias": t})
+    b.emit(n, diag, [x])
     b.transformed(n, f"{what} as a diagonal Dense layer")
 
 
@@ -228,6 +195,18 @@ def _binary(b: Builder, n: OnnxNode) -> None:
         )
 
 
+def _sum(b: Builder, n: OnnxNode) -> None:
+    xs = [b.ref(n, i) for i in range(len(n.inputs))]
+    if len(xs) == 1:
+        b.alias(n, xs[0])
+        b.transformed(n, "a sum of one tensor: removed")
+        return
+    if len({len(x.shape) for x in xs}) != 1:
+        raise ModelFileError(f"node {n.label!r} (Sum) adds tensors of different ranks")
+    b.emit(n, Add(), xs)
+    b.entry(n, "mapped", f"Add of {len(xs)} tensors")
+
+
 def concat(b: Builder, n: OnnxNode) -> None:
     xs = [b.ref(n, i) for i in range(len(n.inputs))]
     rank = len(xs[0].shape) + 1
@@ -279,16 +258,58 @@ def reshape(b: Builder, n: OnnxNode) -> None:
             f"node {n.label!r} (Reshape) reshapes (N, {', '.join(map(str, x.shape))}) to "
             f"{target}; this app keeps the batch axis first"
         )
-    per_image = tuple(out[1:])
+    _set_shape(b, n, x, tuple(out[1:]))
+
+
+def _set_shape(b: Builder, n: OnnxNode, x: Ref, per_image: tuple[int, ...]) -> None:
+    """Emit the cheapest layer giving ``x`` the per-image shape ``per_image`` (same size):
+    nothing, a Flatten, or a Reshape."""
     if per_image == x.shape:
         b.alias(n, x)
         b.transformed(n, "no change of shape: removed")
     elif len(per_image) == 1 and len(x.shape) > 1:
         b.emit(n, Flatten(), [x])
-        b.entry(n, "mapped", "Flatten (a Reshape to one axis)")
+        b.entry(n, "mapped", f"Flatten (a {n.op} to one axis)")
     else:
         b.emit(n, make(n, Reshape, per_image), [x])
         b.entry(n, "mapped", f"Reshape to {per_image}")
+
+
+def _raw_axes(b: Builder, n: OnnxNode) -> list[int] | None:
+    """The ``axes`` of Squeeze/Unsqueeze: an attribute before opset 13, an input since."""
+    raw = b.optional_const(n, 1, "axes") if b.opset >= 13 else n.attr("axes")
+    return None if raw is None else [int(a) for a in np.reshape(np.asarray(raw), -1)]
+
+
+def squeeze(b: Builder, n: OnnxNode) -> None:
+    x = b.ref(n)
+    full = (1, *x.shape)
+    raw = _raw_axes(b, n)
+    if raw is None:
+        axes = [i for i in range(1, len(full)) if full[i] == 1]
+    else:
+        axes = sorted(_axis(n, a, len(full)) for a in raw)
+    if 0 in axes or any(full[a] != 1 for a in axes):
+        raise ModelFileError(
+            f"node {n.label!r} (Squeeze) removes axes {axes} of (N, "
+            f"{', '.join(map(str, x.shape))}); only size-1 axes after the batch can go"
+        )
+    _set_shape(b, n, x, tuple(d for i, d in enumerate(full) if i not in axes)[1:])
+
+
+def unsqueeze(b: Builder, n: OnnxNode) -> None:
+    x = b.ref(n)
+    raw = _raw_axes(b, n) or []
+    out_rank = len(x.shape) + 1 + len(raw)
+    axes = sorted(_axis(n, a, out_rank) for a in raw)
+    if not axes or 0 in axes:
+        raise ModelFileError(
+            f"node {n.label!r} (Unsqueeze) adds axes {axes}; the batch stays first"
+        )
+    out = [1, *x.shape]
+    for a in axes:
+        out.insert(a, 1)
+    _set_shape(b, n, x, tuple(out[1:]))
 
 
 def softmax(b: Builder, n: OnnxNode) -> None:
@@ -336,80 +357,6 @@ def reduce_mean(b: Builder, n: OnnxNode) -> None:
     b.transformed(n, "mean over H, W without keepdims: GlobalAvgPool2D then Flatten")
 
 
-# -- nodes that vanish ---------------------------------------------------------------------------
-
-
-def identity(b: Builder, n: OnnxNode) -> None:
-    if n.op == "Dropout" and len(n.outputs) > 1 and b.uses[n.outputs[1]]:
-        raise ModelFileError(f"node {n.label!r} (Dropout) returns its mask, which is not supported")
-    if b.is_const(n.inputs[0]):
-        b.set_const(n, b.consts[n.inputs[0]])
-        b.entry(n, "transformed", "passes a constant: held as weights")
-        return
-    b.alias(n, b.ref(n))
-    detail = "no effect at inference: removed" if n.op == "Dropout" else "removed"
-    b.transformed(n, detail)
-
-
-def constant(b: Builder, n: OnnxNode) -> None:
-    from cnn_explorer.interchange.onnx_reader import tensor_array
-
-    if "value" in n.attrs:
-        value = tensor_array(n.attrs["value"])
-    else:
-        key = next(
-            (k for k in ("value_float", "value_floats", "value_int", "value_ints") if k in n.attrs),
-            None,
-        )
-        if key is None:
-            raise ModelFileError(
-                f"node {n.label!r} (Constant) holds a kind of value this app does not read"
-            )
-        value = np.asarray(n.attrs[key], np.float32 if "float" in key else np.int64)
-    b.set_const(n, value)
-    b.entry(n, "transformed", f"constant {tuple(value.shape)}: held as weights")
-
-
-def shape(b: Builder, n: OnnxNode) -> None:
-    x = b.ref(n)
-    full = np.array((1, *x.shape), np.int64)
-    start, end = int(n.attr("start", 0)), n.attr("end")
-    b.set_const(n, full[start : (int(end) if end is not None else None)])
-    b.transformed(n, "shape known at import (batch counted as 1, the batch axis stays free)")
-
-
-def fold_constant(b: Builder, n: OnnxNode) -> None:
-    """All inputs are constants: compute the outputs once with the ONNX reference."""
-    from onnx.reference import ReferenceEvaluator
-
-    ins = [b.consts[i] for i in n.inputs if i]
-    sizes = [a.size for a in ins]
-    if n.op in ("ConstantOfShape", "Expand"):  # the output may dwarf the inputs
-        dims = np.abs(ins[-1].astype(np.float64)) + 1
-        sizes.append(int(min(np.prod(dims) * ins[0].size, 2.0 * MAX_FOLDED_ELEMENTS)))
-    if sum(sizes) > MAX_FOLDED_ELEMENTS:
-        raise ModelFileError(f"node {n.label!r} ({n.op}) computes too large a constant")
-    names = [i for i in n.inputs if i]
-    inputs = [
-        onnx.helper.make_tensor_value_info(nm, onnx.TensorProto.UNDEFINED, None) for nm in names
-    ]
-    outputs = [
-        onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.outputs
-    ]
-    graph = onnx.helper.make_graph([n.proto], "fold", inputs, outputs)
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", b.opset)])
-    try:
-        results = ReferenceEvaluator(model).run(None, dict(zip(names, ins, strict=True)))
-    except Exception as exc:
-        raise ModelFileError(f"node {n.label!r} ({n.op}) could not be computed: {exc}") from None
-    for i, r in enumerate(results):
-        arr = np.asarray(r)
-        if arr.size > MAX_FOLDED_ELEMENTS:
-            raise ModelFileError(f"node {n.label!r} ({n.op}) computes too large a constant")
-        b.set_const(n, arr.astype(np.float32) if arr.dtype.kind == "f" else arr, i)
-    b.entry(n, "transformed", FOLDED)
-
-
 CONVERTERS: dict[str, Converter] = {
     "Gemm": gemm,
     "MatMul": matmul,
@@ -421,9 +368,8 @@ CONVERTERS: dict[str, Converter] = {
     "Flatten": flatten,
     "Reshape": reshape,
     "Softmax": softmax,
+    "Squeeze": squeeze,
+    "Unsqueeze": unsqueeze,
+    "Sum": _sum,
     "ReduceMean": reduce_mean,
-    "Identity": identity,
-    "Dropout": identity,
-    "Constant": constant,
-    "Shape": shape,
 }

@@ -74,13 +74,12 @@ def self_check(f: OnnxFile, graph: Graph, input_shape: tuple[int, int, int]) -> 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            ref = reference(f.model, f.opset).run(
-                [f.output_names[0]], {f.input_name: x.astype(elem)}
-            )
+            evaluator = reference(f.model, f.opset)
+            ref = evaluator.run([f.output_names[0]], {f.input_name: x.astype(elem)})
             ours = graph(x)
     except Exception as exc:
         return SelfCheck(SELF_CHECK_REFERENCE, math.inf, 0.0, False, f"could not run: {exc}")
-    want = np.asarray(ref[0], np.float64)
+    want = np.asarray(next(iter(ref)), np.float64)
     got = np.asarray(ours, np.float64)
     if want.shape != got.shape:
         msg = f"the output has shape {got.shape}, the reference {want.shape}"
