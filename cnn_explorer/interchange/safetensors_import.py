@@ -282,7 +282,7 @@ def import_state_dict(
     except ValueError as exc:
         raise ModelFileError(f"{label} does not compute on input {shape}: {exc}") from None
     if prep is None:
-        prep = Preprocessing(shape, "grey" if shape[0] == 1 else "rgb")
+        prep = Preprocessing(shape, "rgb" if shape[0] == 3 else "grey")
     elif prep.input_shape != shape:
         prep = dataclasses.replace(prep, input_shape=shape)
     if METADATA_CLASS_NAMES in metadata and not prep.class_names:

@@ -170,7 +170,7 @@ def test_own_pytorch_export_round_trips(make: Any, shape: tuple[int, ...], tmp_p
     model = make()
     x = inputs(shape)
     expected = model(x)
-    prep = Preprocessing(shape, "rgb", mean=(0.5,), std=(0.25,))
+    prep = Preprocessing(shape, "rgb" if shape[0] == 3 else "grey", mean=(0.5,), std=(0.25,))
     names = [f"class {i}" for i in range(expected.shape[1])]
     _, weights = save_torch(tmp_path / "m.py", model, shape, preprocessing=prep, class_names=names)
     back = import_safetensors(weights)
