@@ -48,6 +48,7 @@ from cnn_explorer.interchange.state_dict_templates import (
     natural_sorted,
 )
 from cnn_explorer.interchange.torch_export import METADATA_ARCHITECTURE, METADATA_KEYS
+from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 
 MAX_HEADER_BYTES = 16 << 20
 """Largest safetensors JSON header (ResNet-34's is about 20 kB)."""
@@ -281,6 +282,13 @@ def import_state_dict(
         graph.output_shapes(shape)
     except ValueError as exc:
         raise ModelFileError(f"{label} does not compute on input {shape}: {exc}") from None
+    from cnn_explorer.interchange.onnx_import import memory_estimate
+
+    if memory_estimate(graph, shape) > MAX_DOCUMENT_BYTES:
+        raise ModelFileError(
+            f"at input size {'×'.join(map(str, shape))} the model's maps would take more than "
+            f"the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB this app allows; choose a smaller input size"
+        )
     if prep is None:
         prep = Preprocessing(shape, "rgb" if shape[0] == 3 else "grey")
     elif prep.input_shape != shape:

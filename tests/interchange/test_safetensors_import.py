@@ -339,3 +339,10 @@ def test_vgg_and_alexnet_templates_compute_like_torch(index: int, tmp_path: Path
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.graph(x), expected, atol=TOL, rtol=TOL)
+
+
+def test_input_size_whose_maps_would_not_fit_is_refused() -> None:
+    resnet18 = next(t for t in templates() if t.name == "ResNet-18")
+    sd = synthetic_state_dict(resnet18)  # global pooling: any input size computes
+    with pytest.raises(ModelFileError, match="smaller input size"):
+        import_state_dict(sd, {}, Path("x.safetensors"), input_shape=(3, 8000, 8000))
