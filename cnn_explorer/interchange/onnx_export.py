@@ -89,7 +89,7 @@ def to_onnx(
     """
     plan = export_nodes(model, input_shape)
     b = Builder()
-    b.names.add(INPUT)
+    b.names.update([INPUT, *(n.name for n in plan.nodes)])  # helpers never take these
     for node in plan.nodes:
         emit = EXPORTERS.get(node.layer.kind)
         if emit is None:
@@ -97,7 +97,6 @@ def to_onnx(
                 f"node {node.name!r} ({node.layer.describe()}) cannot be written as ONNX: "
                 f"layer kind {node.layer.kind!r} is not supported by the exporter"
             )
-        b.names.add(node.name)
         emit(b, node, list(node.inputs), plan)
     output = plan.output
     if output == INPUT:  # nothing enabled: the model is the identity

@@ -183,3 +183,16 @@ def test_reimport_gives_the_same_outputs(case: str, tmp_path: Path) -> None:
     assert back.preprocessing.input_shape == shape
     assert back.preprocessing.class_names
     assert back.report.self_check is not None and back.report.self_check.passed
+
+
+def test_all_disabled_is_the_identity_and_names_never_clash() -> None:
+    from cnn_explorer.engine.graph import Graph, Node
+
+    net = Network([Conv2D(1, 1, 3, rng=0, enabled=False)])
+    x = inputs((1, 4, 4), 2)
+    np.testing.assert_array_equal(run_reference(to_onnx(net, (1, 4, 4)), x), x)
+    conv = Conv2D(1, 1, 3, padding=1, padding_mode="reflect", rng=0)
+    graph = Graph([Node("a", conv, ("input",)), Node("a/pad", Activation("relu"), ("a",))])
+    proto = to_onnx(graph, (1, 4, 4))
+    assert len({o for n in proto.graph.node for o in n.output}) == len(proto.graph.node)
+    np.testing.assert_allclose(run_reference(proto, x), graph(x), atol=TOL)
