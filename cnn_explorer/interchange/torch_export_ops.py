@@ -37,22 +37,26 @@ class Piece:
 
 
 HELPERS: dict[str, str] = {
-    "AvgPoolUnevenPad": '''class AvgPoolUnevenPad(nn.Module):
-    """Average pooling over real pixels only (count_include_pad=False) when the padding
-    differs between sides, which nn.AvgPool2d cannot do: pool the zero-padded map, then
-    divide by the share of real pixels in each window."""
+    "AvgPoolPadded": '''class AvgPoolPadded(nn.Module):
+    """Average pooling with padding nn.AvgPool2d cannot express (different on each side,
+    or windows that run past it): pool the padded map, then divide by each window's share
+    of counted pixels (the real ones, plus the padding when count_pad is True)."""
 
-    def __init__(self, kernel_size, stride, padding) -> None:
+    def __init__(self, kernel_size, stride, padding, extra, count_pad) -> None:
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride
         self.padding = padding  # (left, right, top, bottom), as nn.functional.pad takes it
+        self.extra = extra  # room for the last windows; never counted
+        self.count_pad = count_pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def pool(t: torch.Tensor) -> torch.Tensor:
-            padded = nn.functional.pad(t, self.padding)
+            padded = nn.functional.pad(t, self.extra)
             return nn.functional.avg_pool2d(padded, self.kernel_size, self.stride)
 
-        return pool(x) / pool(torch.ones_like(x[:1, :1]))''',
+        ones = torch.ones_like(x[:1, :1])
+        counted = nn.functional.pad(ones, self.padding, value=float(self.count_pad))
+        return pool(nn.functional.pad(x, self.padding)) / pool(counted)''',
 }
 """Small modules the generated file defines for itself when torch.nn has none."""
 
@@ -182,28 +186,26 @@ def _max_pool(node: ExportNode, plan: ExportPlan) -> Piece:
 
 
 def _avg_pool(node: ExportNode, plan: ExportPlan) -> Piece:
+    """``nn.AvgPool2d`` where its padding and divisor rules give the engine's numbers;
+    otherwise zero padding first, or the generated :data:`HELPERS` module."""
     layer: Any = node.layer
     include_pad = bool(getattr(layer, "count_include_pad", True))
-    orig = tuple(int(v) for v in layer.padding4)
+    t0, b0, l0, r0 = (int(v) for v in layer.padding4)
     (t, b, left, r), ceil = _pool_pads(node, plan)
+    extra = (0, r - r0, 0, b - b0)  # (left, right, top, bottom) beyond the real padding
+    kh, kw_ = layer.kernel_size
     kw: dict[str, Any] = {} if layer.stride == layer.kernel_size else {"stride": layer.stride}
     mods = []
-    symmetric = t == b and left == r
-    if symmetric and 2 * t <= layer.kernel_size[0] and 2 * left <= layer.kernel_size[1]:
+    native = t == b and left == r and 2 * t <= kh and 2 * left <= kw_
+    if native and (not include_pad or extra == (0, 0, 0, 0)):
         if (t, left) != (0, 0):
             kw["padding"] = (t, left)
-    elif include_pad and (t, b, left, r) == orig:
-        # zero padding counted in the divisor, no overhang: pad first, then pool
+    elif include_pad and extra == (0, 0, 0, 0):  # counted zero padding: pad, then pool
         mods.append(_pad_module((t, b, left, r), "zeros"))
-    elif not include_pad:
-        args = ", ".join(lit(v) for v in (layer.kernel_size, layer.stride, (left, r, t, b)))
-        code = f"AvgPoolUnevenPad({args})"
-        return Piece([TorchModule(code)], helpers=("AvgPoolUnevenPad",))
     else:
-        raise ExportError(
-            f"node {node.name!r} ({layer.describe()}): torch.nn has no average pool with this "
-            "uneven padding; make the padding equal on both sides to export it"
-        )
+        args = [layer.kernel_size, layer.stride, (l0, r0, t0, b0), extra]
+        code = f"AvgPoolPadded({', '.join(lit(v) for v in args)}, {include_pad})"
+        return Piece([TorchModule(code)], helpers=("AvgPoolPadded",))
     if ceil:
         kw["ceil_mode"] = True
     if not include_pad:

@@ -106,6 +106,8 @@ def test_torch_loads_strictly_and_matches_engine(case: str, tmp_path: Path) -> N
         AvgPool2D(3, 2, padding=(1, 0, 0, 1)),
         AvgPool2D(3, 1, padding=(1, 0, 0, 1), count_include_pad=False),
         AvgPool2D(3, 2, padding=(0, 1, 1, 0), ceil_mode=True, count_include_pad=False),
+        AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True),
+        AvgPool2D(2, 2, padding=(1, 0, 1, 0), ceil_mode=True),
         Conv2D(2, 4, 3, stride=2, padding=(0, 2, 2, 1), padding_mode="circular", rng=0),
         Conv2D(2, 2, 3, padding=(2, 1, 0, 2), padding_mode="reflect", rng=0),
         Conv2D(2, 2, 3, padding=(1, 2, 2, 0), padding_mode="replicate", flip_kernel=True, rng=0),
