@@ -80,16 +80,33 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _check_npy_header(path: Path, size: int) -> None:
+    """Refuse a .npy whose header does not describe a numeric array filling exactly the
+    rest of the file, before NumPy allocates what the header claims."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as fh:
+            version = fmt.read_magic(fh)
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = reader(fh)
+            data_bytes = size - fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise RunError(f"{path.name} is not a readable .npy array ({exc})") from None
+    if dtype.hasobject or dtype.kind not in "fiub":
+        raise RunError(f"{path.name} must hold a numeric array, not {dtype}")
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize != data_bytes:
+        raise RunError(f"{path.name} is truncated or damaged: its header says {shape} {dtype}")
+
+
 def _load_npy(path: Path) -> np.ndarray:
     size = check_regular_file(path, "the input file")
     if size > MAX_DOCUMENT_BYTES:
         raise RunError(f"{path.name} is {mb(size)}, more than the {mb(MAX_DOCUMENT_BYTES)} allowed")
+    _check_npy_header(path, size)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise RunError(f"{path.name} is not a readable .npy array ({exc})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
-        raise RunError(f"{path.name} must hold a numeric array")
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or 0 in arr.shape:

@@ -326,7 +326,7 @@ def prelu(b: Builder, n: OnnxNode) -> None:
     layer = make(n, PReLU, 1 if one else len(vec))
     load(n, layer, {"weight": vec[:1] if one else vec})
     b.emit(n, layer, [x])
-    b.entry(n, "mapped", f"PReLU ({1 if one else len(vec)} slopes)")
+    b.entry(n, "mapped", "PReLU (one slope)" if one else f"PReLU ({len(vec)} slopes)")
 
 
 def clip(b: Builder, n: OnnxNode) -> None:

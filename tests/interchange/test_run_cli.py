@@ -123,6 +123,11 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, digit: Path) -> None:
     np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((1, 1, 20, 20), np.float32))
+    lying = tmp_path / "lying.npy"
+    with lying.open("wb") as fh:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.write(b"\0" * 64)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     cases = [
@@ -130,6 +135,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, digit: Path) -> None:
         (FIXTURES / "lenet5.onnx", tmp_path / "none.png", "does not exist"),
         (FIXTURES / "lenet5.onnx", bad, "(N, C, H, W)"),
         (FIXTURES / "lenet5.onnx", objects, "objects.npy"),
+        (FIXTURES / "lenet5.onnx", lying, "truncated or damaged"),
         (FIXTURES / "lenet5.onnx", wrong, "32"),
         (FIXTURES / "lenet5.onnx", broken, "broken.png"),
         (FIXTURES / "lenet5.onnx", tmp_path / "notes.txt", "neither an image"),
