@@ -97,7 +97,9 @@ def test_dynamic_model_needs_size(digit: Path, tmp_path: Path) -> None:
     ("extra", "needle"),
     [
         (("--top", "0"), "--top"),
-        (("--size", "big"), None),
+        (("--size", "big"), "HxW"),
+        (("--size", "28x28"), "fixed at 32x32"),
+        (("--size", "32x32"), None),
         (("--mean", "a,b"), "--mean"),
         (("--std", "0"), "std"),
         (("--out", "/nonexistent/dir/m.npz"), "does not exist"),
@@ -108,7 +110,7 @@ def test_bad_flags_exit_2_with_one_line(
     digit: Path, extra: tuple[str, ...], needle: str | None
 ) -> None:
     code, _, err = run(FIXTURES / "lenet5.onnx", digit, *extra)
-    if needle is None:  # --size is only read for models without a fixed size
+    if needle is None:
         assert code == 0
         return
     assert code == 2
@@ -156,3 +158,13 @@ def test_rgb_flag_on_a_grey_model_is_refused(digit: Path) -> None:
 def test_app_dispatches_run(batch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert app_main(["run", str(FIXTURES / "vgg_bn.onnx"), str(batch), "--top", "1"]) == 0
     assert capsys.readouterr().out.startswith("image 0:")
+
+
+def test_import_warnings_go_to_stderr(tmp_path: Path, digit: Path) -> None:
+    w = np.full((2, 1, 3, 3), 0.1, np.float32)
+    w[0, 0, 0, 0] = np.nan
+    path = save(tiny_model(weight=w), tmp_path / "nan.onnx")
+    code, out, err = run(path, digit, "--size", "6x6")
+    assert code == 0
+    assert err.startswith("cnn-explorer run: warning: the weights 'w' hold 1 NaN")
+    assert out.startswith("output shape (1, 2, 6, 6)")
