@@ -63,6 +63,14 @@ CASES: dict[str, tuple[int, tuple[int, int, int], list[Any], dict[str, np.ndarra
         13, (2, 7, 6), [node("AveragePool", ["image"], kernel_shape=[3, 2], strides=[1, 2],
                              pads=[1, 0, 1, 1], count_include_pad=1)], {},
     ),
+    "avgpool_ceil_include_pad": (
+        13, (2, 8, 7), [node("AveragePool", ["image"], kernel_shape=[3, 3], strides=[2, 2],
+                             pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)], {},
+    ),
+    "avgpool_ceil_exclude_pad": (
+        13, (2, 8, 7), [node("AveragePool", ["image"], kernel_shape=[3, 3], strides=[2, 2],
+                             pads=[0, 1, 1, 0], ceil_mode=1)], {},
+    ),
     "global_pools": (
         13, (3, 5, 4),
         [node("GlobalMaxPool", ["image"], "gmp"), node("GlobalAveragePool", ["image"], "gap"),
