@@ -56,3 +56,8 @@ MAX_HISTORY_SNAPSHOT_VALUES = 8 * 2**20
 
 MAX_HISTORY_CAPTION = 200
 """Longest caption of a filter snapshot or title of a filter layer in a project file."""
+
+MAX_MODEL_BYTES = 1 << 30
+"""Largest model file the app reads, counting its external weight files (ONNX ``.data``):
+checked from the file sizes before anything is read, so a huge download is refused at once
+instead of filling memory."""
