@@ -132,6 +132,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, digit: Path) -> None:
         fh.write(b"\0" * 64)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (tmp_path / "notes.md").write_text("hi")
     cases = [
         (tmp_path / "none.onnx", digit, "does not exist"),
         (FIXTURES / "lenet5.onnx", tmp_path / "none.png", "does not exist"),
@@ -141,7 +142,8 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, digit: Path) -> None:
         (FIXTURES / "lenet5.onnx", wrong, "32"),
         (FIXTURES / "lenet5.onnx", broken, "broken.png"),
         (FIXTURES / "lenet5.onnx", tmp_path / "notes.txt", "neither an image"),
-        (FIXTURES / "lenet5.npz", digit, "not a model file"),
+        (FIXTURES / "lenet5.npz", digit, "not a CNN Explorer network file"),
+        (tmp_path / "notes.md", digit, "not a model file"),
     ]
     for model, src, needle in cases:
         code, out, err = run(model, src)
