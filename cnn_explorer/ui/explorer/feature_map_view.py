@@ -48,17 +48,11 @@ from cnn_explorer.ui.explorer.map_toolbar import (
     HOVER_HINT,
     SCALE_MODES,
     MapToolbar,
+    has_cell,
+    map_titles,
+    missing_notes,
+    set_combo,
 )
-
-__all__ = ["CHANNEL_MODES", "HOVER_HINT", "SCALE_MODES", "FeatureMapView"]
-
-
-def _has_cell(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> bool:
-    m, ch, r, c = where
-    if not 0 <= m < len(maps):
-        return False
-    n, h, w = maps[m].shape
-    return 0 <= ch < n and 0 <= r < h and 0 <= c < w
 
 
 class FeatureMapView(QWidget):
@@ -96,7 +90,6 @@ class FeatureMapView(QWidget):
         self.cell_clicked.connect(doc.select_cell)
         self._relayout_timer = QTimer(self)
         self._relayout_timer.setSingleShot(True)
-        self._relayout_timer.setInterval(150)
         self._relayout_timer.timeout.connect(self._maybe_relayout)
         self.scroll.horizontalScrollBar().valueChanged.connect(self._flush_visible)
         self.scroll.verticalScrollBar().valueChanged.connect(self._scrolled)
@@ -114,7 +107,7 @@ class FeatureMapView(QWidget):
         self.scale_combo.currentTextChanged.connect(self.set_scale_mode)
         self.numbers_check.toggled.connect(self.set_show_numbers)
         self.channels_combo.currentTextChanged.connect(self.set_channel_mode)
-        self.size_slider.valueChanged.connect(self.set_tile_size)
+        self.size_slider.valueChanged.connect(self._slider_moved)
         self.fit_check.toggled.connect(self.set_fit_width)
 
         self.view = pg.GraphicsView(background="w")
@@ -140,7 +133,7 @@ class FeatureMapView(QWidget):
     def set_scale_mode(self, mode: str) -> None:
         if mode in SCALE_MODES and mode != self.scale_mode:
             self.scale_mode = mode
-            _set_combo(self.scale_combo, mode)
+            set_combo(self.scale_combo, mode)
             self._structure = ()  # colour bars appear/disappear
             if self._results is not None:
                 self.show_results(self._results)
@@ -149,19 +142,22 @@ class FeatureMapView(QWidget):
         """Auto, All large or Overview (see :data:`CHANNEL_MODES`)."""
         if mode in CHANNEL_MODES and mode != self.channel_mode:
             self.channel_mode = mode
-            _set_combo(self.channels_combo, mode)
+            set_combo(self.channels_combo, mode)
             self._structure = ()  # overviews get (or lose) their enlarged tile
             if self._results is not None:
                 self.show_results(self._results)
 
     def set_tile_size(self, px: int) -> None:
-        """Draw maps from 16×16 up ``px`` wide (smaller maps in proportion)."""
-        if self.size_slider.value() != px:
-            self.size_slider.setValue(px)  # valueChanged → back here
-            return
-        if px != self.tile_px:
-            self.tile_px = px
-            self._place()
+        """Draw maps from 16×16 up ``px`` wide (smaller maps in proportion), now."""
+        self.size_slider.blockSignals(True)
+        self.size_slider.setValue(px)
+        self.size_slider.blockSignals(False)
+        self.tile_px = self.size_slider.value()
+        self._place()
+
+    def _slider_moved(self, px: int) -> None:
+        self.tile_px = px
+        self._relayout_timer.start(40)  # a dragged slider lays out once per pause
 
     def set_fit_width(self, on: bool) -> None:
         """Let the tile size move a little so that rows end at the right edge."""
@@ -249,7 +245,7 @@ class FeatureMapView(QWidget):
     def show_results(self, res: Results) -> None:
         """Update the display: in place when the structure is unchanged, else rebuild."""
         self._results = res
-        titles = self._group_titles(res)
+        titles = map_titles(self.doc.layers, res)
         struct = self._structure_of(res)
         if struct != self._structure:
             self._structure = struct
@@ -269,19 +265,6 @@ class FeatureMapView(QWidget):
         self.set_hover(self._hovered)  # the hovered value changed, or its map is gone
         self.paint_count += 1
 
-    def _group_titles(self, res: Results) -> list[str]:
-        titles = []
-        for m, x in enumerate(res.maps):
-            c, h, w = x.shape
-            if m == 0:
-                titles.append(f"Input  ·  {c}×{h}×{w}")
-                continue
-            spec = self.doc.layers[m - 1] if m - 1 < len(self.doc.layers) else None
-            name = spec.title if spec is not None else "?"
-            off = "  (disabled: passes input)" if spec is not None and not spec.enabled else ""
-            titles.append(f"Layer {m}: {name}  →  {c}×{h}×{w}{off}")
-        return titles
-
     def _overview_of(self, channels: int) -> bool:
         if self.channel_mode == "Overview":
             return channels > 1
@@ -298,17 +281,6 @@ class FeatureMapView(QWidget):
         self._layout_key = ()
         self._place()
         self._update_values(res, 0)
-
-    def _notes(self, res: Results) -> list[tuple[str, bool]]:
-        """One line ``(text, is_error)`` per layer without a map (the invalid one on)."""
-        notes = []
-        for i, st in enumerate(res.statuses):
-            if i + 1 >= len(res.maps):
-                spec = self.doc.layers[i] if i < len(self.doc.layers) else None
-                msg = st.error or "not computed"
-                title = spec.title if spec else "?"
-                notes.append((f"Layer {i + 1}: {title}  —  {msg}", msg != "no input"))
-        return notes
 
     def _avail(self) -> int:
         """Width (px) the maps flow in: the scroll viewport (its bar is always shown)."""
@@ -331,7 +303,7 @@ class FeatureMapView(QWidget):
             for g in self._groups
         ]
         with_bar = self.scale_mode != "Per map"
-        notes = self._notes(res)
+        notes = missing_notes(self.doc.layers, res)
         key = (avail, self.tile_px, self.fit_width, tuple(specs), with_bar, tuple(notes))
         if key == self._layout_key:
             return
@@ -400,11 +372,8 @@ class FeatureMapView(QWidget):
         unchanged = only is not None and c not in only and t.pending is None
         if unchanged and (lv, sg) == (t.levels, t.signed):
             return
-        mean = colors.snap(float(st.means[c]), max(abs(lo), abs(hi)))
-        zeros = st.zeros[c] / max(1, st.n)
-        info = TileStats(c, lo, hi, mean, float(zeros), st.n, int(st.nonfinite[c]))
         title = self._titles[t.map_index] if t.map_index < len(self._titles) else ""
-        t.pending = (res.maps[t.map_index][c], lv, sg, info, own, title)
+        t.pending = (res.maps[t.map_index][c], lv, sg, TileStats.of(st, c), own, title)
 
     def _visible_scene_rect(self) -> QRectF | None:
         """The part of the scene inside the scroll viewport (plus a margin), or None when
@@ -446,7 +415,7 @@ class FeatureMapView(QWidget):
         when there is none or it no longer exists."""
         self._hovered = where
         maps = [] if self._results is None else self._results.maps
-        if where is None or not _has_cell(maps, where):
+        if where is None or not has_cell(maps, where):
             self.hover_label.setText(HOVER_HINT)
             return
         m, ch, r, c = where
@@ -509,7 +478,7 @@ class FeatureMapView(QWidget):
     # ------------------------------------------------------------------ resize
     def resizeEvent(self, ev: object) -> None:
         super().resizeEvent(ev)  # type: ignore[arg-type]
-        self._relayout_timer.start()
+        self._relayout_timer.start(150)
 
     def relayout(self) -> None:
         """Lay the maps out again for the current width (after a resize)."""
@@ -525,11 +494,3 @@ class FeatureMapView(QWidget):
         if t is None:
             raise IndexError(f"no map {map_index} channel {channel}")
         return t.export_rgb()
-
-
-def _set_combo(combo: object, text: str) -> None:
-    """Show ``text`` in ``combo`` without emitting its change signal."""
-    if combo.currentText() != text:  # type: ignore[attr-defined]
-        combo.blockSignals(True)  # type: ignore[attr-defined]
-        combo.setCurrentText(text)  # type: ignore[attr-defined]
-        combo.blockSignals(False)  # type: ignore[attr-defined]

@@ -17,13 +17,15 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
 
+from cnn_explorer.explorer.stats import MapStats
 from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.map_numbers import label_choices
 
 CAPTION_H = 15
 """Height (px) of a tile's caption line above its map."""
 CAPTION_PX = 10
 """Pixel size of the caption font."""
-BAR_MIN, BAR_MAX = 14, 44
+BAR_MIN, BAR_MAX = 10, 44
 """Width range (px) of a caption's own colour bar (per-map scale)."""
 
 
@@ -39,6 +41,14 @@ class TileStats:
     """Fraction of exact zeros."""
     cells: int = 0
     nonfinite: int = 0
+
+    @classmethod
+    def of(cls, st: MapStats, c: int) -> TileStats:
+        """Channel ``c`` of a map's statistics (a mean that is float noise reads 0)."""
+        lo, hi = float(st.mins[c]), float(st.maxs[c])
+        mean = colors.snap(float(st.means[c]), max(abs(lo), abs(hi)))
+        zeros = float(st.zeros[c] / max(1, st.n))
+        return cls(c, lo, hi, mean, zeros, st.n, int(st.nonfinite[c]))
 
 
 def caption_texts(s: TileStats) -> list[str]:
@@ -126,15 +136,16 @@ class TileCaption(QGraphicsItem):
         self.update()
 
     def _bar_parts(self, s: TileStats) -> list[tuple[str, str, str]]:
-        full = (colors.fmt(s.lo), colors.fmt(s.hi))
-        short = (colors.fmt_short(s.lo), colors.fmt_short(s.hi))
-        ch = f"ch {s.channel} "
-        parts = [(ch, *full), (ch, *short), (f"{s.channel} ", *short), ("", *short)]
-        return parts[1:] if self._compact else parts
+        """``(prefix, min, max)`` texts around the bar, most detailed first."""
+        los, his = label_choices(s.lo), label_choices(s.hi)
+        n = max(len(los), len(his))
+        pairs = [(los[min(i, len(los) - 1)], his[min(i, len(his) - 1)]) for i in range(n)]
+        heads = [f"{s.channel} ", ""] if self._compact else [f"ch {s.channel} ", f"{s.channel} "]
+        return [(head, lo, hi) for head in heads for lo, hi in pairs]
 
     def _bar_text(self, s: TileStats) -> str:
         for prefix, lo, hi in self._bar_parts(s):
-            need = self._metrics.horizontalAdvance(prefix + lo + hi) + BAR_MIN + 8
+            need = self._metrics.horizontalAdvance(prefix + lo + hi) + BAR_MIN + 6
             if need <= self._w:
                 return f"{prefix}{lo} ▭ {hi}"
         return ""

@@ -27,6 +27,8 @@ ROW_GAP = 10
 LINE_GAP = 18
 """Vertical space between two lines of sections."""
 CBAR_W = 62
+BAR_H_MIN = 72.0
+"""A colour bar is at least this tall (three readable ticks), even beside a 1-row strip."""
 ARROW_GAP = 36
 """Horizontal space between two sections on one line (an arrow points from one to the next)."""
 CAPTION_MIN = 52
@@ -198,7 +200,7 @@ def plan_section(s: SectionSpec, px: float, inner: float, with_bar: bool) -> Sec
         plan.focus = plan.focus.translated(0, HEADER_H)
     if with_bar:
         first = plan.focus or plan.tiles[0]
-        bar_h = min(max(first.height() + 12, 110.0), max(body.height(), 110.0))
+        bar_h = min(max(first.height() + 12, BAR_H_MIN), max(body.height(), BAR_H_MIN))
         plan.bar = QRectF(body.width() + 6, HEADER_H + CAPTION_H - 6, CBAR_W - 6, bar_h)
         plan.bar_low = max(plan.bar.y(), HEADER_H + body.height() - bar_h)
         plan.width = max(plan.width, body.width() + CBAR_W)

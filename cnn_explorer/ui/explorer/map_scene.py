@@ -70,7 +70,8 @@ class MapScene:
 
     def sync(self, shapes: list[Shape], overview: list[bool], with_bar: bool) -> list[MapGroup]:
         """One group per map of ``shapes`` with one tile per channel (plus an enlarged
-        tile for maps shown as an ``overview``) and a colour bar when ``with_bar``.
+        tile for maps shown as an ``overview``) and a colour bar when ``with_bar`` (an
+        unused one stays, hidden by :meth:`place`).
         Existing tiles are kept; new ones stay hidden until :meth:`place`."""
         for m in [m for m in self.groups if m >= len(shapes)]:
             self._drop_group(m)
@@ -90,13 +91,10 @@ class MapScene:
             while len(g.tiles) < c:
                 g.tiles.append(self._new_tile(m, len(g.tiles), shape))
             self._sync_focus(g, shape, overview[m])
-            if with_bar and g.cbar is None:
+            if with_bar and g.cbar is None:  # kept (hidden) without: one costs ~40 ms
                 g.cbar = _colour_bar()
                 self.scene.addItem(g.cbar)
                 g.signed = g.levels = None
-            elif not with_bar and g.cbar is not None:
-                self.scene.removeItem(g.cbar)
-                g.cbar = None
         return [self.groups[m] for m in range(len(shapes))]
 
     def _sync_focus(self, g: MapGroup, shape: Shape, overview: bool) -> None:

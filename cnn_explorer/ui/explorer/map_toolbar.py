@@ -1,5 +1,6 @@
 """The controls above the feature maps: colour scale, numbers, how channels are laid out,
-the tile size (slider, or fit to the width) and the hovered value.
+the tile size (slider, or fit to the width) and the hovered value; and the texts the
+view puts on its sections (titles, notes for layers without a map).
 
 Two rows so that everything stays reachable in the ~470 px the maps get on a 1280-px
 laptop screen. The widgets only report; the view decides what a change means.
@@ -7,6 +8,9 @@ laptop screen. The widgets only report; the view decides what a change means.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
@@ -20,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_explorer.explorer.results import Results
+from cnn_explorer.explorer.specs import LayerSpec
 from cnn_explorer.ui.explorer.map_items import NUMBERS_MAX
 from cnn_explorer.ui.explorer.map_layout import (
     OVERVIEW_CHANNELS,
@@ -123,3 +129,47 @@ class MapToolbar(QWidget):
         """Show the drawn size of the largest tiles (≈ when fitting moved it)."""
         approx = "≈" if round(px) != self.size_slider.value() else ""
         self.size_label.setText(f"{approx}{round(px)} px")
+
+
+def set_combo(combo: QComboBox, text: str) -> None:
+    """Show ``text`` in ``combo`` without emitting its change signal."""
+    if combo.currentText() != text:
+        combo.blockSignals(True)
+        combo.setCurrentText(text)
+        combo.blockSignals(False)
+
+
+def map_titles(layers: Sequence[LayerSpec], res: Results) -> list[str]:
+    """A header per map: "Input · 3×64×96", "Layer 1: Conv2D 3→32, 3×3 → 32×64×96"."""
+    titles = []
+    for m, x in enumerate(res.maps):
+        c, h, w = x.shape
+        if m == 0:
+            titles.append(f"Input  ·  {c}×{h}×{w}")
+            continue
+        spec = layers[m - 1] if m - 1 < len(layers) else None
+        name = spec.title if spec is not None else "?"
+        off = "  (disabled: passes input)" if spec is not None and not spec.enabled else ""
+        titles.append(f"Layer {m}: {name}  →  {c}×{h}×{w}{off}")
+    return titles
+
+
+def missing_notes(layers: Sequence[LayerSpec], res: Results) -> list[tuple[str, bool]]:
+    """One line ``(text, is_error)`` per layer without a map (the invalid one on)."""
+    notes = []
+    for i, st in enumerate(res.statuses):
+        if i + 1 >= len(res.maps):
+            spec = layers[i] if i < len(layers) else None
+            msg = st.error or "not computed"
+            title = spec.title if spec else "?"
+            notes.append((f"Layer {i + 1}: {title}  —  {msg}", msg != "no input"))
+    return notes
+
+
+def has_cell(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> bool:
+    """True when ``(map, channel, row, col)`` is a cell of ``maps`` (hover texts)."""
+    m, ch, r, c = where
+    if not 0 <= m < len(maps):
+        return False
+    n, h, w = maps[m].shape
+    return 0 <= ch < n and 0 <= r < h and 0 <= c < w
