@@ -243,6 +243,7 @@ def test_value_edit_never_rebuilds_the_scene(qtbot, window, monkeypatch):
     calls = []
     orig = window.maps._rebuild
     monkeypatch.setattr(window.maps, "_rebuild", lambda res: (calls.append(1), orig(res)))
+    qtbot.wait(250)  # the window's first layout (after its docks settle) is in place
     items_before = len(window.maps.scene.items())
     for v in (2.0, 3.0, 5.0):
         window.doc.set_cell(0, 1, 2, v)

@@ -100,6 +100,7 @@ def test_an_edit_repaints_the_map_view_once(qtbot, window):
     doc = window.doc
     counter = _PaintCounter()
     window.maps.view.viewport().installEventFilter(counter)
+    qtbot.wait(250)  # the window's first layout (after its docks settle) is painted
     QApplication.processEvents()
     for k in range(3):
         counter.count = 0

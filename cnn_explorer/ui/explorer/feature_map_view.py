@@ -29,10 +29,7 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
-from cnn_explorer.explorer.stats import MapStats
-from cnn_explorer.explorer.stats import map_stats as map_stats_full
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.map_caption import TileStats
 from cnn_explorer.ui.explorer.map_items import MapGroup, MapTile
 from cnn_explorer.ui.explorer.map_layout import (
     MARGIN,
@@ -53,6 +50,7 @@ from cnn_explorer.ui.explorer.map_toolbar import (
     missing_notes,
     set_combo,
 )
+from cnn_explorer.ui.explorer.map_values import push_values, set_pending, stats_of
 
 
 class FeatureMapView(QWidget):
@@ -245,6 +243,9 @@ class FeatureMapView(QWidget):
     def show_results(self, res: Results) -> None:
         """Update the display: in place when the structure is unchanged, else rebuild."""
         self._results = res
+        if self._relayout_timer.isActive():  # a resize is waiting: one repaint for both
+            self._relayout_timer.stop()
+            self._place()
         titles = map_titles(self.doc.layers, res)
         struct = self._structure_of(res)
         if struct != self._structure:
@@ -324,56 +325,15 @@ class FeatureMapView(QWidget):
     def _update_values(
         self, res: Results, first: int, channels: dict[int, frozenset[int]] | None = None
     ) -> None:
-        """Push new values to the tiles of maps ``first`` on (to the visible ones now, the
-        others when they scroll into view). A tile whose channel is not in
-        ``channels[map]`` (unchanged data) is left alone unless its levels changed."""
-        stats = (
-            res.stats if len(res.stats) == len(res.maps) else [map_stats_full(m) for m in res.maps]
-        )
-        global_range = None
-        if self.scale_mode == "Global":
-            ranges = [st.range() for st in stats]
-            global_range = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        """Push new values to the tiles of maps ``first`` on: to the visible ones now, the
+        others when they scroll into view (see :func:`push_values`)."""
         shown = self._visible_scene_rect()
-        for g in self._groups:
-            if g.map_index < first or g.map_index >= len(res.maps):
-                continue
-            st = stats[g.map_index]
-            # Shared scales end on nice numbers: the colour bar reads well, and a small
-            # edit rarely moves it (which would recolour every tile of the layer).
-            levels, signed = colors.nice_levels(*(global_range or st.range()))
-            only = (channels or {}).get(g.map_index)
-            for t in g.all_tiles():
-                self._set_pending(t, res, st, (levels, signed), only)
-                if t.pending is not None and (shown is None or shown.intersects(t.rect)):
-                    self._apply_pending(t)
-            if g.cbar is not None:
-                if g.signed != signed:
-                    g.cbar.setColorMap(colors.DIVERGING if signed else colors.SEQUENTIAL)
-                    g.signed = signed
-                if g.levels != levels:
-                    g.levels = levels
-                    g.cbar.setLevels(levels)
 
-    def _set_pending(
-        self,
-        t: MapTile,
-        res: Results,
-        st: MapStats,
-        shared: tuple[tuple[float, float], bool],
-        only: frozenset[int] | None = None,
-    ) -> None:
-        """Give ``t`` its channel's current values to show (unless nothing it shows
-        changed: its channel is not in ``only`` and its levels stay)."""
-        c = t.channel
-        lo, hi = float(st.mins[c]), float(st.maxs[c])
-        own = self.scale_mode == "Per map"
-        lv, sg = colors.levels_for(lo, hi) if own else shared
-        unchanged = only is not None and c not in only and t.pending is None
-        if unchanged and (lv, sg) == (t.levels, t.signed):
-            return
-        title = self._titles[t.map_index] if t.map_index < len(self._titles) else ""
-        t.pending = (res.maps[t.map_index][c], lv, sg, TileStats.of(st, c), own, title)
+        def show(t: MapTile) -> None:
+            if shown is None or shown.intersects(t.rect):
+                self._apply_pending(t)
+
+        push_values(self._groups, res, self.scale_mode, self._titles, show, first, channels)
 
     def _visible_scene_rect(self) -> QRectF | None:
         """The part of the scene inside the scroll viewport (plus a margin), or None when
@@ -402,6 +362,8 @@ class FeatureMapView(QWidget):
 
     def eventFilter(self, obj: object, ev: object) -> bool:
         kind = ev.type()  # type: ignore[attr-defined]
+        if kind == QEvent.Type.Show:
+            self._place()  # the final width, at once (resizes wait for a pause)
         if kind in (QEvent.Type.Resize, QEvent.Type.Show):
             self._flush_visible()
         return False
@@ -439,9 +401,9 @@ class FeatureMapView(QWidget):
             return
         g.set_focus(sel.channel)
         m = g.map_index
-        st = res.stats[m] if len(res.stats) == len(res.maps) else map_stats_full(res.maps[m])
         shared = (g.levels or (0.0, 1.0), bool(g.signed))  # unused with a per-map scale
-        self._set_pending(g.focus, res, st, shared)
+        title = self._titles[m] if m < len(self._titles) else ""
+        set_pending(g.focus, res, stats_of(res, m), (self.scale_mode, shared), title)
         self._apply_pending(g.focus)
 
     def _apply_selection(self) -> None:

@@ -60,6 +60,7 @@ class ElidedLabel(QLabel):
 class MapToolbar(QWidget):
     """Row 1: colour scale, numbers, channel layout. Row 2: tile size, fit, hovered value."""
 
+    # Long because it is a list: every control with its tooltip, then the two rows.
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.scale_combo = QComboBox()
