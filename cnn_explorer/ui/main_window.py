@@ -390,6 +390,7 @@ class MainWindow(QMainWindow):
         mode = s.value("view/scale")
         if isinstance(mode, str):
             self.maps.set_scale_mode(mode)
+        self.maps.restore_settings(s)
 
     def save_window_state(self) -> None:
         if not self.persist_settings:
@@ -398,6 +399,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("view/scale", self.maps.scale_mode)
+        self.maps.save_settings(s)
 
     # ------------------------------------------------------------------ events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

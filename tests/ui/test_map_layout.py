@@ -256,3 +256,21 @@ def test_overview_click_selects_and_enlarges(qtbot, window):
     sel = doc.selection
     assert maps.focused_channel(1) == 9 and (sel.map_index, sel.channel) == (1, 9)
     assert abs(sel.row - 30) <= 1 and abs(sel.col - 40) <= 1
+
+
+def test_tile_size_fit_and_channel_layout_are_remembered(qtbot):
+    from cnn_explorer.ui.main_window import MainWindow
+
+    a = MainWindow(restore_state=False)
+    qtbot.addWidget(a)
+    a.maps.set_tile_size(144)
+    a.maps.set_fit_width(False)
+    a.maps.set_channel_mode("Overview")
+    a.save_window_state()
+    a.doc.shutdown()
+    b = MainWindow(restore_state=True)
+    qtbot.addWidget(b)
+    assert b.maps.tile_px == 144 and b.maps.size_slider.value() == 144
+    assert not b.maps.fit_width and not b.maps.fit_check.isChecked()
+    assert b.maps.channel_mode == "Overview" == b.maps.channels_combo.currentText()
+    b.doc.shutdown()
