@@ -29,7 +29,7 @@ LINE_GAP = 18
 CBAR_W = 62
 BAR_H_MIN = 72.0
 """A colour bar is at least this tall (three readable ticks), even beside a 1-row strip."""
-ARROW_GAP = 36
+ARROW_GAP = 30
 """Horizontal space between two sections on one line (an arrow points from one to the next)."""
 CAPTION_MIN = 52
 """A tile's column is at least this wide, so its caption can say "ch 12" at least."""

@@ -23,7 +23,7 @@ from cnn_explorer.ui.explorer.map_items import (
     MapTile,
     make_tile,
 )
-from cnn_explorer.ui.explorer.map_layout import MARGIN, SectionPlan, pinned_bar_y
+from cnn_explorer.ui.explorer.map_layout import ARROW_GAP, MARGIN, SectionPlan, pinned_bar_y
 
 Shape = tuple[int, int, int]
 
@@ -153,7 +153,7 @@ class MapScene:
         arrow.setBrush(QBrush(QColor(120, 120, 120)))
         first = plan.focus or (plan.tiles[0] if plan.tiles else None)
         mid = first.center().y() if first is not None else plan.y + HEADER_H / 2
-        arrow.setPos(plan.x - 30, mid - 8 if first is not None else plan.y + 3)
+        arrow.setPos(plan.x - ARROW_GAP + 8, mid - 8 if first is not None else plan.y + 3)
         self.scene.addItem(arrow)
         self._extra.append(arrow)
 

@@ -146,12 +146,12 @@ def map_titles(layers: Sequence[LayerSpec], res: Results) -> list[str]:
     for m, x in enumerate(res.maps):
         c, h, w = x.shape
         if m == 0:
-            titles.append(f"Input  ·  {c}×{h}×{w}")
+            titles.append(f"Input · {c}×{h}×{w}")
             continue
         spec = layers[m - 1] if m - 1 < len(layers) else None
         name = spec.title if spec is not None else "?"
         off = "  (disabled: passes input)" if spec is not None and not spec.enabled else ""
-        titles.append(f"Layer {m}: {name}  →  {c}×{h}×{w}{off}")
+        titles.append(f"Layer {m}: {name} → {c}×{h}×{w}{off}")
     return titles
 
 
