@@ -189,6 +189,8 @@ def test_per_map_scale_gives_every_tile_its_own_scale(qtbot, window):
     assert maps.tile(1, 5).caption.text == "ch 5"  # an overview's small tile: its number
     tip = maps.tile(1, 5).caption.toolTip()
     assert "min" in tip and "mean" in tip and "zeros" in tip
+    assert maps.tile(1, 5).image.toolTip() == tip  # a small tile: on its map too
+    assert t.caption.toolTip() and not t.image.toolTip()  # a large map is hovered for values
     assert t.caption.boundingRect().height() == CAPTION_H <= 16  # one compact line
 
 

@@ -109,6 +109,11 @@ class TileCaption(QGraphicsItem):
         """What the caption currently reads (the bar is drawn between min and max)."""
         return self._text
 
+    @property
+    def compact(self) -> bool:
+        """True on an overview's small tile."""
+        return self._compact
+
     def set_width(self, w: float, compact: bool = False) -> None:
         """Fit the caption in ``w`` px; ``compact`` (an overview's small tile) keeps it
         to the channel number and, with a per-map scale, the tile's range."""

@@ -166,10 +166,16 @@ class MapTile:
         self.show_values(a, levels, signed, text_colors[signed], numbers_visible)
         self.caption.set_stats(stats, (levels, signed) if own_bar else None)
         self.title_text = self.caption.text
-        tip = stats_tooltip(title, stats)
+        self._set_tip(stats_tooltip(title, stats))
+
+    def _set_tip(self, tip: str) -> None:
+        """The full statistics on the caption, and on the map of an overview's small tile
+        (a large map is hovered to read cell values: no tooltip over it)."""
         if tip != self.caption.toolTip():
             self.caption.setToolTip(tip)
-            self.image.setToolTip(tip)
+        on_map = tip if self.caption.compact else ""
+        if on_map != self.image.toolTip():
+            self.image.setToolTip(on_map)
 
     def place(self, box: QRectF | None, compact: bool = False) -> None:
         """Draw the map in the scene rectangle ``box`` (its caption above, ``compact`` for
@@ -186,6 +192,7 @@ class MapTile:
             self.vb.updateMatrix()  # now, not at the next paint: cell sizes are read before
         self.caption.setPos(box.x(), box.y() - CAPTION_H)
         self.caption.set_width(max(box.width(), 24.0), compact)
+        self._set_tip(self.caption.toolTip())
         self.rect = QRectF(box.x(), box.y() - CAPTION_H, box.width(), box.height() + CAPTION_H)
 
     def set_channel(self, channel: int) -> None:
