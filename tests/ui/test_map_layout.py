@@ -276,3 +276,30 @@ def test_tile_size_fit_and_channel_layout_are_remembered(qtbot):
     assert not b.maps.fit_width and not b.maps.fit_check.isChecked()
     assert b.maps.channel_mode == "Overview" == b.maps.channels_combo.currentText()
     b.doc.shutdown()
+
+
+def test_colour_bar_ticks_are_round_and_inside_the_levels():
+    from cnn_explorer.ui.explorer.map_caption import nice_ticks
+
+    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(-3, 3, 4) == [-2, 0, 2]
+    assert nice_ticks(0, 4) == [0, 1, 2, 3, 4]
+    assert nice_ticks(2, 2) == [2] and nice_ticks(float("nan"), 1) == []
+    for lo, hi in ((-0.37, 12.5), (0, 1500), (1e-4, 3e-4)):
+        ticks = nice_ticks(lo, hi)
+        assert 2 <= len(ticks) <= 6 and lo <= ticks[0] and ticks[-1] <= hi
+
+
+def test_each_layers_colour_bar_shows_its_scale(qtbot, window):
+    from cnn_explorer.ui.common import colors
+
+    _photo_net(qtbot, window, (1440, 900))
+    res = window.doc.results
+    for m in range(len(res.maps)):
+        x = res.maps[m]
+        levels, _ = colors.nice_levels(float(x.min()), float(x.max()))
+        bar = window.maps.group(m).cbar
+        assert bar.levels() == levels and bar.isVisible()
+        assert window.maps.tile(m, 0).levels == levels
+    window.maps.set_scale_mode("Per map")  # every tile has its own scale instead
+    assert not any(window.maps.group(m).cbar.isVisible() for m in range(len(res.maps)))

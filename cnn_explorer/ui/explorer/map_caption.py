@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
@@ -272,3 +273,76 @@ class SectionHeader(QGraphicsObject):
             self._toggle(self.map_index)
         else:
             ev.ignore()
+
+
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """At most ``most`` round values from ``lo`` to ``hi`` (steps of 1, 2, 2.5 or 5 × 10^k)."""
+    span = hi - lo
+    if not (np.isfinite(span) and span > 0):
+        return [lo] if np.isfinite(lo) else []
+    raw = span / max(1, most - 1)
+    e = 10.0 ** np.floor(np.log10(raw))
+    step = next(k * e for k in (1.0, 2.0, 2.5, 5.0, 10.0) if k * e >= raw * (1 - 1e-9))
+    first = np.ceil(lo / step - 1e-9) * step
+    n = int(np.floor((hi - first) / step + 1e-9)) + 1
+    return [float(round(first + i * step, 12)) or 0.0 for i in range(max(0, n))]
+
+
+class ColourBar(QGraphicsObject):
+    """A layer's colour scale: a vertical strip of the colour map with round ticks.
+
+    Painted by itself (a pyqtgraph ColorBarItem is a whole PlotItem: ~11 ms to build and
+    an axis to lay out on every change); the view slides it along its layer's rows while
+    scrolling (:meth:`MapScene.pin_bars`)."""
+
+    STRIP_W = 14
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rect = QRectF(0, 0, 60, 100)
+        self._levels = (0.0, 1.0)
+        self._signed = False
+        self._font = _font(px=10)
+        self._metrics = QFontMetricsF(self._font)
+        self.setZValue(20)
+
+    def levels(self) -> tuple[float, float]:
+        return self._levels
+
+    def set_scale(self, levels: tuple[float, float], signed: bool) -> None:
+        """Show the colours of ``signed`` data over ``levels``."""
+        if (levels, signed) != (self._levels, self._signed):
+            self._levels, self._signed = levels, signed
+            self.update()
+
+    def set_rect(self, rect: QRectF) -> None:
+        """Put the bar in the scene rectangle ``rect`` (its ticks inside it too)."""
+        self.prepareGeometryChange()
+        self.setPos(rect.topLeft())
+        self._rect = QRectF(0, 0, rect.width(), rect.height())
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
+        pad = self._metrics.height() / 2  # room for the end labels
+        strip = QRectF(0, pad, self.STRIP_W, self._rect.height() - 2 * pad)
+        grad = QLinearGradient(0, strip.bottom(), 0, strip.top())
+        table = colors.lut(self._signed)
+        for i in range(0, 256, 32):
+            r, g, b = (int(v) for v in table[i][:3])
+            grad.setColorAt(i / 255, QColor(r, g, b))
+        r, g, b = (int(v) for v in table[255][:3])
+        grad.setColorAt(1.0, QColor(r, g, b))
+        painter.setPen(QPen(QColor(150, 150, 150), 0))
+        painter.setBrush(grad)
+        painter.drawRect(strip)
+        lo, hi = self._levels
+        span = (hi - lo) or 1.0
+        painter.setFont(self._font)
+        painter.setPen(QColor(90, 90, 90))
+        x = self.STRIP_W + 6
+        for v in nice_ticks(lo, hi, max(2, min(6, int(strip.height() // 22) + 1))):
+            y = strip.bottom() - (v - lo) / span * strip.height()
+            painter.drawLine(QPointF(self.STRIP_W, y), QPointF(self.STRIP_W + 3, y))
+            painter.drawText(QPointF(x, y + self._metrics.ascent() / 2 - 1), colors.fmt(v))

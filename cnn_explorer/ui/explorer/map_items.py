@@ -25,6 +25,7 @@ from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_caption import (
     CAPTION_H,
+    ColourBar,
     SectionHeader,
     TileCaption,
     stats_tooltip,
@@ -291,7 +292,7 @@ class MapGroup:
     map_index: int
     title: SectionHeader
     tiles: list[MapTile]
-    cbar: pg.ColorBarItem | None = None
+    cbar: ColourBar | None = None
     signed: bool | None = None
     levels: tuple[float, float] | None = None
     focus: MapTile | None = None

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pyqtgraph as pg
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSimpleTextItem
 
-from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.map_caption import HEADER_H, SectionHeader
+from cnn_explorer.ui.explorer.map_caption import HEADER_H, ColourBar, SectionHeader
 from cnn_explorer.ui.explorer.map_items import (
     FRAME_PEN,
     ClickSlot,
@@ -93,8 +91,8 @@ class MapScene:
             while len(g.tiles) < c:
                 g.tiles.append(self._new_tile(m, len(g.tiles), shape))
             self._sync_focus(g, shape, overview[m])
-            if with_bar and g.cbar is None:  # kept (hidden) without: one costs ~40 ms
-                g.cbar = _colour_bar()
+            if with_bar and g.cbar is None:  # kept, hidden, while the scale is per map
+                g.cbar = ColourBar()
                 self.scene.addItem(g.cbar)
                 g.signed = g.levels = None
         return [self.groups[m] for m in range(len(shapes))]
@@ -134,7 +132,7 @@ class MapScene:
             if g.cbar is not None:
                 g.cbar.setVisible(plan.bar is not None)
                 if plan.bar is not None:
-                    g.cbar.setGeometry(plan.bar)
+                    g.cbar.set_rect(plan.bar)
             if plan.arrow:
                 self._arrow(plan)
         right = 0.0
@@ -170,13 +168,3 @@ class MapScene:
             y = pinned_bar_y(plan, view_top)
             if g.cbar.pos().y() != y:
                 g.cbar.setPos(plan.bar.x(), y)
-
-
-def _colour_bar() -> pg.ColorBarItem:
-    cbar = pg.ColorBarItem(values=(0, 1), colorMap=colors.SEQUENTIAL, interactive=False, width=14)
-    if not cbar.axis.label.isVisible():
-        # No axis label, so no SI prefix is ever shown: skip re-rendering the (hidden)
-        # label's HTML on every level change.
-        cbar.axis.enableAutoSIPrefix(False)
-    cbar.setZValue(20)
-    return cbar

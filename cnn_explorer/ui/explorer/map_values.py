@@ -77,10 +77,6 @@ def push_values(
             set_pending(t, res, stats[m], (mode, (levels, signed)), title, only)
             if t.pending is not None:
                 show(t)
+        g.levels, g.signed = levels, signed
         if g.cbar is not None:
-            if g.signed != signed:
-                g.cbar.setColorMap(colors.DIVERGING if signed else colors.SEQUENTIAL)
-                g.signed = signed
-            if g.levels != levels:
-                g.levels = levels
-                g.cbar.setLevels(levels)
+            g.cbar.set_scale(levels, signed)
