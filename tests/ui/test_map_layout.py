@@ -115,12 +115,8 @@ def test_neighbouring_sizes_in_the_window(qtbot, window, size):
 def _all_labels(maps) -> list[tuple[QRectF, QRectF]]:  # type: ignore[no-untyped-def]
     """``(label rect, its cell rect)`` of every number drawn in every shown tile."""
     out = []
-    for g in maps._groups:
-        for t in g.all_tiles():
-            if t.pending is not None:
-                t.flush(maps._text_colors, maps.show_numbers)
-            if t.numbers is None or not _shown(t):
-                continue
+    for t in maps.shown_tiles():
+        if t.numbers is not None:
             tr = t.numbers.sceneTransform()
             for r, c, _text, rect in t.numbers.labels():
                 out.append((rect, tr.mapRect(QRectF(c, r, 1, 1))))
@@ -147,7 +143,7 @@ def test_drawn_numbers_never_overlap(qtbot, window, size):
                 assert b1 <= t2 or b2 <= t1, f"labels overlap at tile size {px}"
         for rect, cell in labels:
             assert cell.contains(rect)
-        captions = [t.caption.sceneBoundingRect() for g in maps._groups for t in g.all_tiles()]
+        captions = [t.caption.sceneBoundingRect() for t in maps.shown_tiles()]
         for rect, _ in labels[:: max(1, len(labels) // 50)]:
             assert not any(c.intersects(rect) for c in captions)
 

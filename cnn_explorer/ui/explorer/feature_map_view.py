@@ -227,6 +227,14 @@ class FeatureMapView(QWidget):
             self._apply_pending(g.focus)
         return g.focus
 
+    def shown_tiles(self) -> list[MapTile]:
+        """Every tile on the scene (not collapsed), brought up to date — for tests."""
+        out = [t for g in self._groups for t in g.all_tiles() if not t.rect.isEmpty()]
+        for t in out:
+            if t.pending is not None:
+                self._apply_pending(t)
+        return out
+
     def cell_text(self, map_index: int, channel: int, row: int, col: int) -> str:
         """The number drawn in a cell ("" when numbers are not drawn) — for tests."""
         t = self.tile(map_index, channel)
