@@ -261,7 +261,8 @@ class SectionHeader(QGraphicsObject):
         room = (self._width or self.natural_width()) - 19
         title = self._metrics.elidedText(self._title, Qt.TextElideMode.ElideRight, room)
         painter.drawText(QPointF(20, base), title)
-        if self._hint and self.natural_width() <= (self._width or self.natural_width()):
+        fits = self.natural_width() <= (self._width or self.natural_width())
+        if self._hint and fits and not self.collapsed:
             painter.setFont(self._hint_font)
             painter.setPen(QColor(110, 110, 110))
             x = 32 + self._metrics.horizontalAdvance(self._title)
