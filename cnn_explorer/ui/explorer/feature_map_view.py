@@ -304,7 +304,8 @@ class FeatureMapView(QWidget):
         specs = [
             SectionSpec(
                 len(g.tiles),
-                *res.maps[g.map_index].shape[1:],
+                res.maps[g.map_index].shape[1],
+                res.maps[g.map_index].shape[2],
                 g.title.natural_width(),
                 g.map_index in self._collapsed,
                 g.focus is not None,

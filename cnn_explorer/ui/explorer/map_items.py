@@ -12,7 +12,7 @@ import os
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -152,7 +152,7 @@ class MapTile:
     shape: tuple[int, int] = (0, 0)
     title_text: str = ""
     """What the caption reads ("ch 3 · −0.91…1.34 · mean 0.22")."""
-    rect: QRectF | None = None
+    rect: QRectF = field(default_factory=QRectF)
     """Scene rectangle of the tile (caption + map), for the visibility test; empty while
     the tile is hidden (its layer collapsed)."""
     pending: tuple | None = None
@@ -342,7 +342,6 @@ def make_tile(
         vb.addItem(item)
     vb.disableAutoRange()
     tile = MapTile(m, ch, vb, img, caption, overlay, outline, cell_box, trace_box)
-    tile.rect = QRectF()
     return tile
 
 

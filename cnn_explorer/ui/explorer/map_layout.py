@@ -221,7 +221,7 @@ def plan_sections(
     line of its own. Returns the plans, the widest line's right edge and the y below the
     last line."""
     inner = inner_width(avail, with_bar)
-    plans = []
+    plans: list[SectionPlan] = []
     x0, y, line_h, max_x = float(MARGIN), float(MARGIN), 0.0, 0.0
     for s in specs:
         plan = plan_section(s, px, inner, with_bar)
