@@ -442,7 +442,7 @@ class FeatureMapView(QWidget):
     def highlighted(self, map_index: int, channel: int = 0) -> np.ndarray | None:
         """Boolean mask of the lit cells of one map (None when nothing is lit) — for tests."""
         t = self.tile(map_index, channel)
-        if t is None or not t.overlay.isVisible() or t.overlay.image is None:
+        if t is None or t.overlay is None or not t.overlay.isVisible():
             return None
         return np.asarray(t.overlay.image[..., 3] == 0)
 

