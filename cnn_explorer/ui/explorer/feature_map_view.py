@@ -332,7 +332,7 @@ class FeatureMapView(QWidget):
         self.drawn_px = px
         self.toolbar.show_size(px)
         plans, right, bottom = plan_sections(specs, px, avail, with_bar)
-        note_right, bottom = self._scene.place(plans, notes, bottom)
+        note_right, bottom = self._scene.place(plans, notes, bottom, avail)
         w = int(max(right, note_right) + MARGIN)
         h = int(bottom + MARGIN)
         self.view.setFixedSize(max(w, avail), h)

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSimpleTextItem
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsTextItem,
+)
 
 from cnn_explorer.ui.explorer.map_caption import HEADER_H, ColourBar, SectionHeader
 from cnn_explorer.ui.explorer.map_items import (
@@ -111,10 +116,11 @@ class MapScene:
 
     # ------------------------------------------------------------------ placing
     def place(
-        self, plans: list[SectionPlan], notes: list[tuple[str, bool]], y: float
+        self, plans: list[SectionPlan], notes: list[tuple[str, bool]], y: float, width: float
     ) -> tuple[float, float]:
-        """Move every group's items where ``plans`` say, then one line per note
-        ``(text, is_error)`` from ``y`` down. Returns the notes' right and bottom edges."""
+        """Move every group's items where ``plans`` say, then one paragraph per note
+        ``(text, is_error)`` from ``y`` down, wrapped to the visible ``width`` (a long
+        error is never cut off). Returns the notes' right and bottom edges."""
         for item in self._extra:
             self.scene.removeItem(item)
         self._extra = []
@@ -137,14 +143,15 @@ class MapScene:
                 self._arrow(plan)
         right = 0.0
         for text, is_error in notes:
-            label = QGraphicsSimpleTextItem(text)
+            label = QGraphicsTextItem(text)
             label.setFont(self.bold)
-            label.setBrush(QBrush(QColor(180, 30, 30) if is_error else QColor(120, 120, 120)))
+            label.setDefaultTextColor(QColor(180, 30, 30) if is_error else QColor(120, 120, 120))
+            label.setTextWidth(max(width - 2 * MARGIN, 100))
             label.setPos(MARGIN, y)
             self.scene.addItem(label)
             self._extra.append(label)
             right = max(right, MARGIN + label.boundingRect().width())
-            y += HEADER_H + 4
+            y += max(HEADER_H, label.boundingRect().height()) + 4
         return right, y
 
     def _arrow(self, plan: SectionPlan) -> None:
