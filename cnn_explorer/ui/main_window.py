@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QUndoGroup,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -187,9 +194,13 @@ class MainWindow(QMainWindow):
             quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         e = mb.addMenu("&Edit")
-        self.undo_action = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        # Undo/Redo act on the active stack: the document's, or B's in compare mode.
+        self.undo_group = QUndoGroup(self)
+        self.undo_group.addStack(self.doc.undo_stack)
+        self.undo_group.setActiveStack(self.doc.undo_stack)
+        self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts(QKeySequence.StandardKey.Redo)
         e.addAction(self.undo_action)
         e.addAction(self.redo_action)
@@ -205,10 +216,25 @@ class MainWindow(QMainWindow):
         self.numbers_action.setChecked(self.maps.show_numbers)
         self.maps.numbers_changed.connect(self.numbers_action.setChecked)
         v.addSeparator()
+        self._build_compare(v)
+        v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
+
+    def _build_compare(self, menu: QMenu) -> None:
+        """Compare mode (see compare_mode.py): View menu entries and a map-toolbar button."""
+        from cnn_explorer.ui.explorer.compare_mode import CompareMode
+
+        docks = {"layers": self.layers_dock, "kernel": self.kernel_dock}
+        docks["explain"] = self.explain_dock
+        self.compare = CompareMode(self.doc, self.tabs, self.maps, docks, self.undo_group, self)
+        self.compare.message.connect(self.show_status)
+        for action in (self.compare.toggle_action, self.compare.swap_action):
+            menu.addAction(action)
+        menu.addAction(self.compare.adopt_action)
+        self.maps.toolbar.add_button(self.compare.toggle_action)
 
     def _about(self) -> None:
         self.reporter.info(
@@ -427,5 +453,6 @@ class MainWindow(QMainWindow):
         if self.training is not None:
             self.training.shutdown()  # type: ignore[attr-defined]
         self.doc.shutdown()
+        self.compare.shutdown()
         self.images.shutdown()
         event.accept()

@@ -1,0 +1,501 @@
+"""Compare mode's maps: A | B | B − A side by side, one row per map, synced selection.
+
+A is the document, B its edited copy (two :class:`Document` objects sharing the input).
+Every map index gets a row: A's tiles, B's tiles with the colour bar they share (one scale
+per layer on both sides, so a colour means the same value in A and in B), and the
+difference ``B − A`` on a diverging scale centred on 0 with its own bar. A layer without
+a counterpart, or whose output shape differs, says so in words instead of a difference.
+
+The tiles are the feature-map view's (:func:`make_tile`, :class:`MapTile`): the same
+colours, numbers, captions and receptive-field overlays. A click on any of the three
+selects that cell in A and in B; each side lights its own receptive field. New values go
+to the tiles on screen at once and to the others when they scroll into view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsSimpleTextItem,
+    QGraphicsTextItem,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_explorer.explorer import compare
+from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.explain import Selection
+from cnn_explorer.explorer.model import Change
+from cnn_explorer.explorer.stats import MapStats, map_stats
+from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.compare_layout import (
+    COL_GAP,
+    SIDES,
+    column_width,
+    column_x,
+    grid_tiles,
+)
+from cnn_explorer.ui.explorer.map_caption import CAPTION_H, HEADER_H, ColourBar, TileStats
+from cnn_explorer.ui.explorer.map_items import MapTile, make_tile
+from cnn_explorer.ui.explorer.map_layout import BAR_H_MIN, CBAR_W, LINE_GAP, MARGIN
+from cnn_explorer.ui.explorer.map_toolbar import ElidedLabel, map_titles
+from cnn_explorer.ui.explorer.map_values import stats_of
+
+HEADINGS = {"a": "A · document", "b": "B · edited copy", "d": "B − A · difference"}
+SIDE_NAMES = {"a": "A", "b": "B", "d": "B − A"}
+TITLE_H = 18
+HINT = "Click a cell in any column: A, B and B − A select it together."
+
+
+def _font(px: int, bold: bool = False) -> QFont:
+    f = QFont()
+    f.setPixelSize(px)
+    f.setBold(bold)
+    return f
+
+
+@dataclass
+class _Row:
+    """The items of one map index: header, a title per column, tiles, bars, notes."""
+
+    index: int
+    pair: compare.MapPair
+    header: QGraphicsSimpleTextItem
+    titles: dict[str, QGraphicsSimpleTextItem]
+    tiles: dict[str, list[MapTile]]
+    bars: dict[str, ColourBar]
+    notes: dict[str, QGraphicsTextItem]
+    rule: QGraphicsLineItem
+    title_text: dict[str, str] = field(default_factory=dict)
+
+    def items(self) -> list[QGraphicsItem]:
+        out: list[QGraphicsItem] = [self.header, self.rule, *self.titles.values()]
+        out += [*self.bars.values(), *self.notes.values()]
+        for tiles in self.tiles.values():
+            for t in tiles:
+                out += t.items()
+        return out
+
+
+class CompareView(QWidget):
+    """Three columns A | B | B − A of every map, for compare mode."""
+
+    hover_text = Signal(str)
+
+    def __init__(self, a: Document, b: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.a, self.b = a, b
+        self.active = False
+        self.paint_count = 0
+        self._rows: list[_Row] = []
+        self._headings: list[QGraphicsSimpleTextItem] = []
+        self._struct: tuple = ()
+        self._layout_key: tuple = ()
+        self._shown: dict[int, tuple[object, tuple]] = {}  # id(tile) → (map, levels) shown
+        self._diffs: dict[int, tuple[object, object, np.ndarray, MapStats]] = {}
+        self._text_colors = {s: colors.lut_text_colors(s) for s in (True, False)}
+        self._title_font = _font(11)
+        self._metrics = QFontMetricsF(self._title_font)
+        self._build_ui()
+        self._relayout = QTimer(self, singleShot=True, interval=60, timeout=self._place)
+        for doc in (a, b):
+            doc.results_ready.connect(self._on_results)
+            doc.changed.connect(self._on_changed)
+
+    # ------------------------------------------------------------------ widgets
+    def _build_ui(self) -> None:
+        self.bar = QHBoxLayout()
+        self.bar.setContentsMargins(6, 4, 6, 0)
+        self.hover_label = ElidedLabel(HINT)
+        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.bar.addStretch(0)
+        self.bar.addWidget(self.hover_label, 1)
+        self.about = QLabel(
+            "<b>Compare</b>: B starts as a copy of A. The Layers and Kernel panels edit "
+            "<b>B</b>; input edits apply to both. A and B share a colour scale per layer; "
+            "B − A is blue where B is lower, red where it is higher."
+        )
+        self.about.setWordWrap(True)
+        self.about.setStyleSheet("color: #444; padding: 0 6px;")
+        self.view = pg.GraphicsView(background="w")
+        self.view.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scene = self.view.scene()
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.view)
+        self.scroll.setWidgetResizable(False)
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.scroll.setStyleSheet("QScrollArea { background: white; }")
+        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.scroll.verticalScrollBar().valueChanged.connect(self._flush_visible)
+        self.scroll.horizontalScrollBar().valueChanged.connect(self._flush_visible)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addLayout(self.bar)
+        lay.addWidget(self.about)
+        lay.addWidget(self.scroll, 1)
+
+    def add_button(self, action: object) -> QToolButton:
+        """A button for ``action`` (a QAction) at the left of the bar above the maps."""
+        btn = QToolButton()
+        btn.setDefaultAction(action)  # type: ignore[arg-type]
+        btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.bar.insertWidget(self.bar.count() - 2, btn)
+        return btn
+
+    def set_active(self, on: bool) -> None:
+        """Follow both documents (on) or ignore them (off: compare mode left)."""
+        self.active = on
+        if on:
+            self._struct = ()
+            self.refresh()
+
+    # ------------------------------------------------------------------ reading (tests)
+    def row_indices(self) -> list[int]:
+        return [r.index for r in self._rows]
+
+    def tile(self, side: str, map_index: int, channel: int = 0) -> MapTile | None:
+        """A tile of column ``side`` ("a", "b" or "d"), brought up to date."""
+        for r in self._rows:
+            if r.index == map_index and channel < len(r.tiles.get(side, [])):
+                t = r.tiles[side][channel]
+                if t.pending is not None:
+                    t.flush(self._text_colors, True)
+                return t
+        return None
+
+    def shown_values(self, side: str, map_index: int, channel: int = 0) -> np.ndarray | None:
+        t = self.tile(side, map_index, channel)
+        return None if t is None else t.image.data2d
+
+    def levels(self, side: str, map_index: int, channel: int = 0) -> tuple[float, float] | None:
+        t = self.tile(side, map_index, channel)
+        return None if t is None else t.levels
+
+    def note(self, map_index: int) -> str:
+        """What the difference column says instead of a map ("" when there is a map)."""
+        for r in self._rows:
+            if r.index == map_index:
+                return r.pair.note
+        return ""
+
+    def title(self, side: str, map_index: int) -> str:
+        for r in self._rows:
+            if r.index == map_index:
+                return r.title_text.get(side, "")
+        return ""
+
+    def highlighted(self, side: str, map_index: int, channel: int = 0) -> np.ndarray | None:
+        """Boolean mask of the lit cells (None when nothing is lit)."""
+        t = self.tile(side, map_index, channel)
+        if t is None or t.overlay is None or not t.overlay.isVisible():
+            return None
+        return np.asarray(t.overlay.image[..., 3] == 0)
+
+    def selected_cell(self, side: str, map_index: int, channel: int = 0) -> tuple[int, int] | None:
+        t = self.tile(side, map_index, channel)
+        if t is None or not t.cell_box.isVisible():
+            return None
+        r = t.cell_box.rect()
+        return int(r.y()), int(r.x())
+
+    # ------------------------------------------------------------------ updates
+    def _on_results(self, _res: object) -> None:
+        if self.active:
+            self.refresh()
+
+    def _on_changed(self, change: Change) -> None:
+        if self.active and change.kind == "cell":
+            self._apply_selection()
+
+    def refresh(self) -> None:
+        """Show both documents' latest results (rebuilding only when a shape changed)."""
+        ra, rb = self.a.results, self.b.results
+        pairs = compare.pair_maps(ra, rb)
+        struct = tuple((p.a_shape, p.b_shape, p.a_why, p.b_why) for p in pairs)
+        if struct != self._struct:
+            self._struct = struct
+            self._rebuild(pairs)
+        titles = {"a": map_titles(self.a.layers, ra), "b": map_titles(self.b.layers, rb)}
+        for row in self._rows:
+            self._update_row(row, titles)
+        self._apply_selection()
+        self.paint_count += 1
+
+    def _update_row(self, row: _Row, titles: dict[str, list[str]]) -> None:
+        m, p = row.index, row.pair
+        ra, rb = self.a.results, self.b.results
+        am = ra.maps[m] if p.a_shape is not None else None
+        bm = rb.maps[m] if p.b_shape is not None else None
+        levels, signed = colors.nice_levels(*compare.shared_range(am, bm))
+        row.bars["ab"].set_scale(levels, signed)
+        for side, x, res in (("a", am, ra), ("b", bm, rb)):
+            title = titles[side][m] if m < len(titles[side]) else ""
+            self._set_title(row, side, title.split(": ", 1)[-1] if m else title)
+            if x is not None:
+                st = stats_of(res, m)
+                for t in row.tiles[side]:
+                    self._push(t, x, (levels, signed), st, title)
+            else:
+                self._set_title(row, side, "—")
+        if am is None or bm is None or not p.paired:
+            self._set_title(row, "d", "no difference")
+            return
+        d, st = self._difference(m, am, bm)
+        bound = compare.diff_bound(d)
+        top = colors.nice_ceil(bound) or 1.0
+        row.bars["d"].set_scale((-top, top), True)
+        text = "identical: 0 everywhere" if bound == 0 else f"largest |B − A| = {colors.fmt(bound)}"
+        self._set_title(row, "d", text)
+        for t in row.tiles["d"]:
+            self._push(t, d, ((-top, top), True), st, f"Map {m}, B − A")
+
+    def _difference(self, m: int, am: np.ndarray, bm: np.ndarray) -> tuple[np.ndarray, MapStats]:
+        """B − A of map ``m`` and its statistics, recomputed only when A's or B's changed."""
+        hit = self._diffs.get(m)
+        if hit is not None and hit[0] is am and hit[1] is bm:
+            return hit[2], hit[3]
+        d = compare.difference(self.a.results, self.b.results, m)
+        assert d is not None
+        st = map_stats(d)
+        self._diffs[m] = (am, bm, d, st)
+        return d, st
+
+    def _push(self, t: MapTile, x: np.ndarray, lv: tuple, st: MapStats, title: str) -> None:
+        """Give ``t`` its channel of ``x`` under levels ``lv`` unless it shows them already."""
+        prev = self._shown.get(id(t))
+        if prev is not None and prev[0] is x and prev[1] == lv:
+            return
+        self._shown[id(t)] = (x, lv)
+        c = t.channel
+        t.pending = (x[c], lv[0], lv[1], TileStats.of(st, c), False, title)
+        view = self._visible_rect()
+        if view is None or view.intersects(t.rect):
+            t.flush(self._text_colors, True)
+
+    def _set_title(self, row: _Row, side: str, text: str) -> None:
+        if row.title_text.get(side) == text:
+            return
+        row.title_text[side] = text
+        cw = column_width(self._avail()) + (CBAR_W if side != "a" else COL_GAP - 4)
+        item = row.titles[side]
+        item.setText(self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, cw))
+        item.setToolTip(text)
+
+    # ------------------------------------------------------------------ items
+    def _clear(self) -> None:
+        for item in [*self._headings, *(i for r in self._rows for i in r.items())]:
+            self.scene.removeItem(item)
+        self._rows, self._headings = [], []
+        self._shown.clear()
+        self._diffs.clear()
+
+    def _text(self, text: str, font: QFont, color: QColor | None = None) -> QGraphicsSimpleTextItem:
+        item = QGraphicsSimpleTextItem(text)
+        item.setFont(font)
+        if color is not None:
+            item.setBrush(color)
+        self.scene.addItem(item)
+        return item
+
+    def _rebuild(self, pairs: list[compare.MapPair]) -> None:
+        self._clear()
+        for side in SIDES:
+            self._headings.append(self._text(HEADINGS[side], _font(14, True)))
+        for p in pairs:
+            row = _Row(
+                p.index,
+                p,
+                self._text("Input" if p.index == 0 else f"Layer {p.index}", _font(13, True)),
+                {s: self._text("", self._title_font, QColor(60, 60, 60)) for s in SIDES},
+                {s: [] for s in SIDES},
+                {},
+                {},
+                QGraphicsLineItem(),
+            )
+            row.rule.setPen(QPen(QColor(215, 215, 215), 0))
+            self.scene.addItem(row.rule)
+            for side, shape in (("a", p.a_shape), ("b", p.b_shape)):
+                if shape is None:
+                    why = p.a_why if side == "a" else p.b_why
+                    row.notes[side] = self._note(f"No map: {why}")
+                else:
+                    row.tiles[side] = self._tiles(side, p.index, shape)
+            if p.paired and p.a_shape is not None:
+                row.tiles["d"] = self._tiles("d", p.index, p.a_shape)
+                row.bars["d"] = self._bar()
+            else:
+                row.notes["d"] = self._note(p.note)
+            row.bars["ab"] = self._bar()
+            self._rows.append(row)
+        self._layout_key = ()
+        self._place()
+
+    def _tiles(self, side: str, m: int, shape: tuple[int, int, int]) -> list[MapTile]:
+        def hover(where: tuple[int, int, int, int] | None) -> None:
+            self._hover(side, where)
+
+        tiles = []
+        for c in range(shape[0]):
+            t = make_tile(self.scene.addItem, (m, c), hover, self._click)
+            t.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+            tiles.append(t)
+        return tiles
+
+    def _bar(self) -> ColourBar:
+        bar = ColourBar()
+        self.scene.addItem(bar)
+        return bar
+
+    def _note(self, text: str) -> QGraphicsTextItem:
+        item = QGraphicsTextItem(text)
+        item.setFont(_font(12))
+        item.setDefaultTextColor(QColor(150, 60, 20))
+        self.scene.addItem(item)
+        return item
+
+    # ------------------------------------------------------------------ placing
+    def _avail(self) -> int:
+        return max(300, self.scroll.viewport().width())
+
+    # Long because it is one walk down the rows: each row's height depends on the
+    # tallest of its three columns, and the next row starts below it.
+    def _place(self) -> None:
+        avail = self._avail()
+        key = (avail, self._struct)
+        if key == self._layout_key:
+            return
+        self._layout_key = key
+        cw = column_width(avail)
+        xs = column_x(avail)
+        y = float(MARGIN)
+        heading_font = QFontMetricsF(_font(14, True))
+        for side, item in zip(SIDES, self._headings, strict=True):
+            item.setPos(xs[side], y)
+            room = cw + (CBAR_W if side != "a" else COL_GAP - 4)
+            item.setText(heading_font.elidedText(HEADINGS[side], Qt.TextElideMode.ElideRight, room))
+        y += HEADER_H + 4
+        for row in self._rows:
+            row.rule.setLine(MARGIN, y - 6, xs["d"] + cw + CBAR_W, y - 6)
+            row.header.setPos(MARGIN, y)
+            y += HEADER_H
+            for side in SIDES:
+                row.titles[side].setPos(xs[side], y)
+            y += TITLE_H
+            body = BAR_H_MIN
+            shapes = {"a": row.pair.a_shape, "b": row.pair.b_shape, "d": row.pair.a_shape}
+            for side in SIDES:
+                tiles, shape = row.tiles[side], shapes[side]
+                if tiles and shape is not None:
+                    rects, h = grid_tiles(shape, cw)
+                    for t, r in zip(tiles, rects, strict=True):
+                        t.place(r.translated(xs[side], y))
+                        t.caption.set_width(max(r.width(), 24.0), False)
+                    body = max(body, h)
+                if side in row.notes:
+                    note = row.notes[side]
+                    note.setTextWidth(cw + (CBAR_W if side == "d" else 0))
+                    note.setPos(xs[side], y)
+                    body = max(body, note.boundingRect().height())
+            bar_h = min(body, max(BAR_H_MIN, 240.0)) - CAPTION_H + 6
+            for name, x in (("ab", xs["b"] + cw + 6), ("d", xs["d"] + cw + 6)):
+                if name in row.bars:
+                    row.bars[name].set_rect(QRectF(x, y + CAPTION_H - 6, CBAR_W - 6, bar_h))
+            y += body + LINE_GAP
+        for row in self._rows:
+            for side in SIDES:
+                title = row.title_text.pop(side, "")
+                self._set_title(row, side, title)
+        w = int(xs["d"] + cw + CBAR_W + MARGIN)
+        h = int(y + MARGIN)
+        self.view.setFixedSize(max(w, avail), h)
+        self.view.setRange(QRectF(0, 0, max(w, avail), h), padding=0)
+        self._flush_visible()
+
+    def _visible_rect(self) -> QRectF | None:
+        if not self.view.isVisible():
+            return None
+        vp = self.scroll.viewport()
+        x = self.scroll.horizontalScrollBar().value()
+        y = self.scroll.verticalScrollBar().value()
+        return QRectF(x - 32, y - 32, vp.width() + 64, vp.height() + 64)
+
+    def _flush_visible(self) -> None:
+        shown = self._visible_rect()
+        for row in self._rows:
+            for tiles in row.tiles.values():
+                for t in tiles:
+                    if t.pending is not None and (shown is None or shown.intersects(t.rect)):
+                        t.flush(self._text_colors, True)
+
+    def resizeEvent(self, ev: object) -> None:
+        super().resizeEvent(ev)  # type: ignore[arg-type]
+        self._relayout.start()
+
+    def showEvent(self, ev: object) -> None:
+        super().showEvent(ev)  # type: ignore[arg-type]
+        self._place()
+        self._flush_visible()
+
+    # ------------------------------------------------------------------ hover / selection
+    def _click(self, sel: Selection) -> None:
+        """One cell selected in A and in B (each keeps it only if it has that cell)."""
+        self.a.select_cell(sel)
+        self.b.select_cell(sel)
+
+    def _hover(self, side: str, where: tuple[int, int, int, int] | None) -> None:
+        if where is None:
+            self.hover_label.setText(HINT)
+            return
+        m, ch, r, c = where
+        if side == "d":
+            hit = self._diffs.get(m)
+            x = None if hit is None else hit[2]
+        else:
+            res = (self.a if side == "a" else self.b).results
+            x = res.maps[m] if m < len(res.maps) else None
+        if x is None or not (ch < x.shape[0] and r < x.shape[1] and c < x.shape[2]):
+            return
+        name = "input" if m == 0 else f"layer {m}"
+        text = f"{SIDE_NAMES[side]}: {name}[{ch},{r},{c}] = {float(x[ch, r, c]):.6g}"
+        self.hover_label.setText(text)
+        self.hover_text.emit(text)
+
+    def _apply_selection(self) -> None:
+        """Each side marks its own selected cell and lights its own receptive field; the
+        difference follows B (A when B has no such cell)."""
+        lit = {}
+        for side, doc in (("a", self.a), ("b", self.b)):
+            sel = doc.selection
+            regions, traced = {}, {}
+            if sel is not None:
+                try:
+                    regions = {r.map_index: r for r in doc.model.receptive_field(sel)}
+                    traced = {(t.map_index, t.channel): t for t in doc.model.trace(sel)}
+                except Exception:
+                    regions, traced = {}, {}
+            lit[side] = (sel, regions, traced)
+        lit["d"] = lit["b"] if lit["b"][0] is not None else lit["a"]
+        for row in self._rows:
+            for side in SIDES:
+                sel, regions, traced = lit[side]
+                region = regions.get(row.index)
+                shape = row.pair.a_shape if side == "a" else row.pair.b_shape
+                if region is not None and (shape is None or tuple(region.shape) != shape[1:]):
+                    region = None  # lit in the other side's geometry: not this map's cells
+                for t in row.tiles[side]:
+                    t.highlight(sel, region)
+                    t.trace(traced.get((t.map_index, t.channel)))
