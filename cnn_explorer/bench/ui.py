@@ -18,6 +18,10 @@ The ``max512`` scene is the largest the UI allows (a 512×512 input, one conv of
 15×15, padding "same"); its edits alternate "Random weights" on that conv (what the kernel
 editor's button does) and a resize of the input (512² ↔ 500²), each rebuilding every map.
 
+Compare-mode edit (rows ``compare:worked`` and ``compare:mnist``): compare mode is entered
+and each edit changes a kernel weight of B's first conv; the time runs until B's results
+are published and the A | B | B − A view has repainted (target p95 ≤ 16 ms).
+
 Targets (p95): worked example ≤ 16 ms; 28×28 conv(8)-ReLU-pool-conv(16)-ReLU-pool ≤ 16 ms;
 256×256 RGB with 3 conv(8)+ReLU ≤ 16 ms; 512×512 with 32 maps of 512² ≤ 33 ms; cold
 start ≤ 1.5 s. ``max512`` and the blocks are reported without a target.
@@ -43,7 +47,11 @@ TARGETS_MS: dict[str, float | None] = {
     "big512": 33.0,
     "max512": None,
     "cold_start": 1500.0,
+    "compare:worked": 16.0,
+    "compare:mnist": 16.0,
 }
+COMPARE_SCENES = ("worked", "mnist")
+"""Scenes measured again in compare mode (an edit of B)."""
 #: Scenes whose edits are fixed (cycled in this order) instead of ``--edit``'s.
 SCENE_EDITS = {"max512": ("weights", "resize")}
 HEAVY_EDITS = 8  # at most this many edits (plus one warm-up) in the scenes of SCENE_EDITS
@@ -176,10 +184,11 @@ def measure_scene(
 ) -> SceneResult:
     """Latencies (ms) of ``edits`` edits in scene ``name`` and the worst GUI-thread block.
 
-    ``what`` is "input" (a grid cell) or "weight" (a kernel weight of the first conv
-    layer, which recomputes every later map); scenes of :data:`SCENE_EDITS` cycle their
-    own edits. ``full_repaint`` additionally forces a synchronous repaint of the whole
-    visible feature-map view and input grid (a pessimistic bound)."""
+    ``what`` is "input" (a grid cell), "weight" (a kernel weight of the first conv
+    layer, which recomputes every later map) or "compare" (compare mode on, the same
+    weight edit made to B); scenes of :data:`SCENE_EDITS` cycle their own edits.
+    ``full_repaint`` additionally forces a synchronous repaint of the whole visible map
+    view and input grid (a pessimistic bound)."""
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
@@ -187,7 +196,7 @@ def measure_scene(
 
     app = QApplication.instance() or QApplication([])
     x, layers = _scenes()[name]()
-    kinds = SCENE_EDITS.get(name, (what,))
+    kinds = SCENE_EDITS.get(name, ("weight",) if what == "compare" else (what,))
     warmup = 1 if name in SCENE_EDITS else 3
     win = MainWindow(restore_state=False)
     win.resize(1440, 900)
@@ -199,11 +208,17 @@ def measure_scene(
     app.processEvents()
     win.maps.relayout()
     app.processEvents()
+    shown = win.maps.view
+    if what == "compare":  # edits go to B; the compare view repaints
+        win.compare.toggle_action.trigger()
+        doc = win.compare.b
+        shown = win.compare.view.view
+        app.processEvents()
     rng = np.random.default_rng(1)
     times = []
     made = []
     painted = _PaintCounter()
-    win.maps.view.viewport().installEventFilter(painted)
+    shown.viewport().installEventFilter(painted)
     wait = QEventLoop.ProcessEventsFlag.WaitForMoreEvents
     heartbeat = Heartbeat()
     heartbeat.start()
@@ -221,7 +236,7 @@ def measure_scene(
         app.sendPostedEvents()
         app.processEvents()
         if full_repaint:
-            win.maps.view.viewport().repaint()
+            shown.viewport().repaint()
             win.grid.table.viewport().repaint()
         dt = (time.perf_counter() - t0) * 1000
         if i >= warmup:
@@ -237,7 +252,7 @@ def measure_scene(
     worst = heartbeat.stop()
     if painted.count < edits:
         print(f"warning: {name}: the map view repainted {painted.count} times for {edits} edits")
-    doc.undo_stack.setClean()
+    win.doc.undo_stack.setClean()
     win.close()
     return SceneResult(times, worst, heartbeat.worst_during, made)
 
@@ -294,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         "--edit", choices=("input", "weight"), default="input", help="what each edit changes"
     )
     p.add_argument(
+        "--compare-only", action="store_true", help="only the compare-mode rows (an edit of B)"
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help=f"a smoke run: {QUICK_EDITS} edits per scene (2 in max512), no target verdicts",
@@ -302,15 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    names = args.scene or list(_scenes())
+    names = [] if args.compare_only else (args.scene or list(_scenes()))
+    if args.compare_only or (not args.scene and args.edit == "input"):
+        names += [f"compare:{n}" for n in COMPARE_SCENES]
     print(
-        f"{'scene':<12}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'target':>9}  ok"
+        f"{'scene':<16}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'target':>9}  ok"
         f"{'worst block ms':>16}  {'during':<12}  edits"
     )
     ok_all = True
     for name in names:
+        scene, what = name.split(":")[::-1] if ":" in name else (name, args.edit)
         r = measure_scene(
-            name, _edit_count(name, args.edits, args.quick), args.full_repaint, args.edit
+            scene, _edit_count(scene, args.edits, args.quick), args.full_repaint, what
         )
         t = np.array(r.times)
         p50, p95, mx = np.percentile(t, 50), np.percentile(t, 95), t.max()
@@ -323,11 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         shown = "—" if target is None else f"{target:.0f}"
         kinds = "/".join(dict.fromkeys(r.edits))
         print(
-            f"{name:<12}{p50:9.1f}{p95:9.1f}{mx:9.1f}{shown:>9}  {verdict:<3}"
+            f"{name:<16}{p50:9.1f}{p95:9.1f}{mx:9.1f}{shown:>9}  {verdict:<3}"
             f"{r.worst_block_ms:15.1f}  {r.worst_during:<12}  {len(r.times)} {kinds}",
             flush=True,
         )
-    if not args.scene and args.edit == "input" and not args.full_repaint:
+    if not args.scene and args.edit == "input" and not args.full_repaint and not args.compare_only:
         cs = cold_start() * 1000
         target = TARGETS_MS["cold_start"]
         assert target is not None
@@ -336,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = cs <= target
             ok_all &= ok
             verdict = "yes" if ok else "NO"
-        print(f"{'cold_start':<12}{cs:9.0f}{'':>9}{'':>9}{target:9.0f}  {verdict}")
+        print(f"{'cold_start':<16}{cs:9.0f}{'':>9}{'':>9}{target:9.0f}  {verdict}")
     print(
         f"worst block = longest gap between beats of a {HEARTBEAT_MS} ms timer on the GUI "
         "thread during the scene's edits (warm-up included, #0 is the first) until its "

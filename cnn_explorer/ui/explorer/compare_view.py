@@ -14,6 +14,7 @@ to the tiles on screen at once and to the others when they scroll into view.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ from cnn_explorer.explorer import compare
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change
+from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.stats import MapStats, map_stats
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.compare_layout import (
@@ -103,15 +105,19 @@ class CompareView(QWidget):
         self._headings: list[QGraphicsSimpleTextItem] = []
         self._struct: tuple = ()
         self._layout_key: tuple = ()
-        self._shown: dict[int, tuple[object, tuple]] = {}  # id(tile) → (map, levels) shown
-        self._diffs: dict[int, tuple[object, object, np.ndarray, MapStats]] = {}
+        self._shown: dict[int, tuple] = {}  # id(tile) → the levels it was last given
+        self._later: dict[int, tuple] = {}  # id(tile) → values waiting to be drawn
+        self._lit = False  # a selection is drawn somewhere
+        self._view_rect: QRectF | None = None  # the visible part, during a refresh
+        self._diffs: dict[int, list] = {}  # map → [A's map, B's map, B − A, its stats]
         self._text_colors = {s: colors.lut_text_colors(s) for s in (True, False)}
         self._title_font = _font(11)
         self._metrics = QFontMetricsF(self._title_font)
         self._build_ui()
         self._relayout = QTimer(self, singleShot=True, interval=60, timeout=self._place)
+        a.results_ready.connect(lambda res: self._on_results("a", res))
+        b.results_ready.connect(lambda res: self._on_results("b", res))
         for doc in (a, b):
-            doc.results_ready.connect(self._on_results)
             doc.changed.connect(self._on_changed)
 
     # ------------------------------------------------------------------ widgets
@@ -172,8 +178,8 @@ class CompareView(QWidget):
         for r in self._rows:
             if r.index == map_index and channel < len(r.tiles.get(side, [])):
                 t = r.tiles[side][channel]
-                if t.pending is not None:
-                    t.flush(self._text_colors, True)
+                if id(t) in self._later:
+                    self._show(t)
                 return t
         return None
 
@@ -213,78 +219,127 @@ class CompareView(QWidget):
         return int(r.y()), int(r.x())
 
     # ------------------------------------------------------------------ updates
-    def _on_results(self, _res: object) -> None:
+    def _on_results(self, side: str, res: Results) -> None:
         if self.active:
-            self.refresh()
+            self.refresh(side, res)
 
     def _on_changed(self, change: Change) -> None:
         if self.active and change.kind == "cell":
             self._apply_selection()
 
-    def refresh(self) -> None:
-        """Show both documents' latest results (rebuilding only when a shape changed)."""
+    def refresh(self, source: str | None = None, res: Results | None = None) -> None:
+        """Show both documents' latest results (rebuilding only when a shape changed).
+
+        ``source`` ("a" or "b") and its new ``res`` narrow the work: that side's maps
+        before ``res.first`` and channels outside ``res.channels`` kept their values, and
+        the other side's all did, so only their colour levels can have moved."""
         ra, rb = self.a.results, self.b.results
         pairs = compare.pair_maps(ra, rb)
         struct = tuple((p.a_shape, p.b_shape, p.a_why, p.b_why) for p in pairs)
         if struct != self._struct:
             self._struct = struct
             self._rebuild(pairs)
+            source = None
         titles = {"a": map_titles(self.a.layers, ra), "b": map_titles(self.b.layers, rb)}
+        first, channels = (0, {}) if res is None else (res.first, res.channels)
+        self._view_rect = self._visible_rect()
         for row in self._rows:
-            self._update_row(row, titles)
-        self._apply_selection()
+            m = row.index
+
+            def changed(side: str, c: int, m: int = m) -> bool:
+                if source is None:
+                    return True
+                if side not in (source, "d") or m < first:
+                    return False
+                only = channels.get(m)
+                return only is None or c in only
+
+            self._update_row(row, titles, changed)
+        if self._lit or self.a.selection is not None or self.b.selection is not None:
+            self._apply_selection()
         self.paint_count += 1
 
-    def _update_row(self, row: _Row, titles: dict[str, list[str]]) -> None:
+    def _update_row(
+        self, row: _Row, titles: dict[str, list[str]], changed: Callable[[str, int], bool]
+    ) -> None:
         m, p = row.index, row.pair
         ra, rb = self.a.results, self.b.results
         am = ra.maps[m] if p.a_shape is not None else None
         bm = rb.maps[m] if p.b_shape is not None else None
-        levels, signed = colors.nice_levels(*compare.shared_range(am, bm))
+        stats = {"a": stats_of(ra, m) if am is not None else None}
+        stats["b"] = stats_of(rb, m) if bm is not None else None
+        ranges = [st.range() for st in stats.values() if st is not None]
+        lo = min((r[0] for r in ranges), default=0.0)
+        levels, signed = colors.nice_levels(lo, max((r[1] for r in ranges), default=0.0))
         row.bars["ab"].set_scale(levels, signed)
-        for side, x, res in (("a", am, ra), ("b", bm, rb)):
+        for side, x in (("a", am), ("b", bm)):
             title = titles[side][m] if m < len(titles[side]) else ""
             self._set_title(row, side, title.split(": ", 1)[-1] if m else title)
-            if x is not None:
-                st = stats_of(res, m)
+            st = stats[side]
+            if x is not None and st is not None:
                 for t in row.tiles[side]:
-                    self._push(t, x, (levels, signed), st, title)
+                    self._push(t, x, (levels, signed), st, title, changed(side, t.channel))
             else:
                 self._set_title(row, side, "—")
         if am is None or bm is None or not p.paired:
             self._set_title(row, "d", "no difference")
             return
-        d, st = self._difference(m, am, bm)
+        d = self._difference(m, am, bm)
         bound = compare.diff_bound(d)
         top = colors.nice_ceil(bound) or 1.0
         row.bars["d"].set_scale((-top, top), True)
         text = "identical: 0 everywhere" if bound == 0 else f"largest |B − A| = {colors.fmt(bound)}"
         self._set_title(row, "d", text)
         for t in row.tiles["d"]:
-            self._push(t, d, ((-top, top), True), st, f"Map {m}, B − A")
+            lv = ((-top, top), True)
+            self._push(t, d, lv, None, f"Map {m}, B − A", changed("d", t.channel))
 
-    def _difference(self, m: int, am: np.ndarray, bm: np.ndarray) -> tuple[np.ndarray, MapStats]:
-        """B − A of map ``m`` and its statistics, recomputed only when A's or B's changed."""
+    def _difference(self, m: int, am: np.ndarray, bm: np.ndarray) -> np.ndarray:
+        """B − A of map ``m``, recomputed only when A's or B's map changed."""
         hit = self._diffs.get(m)
         if hit is not None and hit[0] is am and hit[1] is bm:
-            return hit[2], hit[3]
+            return hit[2]
         d = compare.difference(self.a.results, self.b.results, m)
         assert d is not None
-        st = map_stats(d)
-        self._diffs[m] = (am, bm, d, st)
-        return d, st
+        self._diffs[m] = [am, bm, d, None]
+        return d
 
-    def _push(self, t: MapTile, x: np.ndarray, lv: tuple, st: MapStats, title: str) -> None:
-        """Give ``t`` its channel of ``x`` under levels ``lv`` unless it shows them already."""
-        prev = self._shown.get(id(t))
-        if prev is not None and prev[0] is x and prev[1] == lv:
+    def _diff_stats(self, d: np.ndarray) -> MapStats:
+        """The statistics of a difference map, computed once, when a tile first shows it."""
+        for hit in self._diffs.values():
+            if hit[2] is d:
+                if hit[3] is None:
+                    hit[3] = map_stats(d)
+                return hit[3]
+        return map_stats(d)
+
+    def _push(
+        self,
+        t: MapTile,
+        x: np.ndarray,
+        lv: tuple,
+        st: MapStats | None,
+        title: str,
+        changed: bool,
+    ) -> None:
+        """Give ``t`` its channel of ``x`` under levels ``lv`` (unless its values did not
+        change and it shows ``lv`` already): now when on screen, else when scrolled to.
+        ``st`` None: ``x`` is a difference map (its statistics are made when shown)."""
+        if not changed and self._shown.get(id(t)) == lv:
             return
-        self._shown[id(t)] = (x, lv)
-        c = t.channel
-        t.pending = (x[c], lv[0], lv[1], TileStats.of(st, c), False, title)
-        view = self._visible_rect()
+        self._shown[id(t)] = lv
+        self._later[id(t)] = (t, x, lv, st, title)
+        view = self._view_rect
         if view is None or view.intersects(t.rect):
-            t.flush(self._text_colors, True)
+            self._show(t)
+
+    def _show(self, t: MapTile) -> None:
+        """Draw the values waiting for ``t``."""
+        _, x, lv, st, title = self._later.pop(id(t))
+        c = t.channel
+        st = self._diff_stats(x) if st is None else st
+        t.pending = (x[c], lv[0], lv[1], TileStats.of(st, c), False, title)
+        t.flush(self._text_colors, True)
 
     def _set_title(self, row: _Row, side: str, text: str) -> None:
         if row.title_text.get(side) == text:
@@ -301,6 +356,7 @@ class CompareView(QWidget):
             self.scene.removeItem(item)
         self._rows, self._headings = [], []
         self._shown.clear()
+        self._later.clear()
         self._diffs.clear()
 
     def _text(self, text: str, font: QFont, color: QColor | None = None) -> QGraphicsSimpleTextItem:
@@ -435,11 +491,9 @@ class CompareView(QWidget):
 
     def _flush_visible(self) -> None:
         shown = self._visible_rect()
-        for row in self._rows:
-            for tiles in row.tiles.values():
-                for t in tiles:
-                    if t.pending is not None and (shown is None or shown.intersects(t.rect)):
-                        t.flush(self._text_colors, True)
+        for t, *_ in list(self._later.values()):
+            if shown is None or shown.intersects(t.rect):
+                self._show(t)
 
     def resizeEvent(self, ev: object) -> None:
         super().resizeEvent(ev)  # type: ignore[arg-type]
@@ -463,7 +517,7 @@ class CompareView(QWidget):
         m, ch, r, c = where
         if side == "d":
             hit = self._diffs.get(m)
-            x = None if hit is None else hit[2]
+            x = None if hit is None else hit[2]  # the difference shown
         else:
             res = (self.a if side == "a" else self.b).results
             x = res.maps[m] if m < len(res.maps) else None
@@ -489,6 +543,7 @@ class CompareView(QWidget):
                     regions, traced = {}, {}
             lit[side] = (sel, regions, traced)
         lit["d"] = lit["b"] if lit["b"][0] is not None else lit["a"]
+        self._lit = lit["d"][0] is not None
         for row in self._rows:
             for side in SIDES:
                 sel, regions, traced = lit[side]
