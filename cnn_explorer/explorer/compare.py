@@ -137,11 +137,19 @@ def duplicate(a: Explorer) -> Explorer:
 
 def follow_input(b: Explorer, a: Explorer, region: Region | None = None) -> Change | None:
     """Give B A's input (the input is shared: an input edit of A applies to B too);
-    None when B already has it. ``region`` narrows the change to the cells that moved."""
+    None when B already has it. ``region`` narrows the change to the cells that moved.
+    A change of the channel count (grayscale ↔ RGB) also fits B's convs to it, as the
+    same edit does to A's: the change is then a ``"document"`` one (everything moved)."""
     if b.input is a.input or (
         b.input.shape == a.input.shape and np.array_equal(b.input, a.input, equal_nan=True)
     ):
         return None
     if b.input.shape != a.input.shape:
         region = None
-    return b.apply_input(a.input, region)
+    change = b.apply_input(a.input, region)
+    if change.kind == "input_shape":
+        conformed = b.conformed(b.layers)
+        if any(x is not y for x, y in zip(conformed, b.layers, strict=True)):
+            b.apply_layers(conformed, 0)
+            return Change("document")
+    return change

@@ -149,6 +149,22 @@ def test_input_edits_reach_both(ab: tuple[Explorer, Explorer]) -> None:
     assert b.results.maps[3].shape == a.results.maps[3].shape == (1, 6, 6)
 
 
+def test_rgb_input_reaches_b_with_its_convs_fitted(ab: tuple[Explorer, Explorer]) -> None:
+    a, b = ab
+    History(b).do("set_weight", 0, 0, 0, 0, 0, -1.0)
+    History(a).do("set_channels", 3)  # A's conv gets 3 input channels in the same edit
+    change = compare.follow_input(b, a)
+    assert change is not None and change.kind == "document"
+    settle(a)
+    settle(b)
+    assert b.layers[0].weight.shape == a.layers[0].weight.shape == (1, 3, 2, 2)
+    assert b.layers[0].weight[0, 0, 0, 0] == -1.0  # B's own weights kept
+    assert all(p.paired for p in compare.pair_maps(a.results, b.results))
+    fa, fb = fresh_forward(a), fresh_forward(b)
+    for m, d in enumerate(compare.differences(a.results, b.results)):
+        assert np.array_equal(d, fb[m] - fa[m])
+
+
 def test_a_three_layer_stack_with_channels() -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 10, 10)).astype(np.float32)

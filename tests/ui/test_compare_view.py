@@ -169,3 +169,17 @@ def test_leaving_discards_b(qtbot, window) -> None:
     b, view = enter(qtbot, window)
     assert b.layers[2].kind == "maxpool" and b.undo_stack.count() == 0
     assert not view.shown_values("d", 3).any()
+
+
+def test_rgb_input_and_a_new_document(qtbot, window) -> None:
+    b, view = enter(qtbot, window)
+    b.set_kind(2, "avgpool")
+    window.doc.set_channels(3)  # the input's channel combo: B's conv follows too
+    settle(qtbot, window)
+    assert b.layers[0].weight.shape[1] == 3 and b.layers[2].kind == "avgpool"
+    assert view.row_indices() == [0, 1, 2, 3] and view.tile("d", 3) is not None
+    assert window.compare.active
+    window.new_worked_example()  # File ▸ New: B belonged to the old document
+    settle(qtbot, window)
+    assert not window.compare.active and window.tabs.currentWidget() is window.maps
+    assert window.layers_dock.widget() is window.layers

@@ -57,7 +57,7 @@ def grid_tiles(shape: tuple[int, int, int], cw: float) -> tuple[list[QRectF], fl
     c, h, w = shape
     tw, th = tile_size(h, w, TILE_PX_DEFAULT, cw)
     want = min(c, PER_ROW)
-    step = max(tw, CAPTION_MIN) + GAP
+    step = float(max(tw, CAPTION_MIN) + GAP)
     if want > 1 and (cw + GAP) // step < want:
         side = max(TILE_MIN, (cw + GAP) / want - GAP)
         f = side / max(tw, th)

@@ -66,6 +66,7 @@ class CompareMode(QObject):
         self._a_widgets: dict[str, QWidget] = {}
         self._titles: dict[str, str] = {}
         self._explain_split: QSplitter | None = None
+        self._replacing = False  # swap replaces the document: compare mode goes on
         self.toggle_action = QAction("&Compare A | B", self, checkable=True)
         self.toggle_action.setShortcut("Ctrl+Shift+C")
         self.toggle_action.setToolTip(
@@ -191,8 +192,8 @@ class CompareMode(QObject):
         if not self.active:
             return
         assert self.b is not None
-        self.a.new_document(self.a.input, compare.copy_layers(self.b.layers), "Adopt compare B")
         self.set_active(False)
+        self.a.new_document(self.a.input, compare.copy_layers(self.b.layers), "Adopt compare B")
         self.message.emit("B is now the document (Edit ▸ Undo brings A back).")
 
     def swap(self) -> None:
@@ -201,7 +202,11 @@ class CompareMode(QObject):
             return
         assert self.b is not None
         old_a = compare.copy_layers(self.a.layers)
-        self.a.new_document(self.a.input, compare.copy_layers(self.b.layers), "Swap A and B")
+        self._replacing = True
+        try:
+            self.a.new_document(self.a.input, compare.copy_layers(self.b.layers), "Swap A and B")
+        finally:
+            self._replacing = False
         self.a.recompute_now()
         self._copy_into_b(old_a)
         self.message.emit("Swapped A and B (the document changed: undo it after leaving).")
@@ -210,6 +215,10 @@ class CompareMode(QObject):
     def _a_changed(self, change: Change) -> None:
         """An input edit of A (or its undo) reaches B: the input is shared."""
         if self.b is None or not self.active:
+            return
+        if change.kind == "document" and not self._replacing:
+            self.set_active(False)  # a file was opened: B belonged to the old one
+            self.message.emit("Left compare mode: the document was replaced.")
             return
         if change.kind in ("input", "input_shape", "document"):
             self.b.follow_input(self.a, change.region if change.kind == "input" else None)

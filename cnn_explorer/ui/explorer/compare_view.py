@@ -15,17 +15,11 @@ to the tiles on screen at once and to the others when they scroll into view.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsLineItem,
-    QGraphicsSimpleTextItem,
-    QGraphicsTextItem,
     QHBoxLayout,
     QLabel,
     QScrollArea,
@@ -42,53 +36,15 @@ from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.stats import MapStats, map_stats
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.compare_layout import (
-    COL_GAP,
-    SIDES,
-    column_width,
-    column_x,
-    grid_tiles,
-)
-from cnn_explorer.ui.explorer.map_caption import CAPTION_H, HEADER_H, ColourBar, TileStats
-from cnn_explorer.ui.explorer.map_items import MapTile, make_tile
-from cnn_explorer.ui.explorer.map_layout import BAR_H_MIN, CBAR_W, LINE_GAP, MARGIN
+from cnn_explorer.ui.explorer.compare_layout import SIDES
+from cnn_explorer.ui.explorer.compare_scene import CompareScene, Row
+from cnn_explorer.ui.explorer.map_caption import TileStats
+from cnn_explorer.ui.explorer.map_items import MapTile
 from cnn_explorer.ui.explorer.map_toolbar import ElidedLabel, map_titles
 from cnn_explorer.ui.explorer.map_values import stats_of
 
-HEADINGS = {"a": "A · document", "b": "B · edited copy", "d": "B − A · difference"}
 SIDE_NAMES = {"a": "A", "b": "B", "d": "B − A"}
-TITLE_H = 18
 HINT = "Click a cell in any column: A, B and B − A select it together."
-
-
-def _font(px: int, bold: bool = False) -> QFont:
-    f = QFont()
-    f.setPixelSize(px)
-    f.setBold(bold)
-    return f
-
-
-@dataclass
-class _Row:
-    """The items of one map index: header, a title per column, tiles, bars, notes."""
-
-    index: int
-    pair: compare.MapPair
-    header: QGraphicsSimpleTextItem
-    titles: dict[str, QGraphicsSimpleTextItem]
-    tiles: dict[str, list[MapTile]]
-    bars: dict[str, ColourBar]
-    notes: dict[str, QGraphicsTextItem]
-    rule: QGraphicsLineItem
-    title_text: dict[str, str] = field(default_factory=dict)
-
-    def items(self) -> list[QGraphicsItem]:
-        out: list[QGraphicsItem] = [self.header, self.rule, *self.titles.values()]
-        out += [*self.bars.values(), *self.notes.values()]
-        for tiles in self.tiles.values():
-            for t in tiles:
-                out += t.items()
-        return out
 
 
 class CompareView(QWidget):
@@ -101,8 +57,6 @@ class CompareView(QWidget):
         self.a, self.b = a, b
         self.active = False
         self.paint_count = 0
-        self._rows: list[_Row] = []
-        self._headings: list[QGraphicsSimpleTextItem] = []
         self._struct: tuple = ()
         self._layout_key: tuple = ()
         self._shown: dict[int, tuple] = {}  # id(tile) → the levels it was last given
@@ -111,9 +65,8 @@ class CompareView(QWidget):
         self._view_rect: QRectF | None = None  # the visible part, during a refresh
         self._diffs: dict[int, list] = {}  # map → [A's map, B's map, B − A, its stats]
         self._text_colors = {s: colors.lut_text_colors(s) for s in (True, False)}
-        self._title_font = _font(11)
-        self._metrics = QFontMetricsF(self._title_font)
         self._build_ui()
+        self._items = CompareScene(self.scene, self._hover, self._click)
         self._relayout = QTimer(self, singleShot=True, interval=60, timeout=self._place)
         a.results_ready.connect(lambda res: self._on_results("a", res))
         b.results_ready.connect(lambda res: self._on_results("b", res))
@@ -171,11 +124,11 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ reading (tests)
     def row_indices(self) -> list[int]:
-        return [r.index for r in self._rows]
+        return [r.index for r in self._items.rows]
 
     def tile(self, side: str, map_index: int, channel: int = 0) -> MapTile | None:
         """A tile of column ``side`` ("a", "b" or "d"), brought up to date."""
-        for r in self._rows:
+        for r in self._items.rows:
             if r.index == map_index and channel < len(r.tiles.get(side, [])):
                 t = r.tiles[side][channel]
                 if id(t) in self._later:
@@ -193,13 +146,13 @@ class CompareView(QWidget):
 
     def note(self, map_index: int) -> str:
         """What the difference column says instead of a map ("" when there is a map)."""
-        for r in self._rows:
+        for r in self._items.rows:
             if r.index == map_index:
                 return r.pair.note
         return ""
 
     def title(self, side: str, map_index: int) -> str:
-        for r in self._rows:
+        for r in self._items.rows:
             if r.index == map_index:
                 return r.title_text.get(side, "")
         return ""
@@ -238,12 +191,17 @@ class CompareView(QWidget):
         struct = tuple((p.a_shape, p.b_shape, p.a_why, p.b_why) for p in pairs)
         if struct != self._struct:
             self._struct = struct
-            self._rebuild(pairs)
+            self._items.rebuild(pairs)
+            self._shown.clear()
+            self._later.clear()
+            self._diffs.clear()
+            self._layout_key = ()
+            self._place()
             source = None
         titles = {"a": map_titles(self.a.layers, ra), "b": map_titles(self.b.layers, rb)}
         first, channels = (0, {}) if res is None else (res.first, res.channels)
         self._view_rect = self._visible_rect()
-        for row in self._rows:
+        for row in self._items.rows:
             m = row.index
 
             def changed(side: str, c: int, m: int = m) -> bool:
@@ -260,7 +218,7 @@ class CompareView(QWidget):
         self.paint_count += 1
 
     def _update_row(
-        self, row: _Row, titles: dict[str, list[str]], changed: Callable[[str, int], bool]
+        self, row: Row, titles: dict[str, list[str]], changed: Callable[[str, int], bool]
     ) -> None:
         m, p = row.index, row.pair
         ra, rb = self.a.results, self.b.results
@@ -274,22 +232,22 @@ class CompareView(QWidget):
         row.bars["ab"].set_scale(levels, signed)
         for side, x in (("a", am), ("b", bm)):
             title = titles[side][m] if m < len(titles[side]) else ""
-            self._set_title(row, side, title.split(": ", 1)[-1] if m else title)
+            self._items.set_title(row, side, title.split(": ", 1)[-1] if m else title)
             st = stats[side]
             if x is not None and st is not None:
                 for t in row.tiles[side]:
                     self._push(t, x, (levels, signed), st, title, changed(side, t.channel))
             else:
-                self._set_title(row, side, "—")
+                self._items.set_title(row, side, "—")
         if am is None or bm is None or not p.paired:
-            self._set_title(row, "d", "no difference")
+            self._items.set_title(row, "d", "no difference")
             return
         d = self._difference(m, am, bm)
         bound = compare.diff_bound(d)
         top = colors.nice_ceil(bound) or 1.0
         row.bars["d"].set_scale((-top, top), True)
         text = "identical: 0 everywhere" if bound == 0 else f"largest |B − A| = {colors.fmt(bound)}"
-        self._set_title(row, "d", text)
+        self._items.set_title(row, "d", text)
         for t in row.tiles["d"]:
             lv = ((-top, top), True)
             self._push(t, d, lv, None, f"Map {m}, B − A", changed("d", t.channel))
@@ -341,142 +299,17 @@ class CompareView(QWidget):
         t.pending = (x[c], lv[0], lv[1], TileStats.of(st, c), False, title)
         t.flush(self._text_colors, True)
 
-    def _set_title(self, row: _Row, side: str, text: str) -> None:
-        if row.title_text.get(side) == text:
-            return
-        row.title_text[side] = text
-        cw = column_width(self._avail()) + (CBAR_W if side != "a" else COL_GAP - 4)
-        item = row.titles[side]
-        item.setText(self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, cw))
-        item.setToolTip(text)
-
-    # ------------------------------------------------------------------ items
-    def _clear(self) -> None:
-        for item in [*self._headings, *(i for r in self._rows for i in r.items())]:
-            self.scene.removeItem(item)
-        self._rows, self._headings = [], []
-        self._shown.clear()
-        self._later.clear()
-        self._diffs.clear()
-
-    def _text(self, text: str, font: QFont, color: QColor | None = None) -> QGraphicsSimpleTextItem:
-        item = QGraphicsSimpleTextItem(text)
-        item.setFont(font)
-        if color is not None:
-            item.setBrush(color)
-        self.scene.addItem(item)
-        return item
-
-    def _rebuild(self, pairs: list[compare.MapPair]) -> None:
-        self._clear()
-        for side in SIDES:
-            self._headings.append(self._text(HEADINGS[side], _font(14, True)))
-        for p in pairs:
-            row = _Row(
-                p.index,
-                p,
-                self._text("Input" if p.index == 0 else f"Layer {p.index}", _font(13, True)),
-                {s: self._text("", self._title_font, QColor(60, 60, 60)) for s in SIDES},
-                {s: [] for s in SIDES},
-                {},
-                {},
-                QGraphicsLineItem(),
-            )
-            row.rule.setPen(QPen(QColor(215, 215, 215), 0))
-            self.scene.addItem(row.rule)
-            for side, shape in (("a", p.a_shape), ("b", p.b_shape)):
-                if shape is None:
-                    why = p.a_why if side == "a" else p.b_why
-                    row.notes[side] = self._note(f"No map: {why}")
-                else:
-                    row.tiles[side] = self._tiles(side, p.index, shape)
-            if p.paired and p.a_shape is not None:
-                row.tiles["d"] = self._tiles("d", p.index, p.a_shape)
-                row.bars["d"] = self._bar()
-            else:
-                row.notes["d"] = self._note(p.note)
-            row.bars["ab"] = self._bar()
-            self._rows.append(row)
-        self._layout_key = ()
-        self._place()
-
-    def _tiles(self, side: str, m: int, shape: tuple[int, int, int]) -> list[MapTile]:
-        def hover(where: tuple[int, int, int, int] | None) -> None:
-            self._hover(side, where)
-
-        tiles = []
-        for c in range(shape[0]):
-            t = make_tile(self.scene.addItem, (m, c), hover, self._click)
-            t.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
-            tiles.append(t)
-        return tiles
-
-    def _bar(self) -> ColourBar:
-        bar = ColourBar()
-        self.scene.addItem(bar)
-        return bar
-
-    def _note(self, text: str) -> QGraphicsTextItem:
-        item = QGraphicsTextItem(text)
-        item.setFont(_font(12))
-        item.setDefaultTextColor(QColor(150, 60, 20))
-        self.scene.addItem(item)
-        return item
-
     # ------------------------------------------------------------------ placing
     def _avail(self) -> int:
         return max(300, self.scroll.viewport().width())
 
-    # Long because it is one walk down the rows: each row's height depends on the
-    # tallest of its three columns, and the next row starts below it.
     def _place(self) -> None:
         avail = self._avail()
         key = (avail, self._struct)
         if key == self._layout_key:
             return
         self._layout_key = key
-        cw = column_width(avail)
-        xs = column_x(avail)
-        y = float(MARGIN)
-        heading_font = QFontMetricsF(_font(14, True))
-        for side, item in zip(SIDES, self._headings, strict=True):
-            item.setPos(xs[side], y)
-            room = cw + (CBAR_W if side != "a" else COL_GAP - 4)
-            item.setText(heading_font.elidedText(HEADINGS[side], Qt.TextElideMode.ElideRight, room))
-        y += HEADER_H + 4
-        for row in self._rows:
-            row.rule.setLine(MARGIN, y - 6, xs["d"] + cw + CBAR_W, y - 6)
-            row.header.setPos(MARGIN, y)
-            y += HEADER_H
-            for side in SIDES:
-                row.titles[side].setPos(xs[side], y)
-            y += TITLE_H
-            body = BAR_H_MIN
-            shapes = {"a": row.pair.a_shape, "b": row.pair.b_shape, "d": row.pair.a_shape}
-            for side in SIDES:
-                tiles, shape = row.tiles[side], shapes[side]
-                if tiles and shape is not None:
-                    rects, h = grid_tiles(shape, cw)
-                    for t, r in zip(tiles, rects, strict=True):
-                        t.place(r.translated(xs[side], y))
-                        t.caption.set_width(max(r.width(), 24.0), False)
-                    body = max(body, h)
-                if side in row.notes:
-                    note = row.notes[side]
-                    note.setTextWidth(cw + (CBAR_W if side == "d" else 0))
-                    note.setPos(xs[side], y)
-                    body = max(body, note.boundingRect().height())
-            bar_h = min(body, max(BAR_H_MIN, 240.0)) - CAPTION_H + 6
-            for name, x in (("ab", xs["b"] + cw + 6), ("d", xs["d"] + cw + 6)):
-                if name in row.bars:
-                    row.bars[name].set_rect(QRectF(x, y + CAPTION_H - 6, CBAR_W - 6, bar_h))
-            y += body + LINE_GAP
-        for row in self._rows:
-            for side in SIDES:
-                title = row.title_text.pop(side, "")
-                self._set_title(row, side, title)
-        w = int(xs["d"] + cw + CBAR_W + MARGIN)
-        h = int(y + MARGIN)
+        w, h = self._items.place(avail)
         self.view.setFixedSize(max(w, avail), h)
         self.view.setRange(QRectF(0, 0, max(w, avail), h), padding=0)
         self._flush_visible()
@@ -544,7 +377,7 @@ class CompareView(QWidget):
             lit[side] = (sel, regions, traced)
         lit["d"] = lit["b"] if lit["b"][0] is not None else lit["a"]
         self._lit = lit["d"][0] is not None
-        for row in self._rows:
+        for row in self._items.rows:
             for side in SIDES:
                 sel, regions, traced = lit[side]
                 region = regions.get(row.index)
