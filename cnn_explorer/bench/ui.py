@@ -300,6 +300,8 @@ def _edit_count(name: str, edits: int, quick: bool) -> int:
     return QUICK_EDITS if quick else edits
 
 
+# Long because it is the whole command line: the options, one row per scene (the compare
+# rows included) with its verdict, and the cold start.
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--edits", type=int, default=60)
