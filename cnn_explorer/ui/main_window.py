@@ -13,14 +13,7 @@ from typing import Any
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-    QUndoGroup,
-)
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -38,6 +31,7 @@ from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.specs import worked_example_layers
 from cnn_explorer.limits import IMAGE_SUFFIXES
 from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
+from cnn_explorer.ui.explorer.compare_mode import CompareMode, undo_group
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
@@ -195,9 +189,7 @@ class MainWindow(QMainWindow):
 
         e = mb.addMenu("&Edit")
         # Undo/Redo act on the active stack: the document's, or B's in compare mode.
-        self.undo_group = QUndoGroup(self)
-        self.undo_group.addStack(self.doc.undo_stack)
-        self.undo_group.setActiveStack(self.doc.undo_stack)
+        self.undo_group = undo_group(self.doc, self)
         self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
@@ -225,8 +217,6 @@ class MainWindow(QMainWindow):
 
     def _build_compare(self, menu: QMenu) -> None:
         """Compare mode (see compare_mode.py): View menu entries and a map-toolbar button."""
-        from cnn_explorer.ui.explorer.compare_mode import CompareMode
-
         docks = {"layers": self.layers_dock, "kernel": self.kernel_dock}
         docks["explain"] = self.explain_dock
         self.compare = CompareMode(self.doc, self.tabs, self.maps, docks, self.undo_group, self)

@@ -34,6 +34,8 @@ def click(qtbot, view, side: str, m: int, c: int, row: int, col: int) -> None:
 
 
 def test_toggle_on_and_off(qtbot, window) -> None:
+    docks = (window.layers_dock, window.kernel_dock, window.explain_dock)
+    before = [d.widget() for d in docks]
     b, view = enter(qtbot, window)
     tabs = window.tabs
     assert tabs.currentWidget() is view
@@ -51,9 +53,8 @@ def test_toggle_on_and_off(qtbot, window) -> None:
     assert not window.compare.active
     assert tabs.currentWidget() is window.maps and tabs.isTabVisible(tabs.indexOf(window.maps))
     assert tabs.indexOf(view) < 0
-    assert window.layers_dock.widget() is window.layers
-    assert window.kernel_dock.widget() is window.kernel
-    assert window.explain_dock.widget() is window.explanation
+    assert [d.widget() for d in docks] == before
+    assert window.layers_dock.windowTitle() == "Layers"
     assert not window.compare.toggle_action.isChecked()
 
 

@@ -29,6 +29,15 @@ from cnn_explorer.ui.explorer.layer_stack import LayerStack
 TAB_TITLE = "Compare A | B"
 
 
+def undo_group(doc: Document, parent: QObject) -> QUndoGroup:
+    """The window's undo group: Edit ▸ Undo/Redo act on its active stack, the document's
+    (B's while compare mode is on)."""
+    group = QUndoGroup(parent)
+    group.addStack(doc.undo_stack)
+    group.setActiveStack(doc.undo_stack)
+    return group
+
+
 def _titled(title: str, widget: QWidget) -> QWidget:
     """``widget`` under a bold one-line title (the two explanations in one dock)."""
     box = QWidget()
