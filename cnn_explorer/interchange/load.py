@@ -10,7 +10,7 @@ from pathlib import Path
 from cnn_explorer.interchange.files import check_model_file
 from cnn_explorer.interchange.model import ImportedModel, ModelFileError
 
-MODEL_SUFFIXES = (".onnx",)
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5")
 """Model files :func:`load_model` reads (any case)."""
 
 
@@ -35,7 +35,11 @@ def load_model(
         from cnn_explorer.interchange.onnx_import import import_onnx
 
         return import_onnx(p, input_shape=input_shape, check=self_check)
-    if suffix in (".safetensors", ".pt", ".pth", ".h5", ".keras"):
+    if suffix in (".keras", ".h5"):
+        from cnn_explorer.interchange.keras_import import import_keras
+
+        return import_keras(p, input_shape=input_shape, check=self_check)
+    if suffix in (".safetensors", ".pt", ".pth"):
         raise ModelFileError(f"{p.name}: {suffix} models are not supported yet")
     raise ModelFileError(
         f"{p.name} is not a model file this app reads; choose one of: {', '.join(MODEL_SUFFIXES)}"

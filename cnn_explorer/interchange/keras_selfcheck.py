@@ -1,0 +1,114 @@
+"""The Keras import's numerical self-check: when the optional ``keras`` package is
+installed, the model is rebuilt in Keras and both run on the same seeded random input.
+
+The reference is built from the config this importer has already checked (every layer
+class is one it maps, so no Lambda or custom class is left, and every ``module`` in it
+names a Keras module), with ``safe_mode=True``, and its weights are set from the arrays
+read here: Keras never opens the file and nothing from it runs. Without Keras the check is
+skipped and the report says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import numpy as np
+
+from cnn_explorer.engine.graph import Graph
+from cnn_explorer.interchange.model import SelfCheck
+
+SELF_CHECK_SEED = 0
+SELF_CHECK_REFERENCE = "Keras"
+SKIPPED = "keras not installed: self-check against the Keras reference skipped"
+
+
+def _foreign_module(value: Any) -> str | None:
+    """The first ``module`` in the config that is not part of Keras."""
+    if isinstance(value, dict):
+        module = value.get("module")
+        if isinstance(module, str) and module.split(".")[0] != "keras":
+            return module
+        for v in value.values():
+            found = _foreign_module(v)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for v in value:
+            found = _foreign_module(v)
+            if found:
+                return found
+    return None
+
+
+def _keras() -> Any | None:
+    try:
+        return importlib.import_module("keras")
+    except Exception:  # any failure of an optional package means "absent"
+        return None
+
+
+def keras_outputs(
+    config: dict[str, Any], weights: dict[str, list[np.ndarray]], x_nhwc: np.ndarray
+) -> np.ndarray | str:
+    """The Keras model's output for ``x_nhwc``, or a sentence saying why there is none.
+    ``weights`` are keyed by layer name."""
+    keras = _keras()
+    if keras is None:
+        return SKIPPED
+    foreign = _foreign_module(config)
+    if foreign:
+        return f"the config names the module {foreign!r}; the Keras reference was not built"
+    try:
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        for layer in model.layers:
+            if weights.get(layer.name):
+                layer.set_weights(weights[layer.name])
+        out = model(x_nhwc, training=False)
+        return np.asarray(keras.ops.convert_to_numpy(out), np.float64)
+    except Exception as exc:  # Keras' own errors, shown in the report
+        return f"the Keras reference could not be run ({type(exc).__name__}: {exc})"
+
+
+def self_check(
+    graph: Graph,
+    input_shape: tuple[int, int, int],
+    reference: Any,
+    *,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    perm: np.ndarray | None = None,
+) -> SelfCheck | str:
+    """Compare ``graph`` with ``reference(x_nhwc)`` (:func:`keras_outputs` bound to the
+    model) on one seeded random input. ``scale``/``offset``: a leading Rescaling the import
+    moved into the preprocessing (the graph gets ``x·scale + offset``); ``perm``: the
+    order of the graph's flat output in Keras' order. A string means skipped."""
+    rng = np.random.default_rng(SELF_CHECK_SEED)
+    x = rng.standard_normal((1, *input_shape)).astype(np.float32)
+    want_raw = reference(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    if isinstance(want_raw, str):
+        return want_raw
+    with np.errstate(all="ignore"):
+        got = np.asarray(graph(x * np.float32(scale) + np.float32(offset)), np.float64)
+    want = want_raw.transpose(0, 3, 1, 2) if want_raw.ndim == 4 else want_raw
+    if perm is not None and want.ndim == 2:
+        want = want[:, perm]
+    ref = SELF_CHECK_REFERENCE
+    if want.shape != got.shape:
+        return SelfCheck(
+            ref, math.inf, 0.0, False, f"the output has shape {got.shape}, Keras {want.shape}"
+        )
+    finite = np.isfinite(want)
+    scale_out = float(np.max(np.abs(want[finite]))) if finite.any() else 1.0
+    tol = 1e-4 * max(1.0, scale_out)
+    if not np.array_equal(finite, np.isfinite(got)):
+        return SelfCheck(
+            ref, math.inf, tol, False, "NaN or inf appear in different places than in Keras"
+        )
+    diff = float(np.max(np.abs(want[finite] - got[finite]))) if finite.any() else 0.0
+    if diff <= tol:
+        return SelfCheck(ref, diff, tol, True, f"matches the Keras reference to {diff:.1g}")
+    return SelfCheck(
+        ref, diff, tol, False, f"differs from Keras by up to {diff:.3g} (tolerance {tol:.1g})"
+    )
