@@ -24,6 +24,7 @@ from cnn_explorer.interchange.keras_config import MODEL_CLASSES, KerasLayer, Ker
 from cnn_explorer.interchange.keras_layers_tensor import CONVERTERS, SUPPORTED_LAYERS
 from cnn_explorer.interchange.keras_reader import KerasFile, read_h5, read_keras
 from cnn_explorer.interchange.keras_selfcheck import keras_outputs, self_check
+from cnn_explorer.interchange.labels import labels_beside
 from cnn_explorer.interchange.model import (
     ImportedModel,
     ImportReport,
@@ -32,7 +33,6 @@ from cnn_explorer.interchange.model import (
     Preprocessing,
     ReportEntry,
 )
-from cnn_explorer.interchange.onnx_meta import _labels_beside as labels_beside
 
 LAYOUT_NOTE = (
     "images converted from Keras' (H, W, C) to (C, H, W); kernels from (kh, kw, in, out) to "

@@ -42,6 +42,18 @@ def _foreign_module(value: Any) -> str | None:
     return None
 
 
+def _with_modules(config: dict[str, Any]) -> dict[str, Any]:
+    """A legacy ``.h5`` config with the ``module`` keys Keras 3 needs to find its classes
+    (the top level is a Keras model, every layer a Keras layer: already checked)."""
+    inner = dict(config.get("config") or {})
+    layers = inner.get("layers")
+    if isinstance(layers, list):
+        inner["layers"] = [
+            {"module": "keras.layers", **e} if isinstance(e, dict) else e for e in layers
+        ]
+    return {"module": "keras", **config, "config": inner}
+
+
 def _keras() -> Any | None:
     try:
         return importlib.import_module("keras")
@@ -61,7 +73,7 @@ def keras_outputs(
     if foreign:
         return f"the config names the module {foreign!r}; the Keras reference was not built"
     try:
-        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        model = keras.saving.deserialize_keras_object(_with_modules(config), safe_mode=True)
         for layer in model.layers:
             if weights.get(layer.name):
                 layer.set_weights(weights[layer.name])
