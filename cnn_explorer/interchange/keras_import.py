@@ -133,7 +133,8 @@ def _rescaling_preprocessing(layer: KerasLayer, shape: tuple[int, int, int]) -> 
         ) from None
     colour = "rgb" if c == 3 else "grey"
     if np.all(scale == scale[0]) and scale[0] != 0:
-        return Preprocessing(shape, colour, float(scale[0]), tuple(-offset), (1.0,))
+        mean = (-offset[0],) if np.all(offset == offset[0]) else tuple(-offset)
+        return Preprocessing(shape, colour, float(scale[0]), mean, (1.0,))
     if np.any(scale == 0):
         raise ModelFileError(f"layer {layer.name!r} (Rescaling) multiplies a channel by 0")
     return Preprocessing(shape, colour, 1.0, tuple(-offset / scale), tuple(1.0 / scale))

@@ -164,10 +164,8 @@ def _legacy_weights(f: h5py.File) -> dict[str, list[np.ndarray]]:
 def _open_h5(source: Path | io.BytesIO, name: str) -> h5py.File:
     try:
         return h5py.File(source, "r")
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"{name} is not a readable HDF5 file or is truncated ({exc})"
-        ) from None
+    except (OSError, ValueError):
+        raise ModelFileError(f"{name} is not a readable HDF5 file or is truncated") from None
 
 
 # -- readers ---------------------------------------------------------------------------------
@@ -209,19 +207,34 @@ def _check_members(infos: list[zipfile.ZipInfo], name: str) -> dict[str, zipfile
     return members
 
 
-def _member_bytes(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, name: str) -> bytes:
-    """A member's content after checking its declared size and compression ratio."""
+def _member_limit(filename: str) -> int:
+    """Most bytes a member may unpack to: the config and metadata are small, the weights
+    up to the model size limit; other members (assets) are never unpacked."""
+    return MAX_MODEL_BYTES if filename == WEIGHTS_MEMBER else MAX_CONFIG_BYTES
+
+
+def _check_sizes(members: dict[str, zipfile.ZipInfo], name: str) -> None:
+    """Every member's declared size and compression ratio, before anything is unpacked."""
+    for info in members.values():
+        limit = _member_limit(info.filename)
+        if info.filename in (CONFIG_MEMBER, WEIGHTS_MEMBER) and info.file_size > limit:
+            raise ModelFileError(
+                f"{name}: {info.filename} would unpack to {mb(info.file_size)}, more than the "
+                f"{mb(limit)} this app reads"
+            )
+        ratio = info.file_size / max(1, info.compress_size)
+        if info.file_size > 1_000_000 and ratio > MAX_COMPRESSION_RATIO:
+            raise ModelFileError(
+                f"{name}: {info.filename} would unpack to {mb(info.file_size)} from "
+                f"{mb(info.compress_size)} (a zip bomb?); it is refused"
+            )
+
+
+def _member_bytes(z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
+    """A member's content (sizes already checked), never more than its declared size."""
+    limit = _member_limit(info.filename)
     if info.file_size > limit:
-        raise ModelFileError(
-            f"{name}: {info.filename} would unpack to {mb(info.file_size)}, more than the "
-            f"{mb(limit)} this app reads"
-        )
-    ratio = info.file_size / max(1, info.compress_size)
-    if info.file_size > 1_000_000 and ratio > MAX_COMPRESSION_RATIO:
-        raise ModelFileError(
-            f"{name}: {info.filename} would unpack to {mb(info.file_size)} from "
-            f"{mb(info.compress_size)} (a zip bomb?); it is refused"
-        )
+        raise ModelFileError(f"{name}: {info.filename} is larger than {mb(limit)}")
     try:
         with z.open(info) as fh:
             data = fh.read(limit + 1)
@@ -237,21 +250,19 @@ def read_keras(path: Path) -> KerasFile:
     check_model_file(path)
     try:
         z = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError):
         raise ModelFileError(
-            f"{path.name} is not a Keras model archive (a .keras file is a zip) or is "
-            f"truncated ({exc})"
+            f"{path.name} is not a Keras model archive (a .keras file is a zip) or is truncated"
         ) from None
     with z:
         members = _check_members(z.infolist(), path.name)
+        _check_sizes(members, path.name)
         if CONFIG_MEMBER not in members:
             raise ModelFileError(f"{path.name} has no {CONFIG_MEMBER}: it is not a Keras model")
-        config = _parse_config(
-            _member_bytes(z, members[CONFIG_MEMBER], MAX_CONFIG_BYTES, path.name), path.name
-        )
+        config = _parse_config(_member_bytes(z, members[CONFIG_MEMBER], path.name), path.name)
         version = ""
         if "metadata.json" in members:
-            meta = _member_bytes(z, members["metadata.json"], MAX_CONFIG_BYTES, path.name)
+            meta = _member_bytes(z, members["metadata.json"], path.name)
             try:
                 version = str(json.loads(meta).get("keras_version", ""))
             except (ValueError, AttributeError, UnicodeDecodeError):
@@ -263,7 +274,7 @@ def read_keras(path: Path) -> KerasFile:
                     f"reads a single {WEIGHTS_MEMBER}"
                 )
             raise ModelFileError(f"{path.name} has no {WEIGHTS_MEMBER}: its weights are missing")
-        data = _member_bytes(z, members[WEIGHTS_MEMBER], MAX_MODEL_BYTES, path.name)
+        data = _member_bytes(z, members[WEIGHTS_MEMBER], path.name)
     with _open_h5(io.BytesIO(data), f"{path.name}'s {WEIGHTS_MEMBER}") as f:
         try:
             weights = _keras3_weights(f)

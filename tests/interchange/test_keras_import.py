@@ -1,0 +1,197 @@
+"""Keras import: every committed fixture gives Keras' numbers (committed beside it), the
+report names each layer and the layout rewrites, the Keras-order flattening is undone in
+the first Dense (checked by hand), and the self-check runs against Keras when it is
+installed or says it was skipped."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from keras_helpers import (
+    FIXTURES,
+    call,
+    flatten_dense_model,
+    layer,
+    sequential,
+    write_keras,
+)
+
+from cnn_explorer.engine import BatchNorm2D, Concat, Conv2D, Dense, Flatten
+from cnn_explorer.interchange.keras_selfcheck import SKIPPED
+from cnn_explorer.interchange.load import MODEL_SUFFIXES, load_model
+from cnn_explorer.interchange.model import ImportedModel, InputShapeNeededError
+
+FIXTURE_FILES = {
+    "keras_sequential": "keras_sequential.keras",
+    "keras_functional": "keras_functional.keras",
+    "keras_legacy": "keras_legacy.h5",
+    "keras_zoo": "keras_zoo.keras",
+}
+HAS_KERAS = importlib.util.find_spec("keras") is not None
+
+
+@pytest.fixture(scope="module")
+def imported() -> dict[str, ImportedModel]:
+    return {name: load_model(FIXTURES / file) for name, file in FIXTURE_FILES.items()}
+
+
+def _graph_input(model: ImportedModel, x: np.ndarray) -> np.ndarray:
+    """What the graph reads for the Keras model's input ``x``: ``x`` itself, or after the
+    leading Rescaling the import moved into the preprocessing."""
+    moved = any(e.op == "Rescaling" and "preprocessing" in e.detail for e in model.report.entries)
+    if not moved:
+        return x
+    pre = model.preprocessing
+    mean = np.asarray(pre.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(pre.std, np.float32).reshape(-1, 1, 1)
+    return ((x * np.float32(pre.scale) - mean) / std).astype(np.float32)
+
+
+def test_keras_suffixes_are_registered() -> None:
+    assert ".keras" in MODEL_SUFFIXES and ".h5" in MODEL_SUFFIXES
+
+
+@pytest.mark.parametrize("file", [*FIXTURE_FILES.values(), "keras_lambda.keras"])
+def test_fixture_is_small(file: str) -> None:
+    assert (FIXTURES / file).stat().st_size < 300_000
+
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_fixture_matches_keras_outputs(name: str, imported: dict) -> None:
+    model = imported[name]
+    data = np.load(FIXTURES / f"{name}.npz", allow_pickle=False)
+    got = model.graph(_graph_input(model, data["input"]))
+    want = data["output"]
+    want = want.transpose(0, 3, 1, 2) if want.ndim == 4 else want
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_self_check_runs_or_says_keras_is_missing(name: str, imported: dict) -> None:
+    report = imported[name].report
+    if HAS_KERAS:
+        assert report.self_check is not None and report.self_check.passed, report.self_check
+    else:
+        assert report.self_check is None
+        assert SKIPPED in report.warnings
+        assert SKIPPED == "keras not installed: self-check against the Keras reference skipped"
+
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_report_has_an_entry_per_layer(name: str, imported: dict) -> None:
+    report = imported[name].report
+    assert all(e.status in ("mapped", "transformed") for e in report.entries)
+    assert len(report.entries) >= 6
+    assert "(H, W, C) to (C, H, W)" in report.text()
+
+
+def test_sequential_report_lists_padding_and_dense_permutation(imported: dict) -> None:
+    model = imported["keras_sequential"]
+    text = "\n".join(model.report.transformations)
+    assert "conv: 'same' padding with stride 2 padded asymmetrically (0, 1, 0, 1)" in text
+    assert "classifier: Dense rows permuted from Keras' (H, W, C)" in text
+    conv = next(n.layer for n in model.graph.nodes if isinstance(n.layer, Conv2D))
+    assert conv.padding4 == (0, 1, 0, 1) and conv.stride == (2, 2)
+    bn = next(n.layer for n in model.graph.nodes if isinstance(n.layer, BatchNorm2D))
+    assert bn.eps == pytest.approx(1e-2)  # epsilon from the config, not the engine default
+    assert model.preprocessing.input_shape == (3, 12, 12)
+
+
+def test_functional_graph_and_rescaling_preprocessing(imported: dict) -> None:
+    model = imported["keras_functional"]
+    pre = model.preprocessing
+    assert pre.scale == pytest.approx(1 / 127.5) and pre.mean == (1.0,) and pre.std == (1.0,)
+    assert not model.graph.is_chain()
+    layers = [n.layer for n in model.graph.nodes]
+    assert any(isinstance(layer, Concat) for layer in layers)
+    depthwise = [la for la in layers if isinstance(la, Conv2D) and la.groups > 1]
+    assert {(la.in_channels, la.out_channels, la.groups) for la in depthwise} == {
+        (8, 16, 8),  # DepthwiseConv2D, multiplier 2
+        (8, 8, 8),  # SeparableConv2D's depthwise half
+    }
+    text = "\n".join(model.report.transformations)
+    for note in (
+        "became the preprocessing",
+        "relu6 as Clip(0, 6)",
+        "depthwise 3×3 and a pointwise",
+    ):
+        assert note in text
+
+
+def test_legacy_h5_reads_layer_named_weights(imported: dict) -> None:
+    model = imported["keras_legacy"]
+    text = model.report.text()
+    assert "stride 1 padded asymmetrically (0, 1, 0, 1)" in text
+    conv = [n.layer for n in model.graph.nodes if isinstance(n.layer, Conv2D)]
+    assert not conv[0].use_bias and conv[1].groups == 2
+
+
+def test_flatten_then_dense_is_permuted_from_hwc(tmp_path: Path) -> None:
+    """Hand-made: Keras flattens (H, W, C); the engine (C, H, W). The Dense after Flatten
+    must give Keras' number, computed here from the definition."""
+    h, w, c = 2, 3, 2
+    config, kernel = flatten_dense_model(h, w, c)
+    path = write_keras(tmp_path / "perm.keras", config, {"dense": [kernel]})
+    model = load_model(path)
+    x_hwc = np.random.default_rng(0).standard_normal((1, h, w, c)).astype(np.float32)
+    want = x_hwc.reshape(1, -1) @ kernel
+    got = model.graph(np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    dense = next(n.layer for n in model.graph.nodes if isinstance(n.layer, Dense))
+    # engine input i = (ch, row, col) reads Keras row row*W*C + col*C + ch
+    expect = [r * w * c + q * c + ch for ch in range(c) for r in range(h) for q in range(w)]
+    assert dense.params["weight"][0].tolist() == expect
+    assert any("Dense rows permuted" in t for t in model.report.transformations)
+
+
+def test_one_channel_flatten_needs_no_permutation(tmp_path: Path) -> None:
+    config, kernel = flatten_dense_model(3, 2, 1)
+    model = load_model(write_keras(tmp_path / "one.keras", config, {"dense": [kernel]}))
+    assert not any("permuted" in t for t in model.report.transformations)
+    assert any(isinstance(n.layer, Flatten) for n in model.graph.nodes)
+
+
+def test_dynamic_input_size_needs_a_choice(tmp_path: Path) -> None:
+    config = sequential(
+        [layer("Conv2D", "c", filters=2, kernel_size=[1, 1]), layer("GlobalAveragePooling2D", "g")],
+        (None, None, 3),
+    )
+    weights = {"conv2d": [np.ones((1, 1, 3, 2)), np.zeros(2)]}
+    path = write_keras(tmp_path / "dyn.keras", config, weights)
+    with pytest.raises(InputShapeNeededError, match="not fixed"):
+        load_model(path)
+    model = load_model(path, input_shape=(3, 5, 7))
+    out = model.graph(np.ones((1, 3, 5, 7), np.float32))
+    np.testing.assert_allclose(out, [[3.0, 3.0]])
+
+
+def test_functional_hand_made_shared_layer_called_twice(tmp_path: Path) -> None:
+    """A layer called twice shares its weights: two engine nodes, same numbers."""
+    inp = layer("InputLayer", "img", [], batch_shape=[None, 4, 4, 1])
+    conv = layer("Conv2D", "shared", call("img"), filters=1, kernel_size=[1, 1], use_bias=False)
+    conv["inbound_nodes"] += [{"args": [_tensor("shared", 0)], "kwargs": {}}]
+    add = layer(
+        "Add", "sum", [{"args": [[_tensor("shared", 0), _tensor("shared", 1)]], "kwargs": {}}]
+    )
+    config = {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {
+            "name": "f",
+            "layers": [inp, conv, add],
+            "input_layers": ["img", 0, 0],
+            "output_layers": ["sum", 0, 0],
+        },
+    }
+    path = write_keras(tmp_path / "shared.keras", config, {"conv2d": [np.full((1, 1, 1, 1), 2.0)]})
+    model = load_model(path)
+    x = np.ones((1, 1, 4, 4), np.float32)
+    np.testing.assert_allclose(model.graph(x), 2 * x + 4 * x)  # 2x + 2(2x)
+
+
+def _tensor(name: str, node: int) -> dict:
+    return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, node, 0]}}
