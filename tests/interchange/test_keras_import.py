@@ -6,8 +6,11 @@ installed or says it was skipped."""
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from keras_helpers import (
@@ -20,6 +23,7 @@ from keras_helpers import (
 )
 
 from cnn_explorer.engine import BatchNorm2D, Concat, Conv2D, Dense, Flatten
+from cnn_explorer.interchange.cli import main as cli_main
 from cnn_explorer.interchange.keras_selfcheck import SKIPPED
 from cnn_explorer.interchange.load import MODEL_SUFFIXES, load_model
 from cnn_explorer.interchange.model import ImportedModel, InputShapeNeededError
@@ -195,3 +199,104 @@ def test_functional_hand_made_shared_layer_called_twice(tmp_path: Path) -> None:
 
 def _tensor(name: str, node: int) -> dict:
     return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, node, 0]}}
+
+
+def _keras2_h5(path: Path) -> Path:
+    """A tf.keras 2 style ``.h5``: a "Model" config with list-style inbound nodes, ``alpha``
+    for LeakyReLU, BatchNormalization axis as a list, and ``name:0`` weight names."""
+    rng = np.random.default_rng(3)
+
+    def k2(cls: str, name: str, inbound: list, **config: object) -> dict:
+        return {
+            "class_name": cls,
+            "name": name,
+            "config": {"name": name, **config},
+            "inbound_nodes": inbound,
+        }
+
+    layers = [
+        k2("InputLayer", "input_1", [], batch_input_shape=[None, 5, 5, 2]),
+        k2("Conv2D", "conv2d", [[["input_1", 0, 0, {}]]], filters=3, kernel_size=[3, 3],
+           strides=[2, 2], padding="same", activation="linear", use_bias=True),
+        k2("BatchNormalization", "bn", [[["conv2d", 0, 0, {}]]], axis=[3], epsilon=0.01),
+        k2("LeakyReLU", "leaky", [[["bn", 0, 0, {}]]], alpha=0.2),
+        k2("Flatten", "flatten", [[["leaky", 0, 0, {}]]]),
+        k2("Dense", "out", [[["flatten", 0, 0, {}]]], units=2, activation="linear"),
+    ]  # fmt: skip
+    config = {
+        "class_name": "Model",
+        "config": {
+            "name": "model",
+            "layers": layers,
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["out", 0, 0]],
+        },
+    }
+    weights = {
+        "conv2d": {"kernel:0": rng.standard_normal((3, 3, 2, 3)), "bias:0": rng.standard_normal(3)},
+        "bn": {
+            "gamma:0": rng.uniform(0.5, 2, 3),
+            "beta:0": rng.standard_normal(3),
+            "moving_mean:0": rng.standard_normal(3),
+            "moving_variance:0": rng.uniform(0.5, 2, 3),
+        },
+        "out": {"kernel:0": rng.standard_normal((27, 2)), "bias:0": rng.standard_normal(2)},
+    }
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config).encode()
+        f.attrs["keras_version"] = b"2.13.1"
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [la["name"].encode() for la in layers]
+        for la in layers:
+            sub = g.create_group(la["name"])
+            names = list(weights.get(la["name"], {}))
+            sub.attrs["weight_names"] = [f"{la['name']}/{n}".encode() for n in names]
+            for n in names:
+                sub[f"{la['name']}/{n}"] = weights[la["name"]][n].astype(np.float32)
+    return path
+
+
+def _keras2_reference(path: Path, x_hwc: np.ndarray) -> np.ndarray:
+    """The same model computed in NHWC from the definitions (TF 'same': pad 1 after)."""
+    with h5py.File(path) as f:
+        w = {k: f["model_weights"][k] for k in ("conv2d", "bn", "out")}
+        kernel, bias = w["conv2d"]["conv2d/kernel:0"][()], w["conv2d"]["conv2d/bias:0"][()]
+        bn = {
+            n: w["bn"][f"bn/{n}:0"][()] for n in ("gamma", "beta", "moving_mean", "moving_variance")
+        }
+        dk, db = w["out"]["out/kernel:0"][()], w["out"]["out/bias:0"][()]
+    padded = np.pad(x_hwc, ((0, 0), (1, 1), (1, 1), (0, 0)))  # 5 → out 3: total pad 2 = (1, 1)
+    y = np.zeros((x_hwc.shape[0], 3, 3, 3), np.float64)
+    for i in range(3):
+        for j in range(3):
+            patch = padded[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3, :]
+            y[:, i, j, :] = np.einsum("nhwc,hwco->no", patch, kernel) + bias
+    y = (y - bn["moving_mean"]) / np.sqrt(bn["moving_variance"] + 0.01) * bn["gamma"] + bn["beta"]
+    y = np.where(y > 0, y, 0.2 * y)
+    return y.reshape(y.shape[0], -1) @ dk + db
+
+
+def test_keras2_style_h5_matches_a_hand_computation(tmp_path: Path) -> None:
+    path = _keras2_h5(tmp_path / "k2.h5")
+    model = load_model(path)
+    x_hwc = np.random.default_rng(4).standard_normal((2, 5, 5, 2)).astype(np.float32)
+    got = model.graph(np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(got, _keras2_reference(path, x_hwc), rtol=1e-4, atol=1e-5)
+    assert any("Dense rows permuted" in t for t in model.report.transformations)
+
+
+def test_run_cli_reads_a_keras_model(tmp_path: Path) -> None:
+    batch = tmp_path / "batch.npy"
+    np.save(batch, np.load(FIXTURES / "keras_sequential.npz")["input"])
+    maps = tmp_path / "maps.npz"
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_main(
+        [str(FIXTURES / "keras_sequential.keras"), str(batch), "--top", "2", "--out", str(maps)],
+        stdout=out,
+        stderr=err,
+    )
+    assert code == 0, err.getvalue()
+    saved = np.load(maps)
+    want = np.load(FIXTURES / "keras_sequential.npz")["output"]
+    np.testing.assert_allclose(saved["output"], want, atol=1e-5)
+    assert "conv" in saved.files and "classifier" in saved.files
