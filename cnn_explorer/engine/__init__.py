@@ -130,6 +130,7 @@ from cnn_explorer.engine.pool import (
 )
 from cnn_explorer.engine.serialize import (
     FileFormatError,
+    load_model,
     load_network,
     load_npz_safe,
     save_network,
@@ -230,6 +231,7 @@ __all__ = [
     "linear",
     "linear_backward",
     "linear_forward",
+    "load_model",
     "load_network",
     "load_npz_safe",
     "log_softmax",

@@ -113,6 +113,8 @@ def _tap(xp: np.ndarray, g: ConvGeometry, i: int, j: int) -> np.ndarray:
     return xp[:, :, r0 : r0 + sh * (g.out_h - 1) + 1 : sh, c0 : c0 + sw * (g.out_w - 1) + 1 : sw]
 
 
+# Long because it holds both paths (depthwise taps, per-group convs) side by side, so
+# their shared checks and context are written once.
 @_COMPUTE_THROUGH
 def grouped_conv2d_forward(
     x: object,

@@ -556,6 +556,7 @@ def layer_case(layer: Any, x: np.ndarray, rng: np.random.Generator, note: str = 
     return {"config": {"layer": cfg, "note": note}, "arrays": arrays}
 
 
+# Long because it is a table: one line per layer configuration worth pinning down.
 def graph_layer_cases(rng: np.random.Generator) -> list[Case]:
     """Grouped/depthwise conv, asymmetric pool padding, count_include_pad, Pad2D in every
     mode, global and adaptive average pooling (non-divisible sizes), PReLU, Clip, Softmax,

@@ -212,3 +212,20 @@ def test_class_names_from_labels_txt(tmp_path: Path) -> None:
     model = load_model(path, self_check=False)
     assert model.preprocessing.class_names == ()
     assert any("3 class names from labels.txt" in w for w in model.report.warnings)
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("name", ["resnet", "opset11_softmax", "opset18_reducemean"])
+def test_corrupted_bytes_never_crash(tmp_path: Path, name: str, seed: int) -> None:
+    """Random byte damage anywhere in a real model: it imports (the damage hit weight
+    values) or is refused with ModelFileError, never another exception."""
+    rng = np.random.default_rng(seed)
+    data = bytearray((FIXTURES / f"{name}.onnx").read_bytes())
+    for pos in rng.integers(0, len(data), size=int(rng.integers(1, 6))):
+        data[pos] = int(rng.integers(0, 256))
+    path = tmp_path / "damaged.onnx"
+    path.write_bytes(bytes(data))
+    try:
+        load_model(path)
+    except ModelFileError as exc:
+        assert str(exc)
