@@ -207,7 +207,12 @@ def import_keras(
     shape = choose_input_shape(model, input_shape)
     report = ImportReport(source=path.name)
     report.transformations.append(LAYOUT_NOTE)
-    graph, out, rescale = convert(kf, model, shape, report)
+    try:
+        graph, out, rescale = convert(kf, model, shape, report)
+    except ModelFileError as exc:
+        if exc.report is None:  # the entries so far show where the conversion stopped
+            raise ModelFileError(str(exc), report) from None
+        raise
     check_memory(graph, shape, report)
     if rescale is not None:
         pre = _rescaling_preprocessing(rescale, shape)

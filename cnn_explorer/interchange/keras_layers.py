@@ -236,21 +236,58 @@ def batch_norm(b: KBuilder, layer: KerasLayer, xs: list[KRef], weights: list[np.
     beta = ws.pop(0) if center else np.zeros(n, np.float32)
     mean, var = ws
     eps = float(cfg.get("epsilon", 1e-3))
+    return _normalise(b, layer, x, (gamma, beta, mean, var), eps, f"BatchNorm {n}, eps {eps:g}")
+
+
+def normalization(
+    b: KBuilder, layer: KerasLayer, xs: list[KRef], weights: list[np.ndarray]
+) -> KRef:
+    """Keras' ``Normalization``: ``(x − mean) / max(√variance, 1e-7)`` per channel, as a
+    BatchNorm with gamma 1, beta 0 and eps 0 (the same wherever variance ≥ 1e-14)."""
+    x = xs[0]
+    _axis_ok(layer, x)
+    if layer.config.get("invert"):
+        raise layer_error(layer, "inverts the normalisation; this app maps invert=False")
+    n = x.shape[0]
+    cfg = layer.config
+    if cfg.get("mean") is not None and cfg.get("variance") is not None:
+        raw = [np.asarray(cfg["mean"], np.float32), np.asarray(cfg["variance"], np.float32)]
+    elif len(weights) == 3:  # mean, variance, count
+        raw = weights[:2]
+    else:
+        raise layer_error(layer, "holds no mean and variance (was it adapted?)")
+    try:
+        mean, var = (np.broadcast_to(np.reshape(a, -1), (n,)) for a in raw)
+    except ValueError:
+        raise layer_error(layer, f"has a mean or variance that does not fit {n} channels") from None
+    ones, zeros = np.ones(n, np.float32), np.zeros(n, np.float32)
+    return _normalise(b, layer, x, (ones, zeros, mean, var), 0.0, f"Normalization {n}")
+
+
+def _normalise(
+    b: KBuilder,
+    layer: KerasLayer,
+    x: KRef,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    eps: float,
+    detail: str,
+) -> KRef:
+    """An inference BatchNorm over the channels of a map or the values of a vector."""
+    n = x.shape[0]
+    gamma, beta, mean, var = arrays
     if x.perm is not None:
         gamma, beta, mean, var = (a[x.perm] for a in (gamma, beta, mean, var))
     bn = make(layer, BatchNorm2D, n, eps)
     load(layer, bn, {"gamma": gamma, "beta": beta, "running_mean": mean, "running_var": var})
     if len(x.shape) == 3:
-        b.entry(layer, "mapped", f"BatchNorm {n}, eps {eps:g}, inference statistics")
+        b.entry(layer, "mapped", f"{detail}, inference statistics")
         return b.emit(layer, bn, [x])
     if len(x.shape) != 1:
         raise layer_error(layer, f"reads a tensor of shape {x.shape}")
     m = b.emit(layer, Reshape((n, 1, 1)), [x], "/as_map")
     y = b.emit(layer, bn, [m])
     out = b.emit(layer, Reshape((n,)), [y], "/as_vector")
-    b.transformed(
-        layer, f"BatchNorm {n} on a vector, eps {eps:g}", "BatchNorm on a vector run as a 1×1 map"
-    )
+    b.transformed(layer, f"{detail} on a vector", f"{layer.cls} on a vector run as a 1×1 map")
     return KRef(out.name, out.shape, x.perm, x.flat_of)
 
 

@@ -154,6 +154,7 @@ CONVERTERS: dict[str, kl.Converter] = {
     "GlobalMaxPooling2D": kl.global_pooling,
     "GlobalMaxPool2D": kl.global_pooling,
     "BatchNormalization": kl.batch_norm,
+    "Normalization": kl.normalization,
     "Dropout": kl.dropout,
     "SpatialDropout2D": kl.dropout,
     "GaussianNoise": kl.dropout,

@@ -87,13 +87,14 @@ def _walk(group: h5py.Group, path: str, where: str) -> Any:
 
 
 def _read_dataset(ds: Any, where: str, budget: list[int]) -> np.ndarray:
-    """The float array in ``ds`` after checking its kind, storage and size."""
+    """The array in ``ds`` as float32 after checking its kind (floats, or integers such as
+    Normalization's count), storage and size."""
     if not isinstance(ds, h5py.Dataset):
         raise ModelFileError(f"the weights file holds no array at {where}")
     if ds.external or ds.is_virtual:
         raise ModelFileError(f"the weights at {where} are stored in another file; refused")
-    if ds.dtype.kind != "f" or ds.dtype.itemsize not in (2, 4, 8):
-        raise ModelFileError(f"the weights at {where} are {ds.dtype}, not floating point")
+    if ds.dtype.kind not in "fiu" or ds.dtype.itemsize not in (1, 2, 4, 8):
+        raise ModelFileError(f"the weights at {where} are {ds.dtype}, not numbers")
     size = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
     budget[0] -= size
     if budget[0] < 0:
