@@ -104,6 +104,23 @@ def _weights(kf: KerasFile, layer: KerasLayer, report: ImportReport) -> list[np.
     return arrays
 
 
+def collapse_notes(notes: list[str], most: int = 3) -> list[str]:
+    """Per-layer notes ``"layer: what"``; a ``what`` repeated for more than ``most`` layers
+    becomes one line naming how many and the first few (a 200-layer EfficientNet has 49
+    ``silu`` rewrites)."""
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        name, sep, what = note.partition(": ")
+        groups.setdefault(what if sep else note, []).append(name if sep else "")
+    out = []
+    for what, names in groups.items():
+        if len(names) > most and all(names):
+            out.append(f"{what}: {len(names)} layers ({', '.join(names[:3])}, …)")
+        else:
+            out.extend(f"{n}: {what}" if n else what for n in names)
+    return out
+
+
 def _leading_rescaling(model: KerasModel) -> KerasLayer | None:
     """The Rescaling layer that is the only reader of the model's input, if any."""
     readers = [
@@ -179,6 +196,7 @@ def convert(
                 f"layer {layer.name!r} reads {missing[0]!r}, which nothing in the model computes"
             )
         pending = [p for p in pending if p not in progress]
+    report.transformations[:] = collapse_notes(report.transformations)
     if model.output not in b.tensors:
         raise ModelFileError(
             f"the model's output {model.output[0]!r} is not computed from its input"

@@ -24,6 +24,7 @@ from keras_helpers import (
 
 from cnn_explorer.engine import BatchNorm2D, Concat, Conv2D, Dense, Flatten
 from cnn_explorer.interchange.cli import main as cli_main
+from cnn_explorer.interchange.keras_import import collapse_notes
 from cnn_explorer.interchange.keras_selfcheck import SKIPPED
 from cnn_explorer.interchange.load import MODEL_SUFFIXES, load_model
 from cnn_explorer.interchange.model import ImportedModel, InputShapeNeededError
@@ -300,3 +301,12 @@ def test_run_cli_reads_a_keras_model(tmp_path: Path) -> None:
     want = np.load(FIXTURES / "keras_sequential.npz")["output"]
     np.testing.assert_allclose(saved["output"], want, atol=1e-5)
     assert "conv" in saved.files and "classifier" in saved.files
+
+
+def test_repeated_notes_are_collapsed() -> None:
+    notes = [f"b{i}: silu as x · sigmoid(x)" for i in range(5)] + ["c: relu6 as Clip(0, 6)"]
+    assert collapse_notes(notes) == [
+        "silu as x · sigmoid(x): 5 layers (b0, b1, b2, …)",
+        "c: relu6 as Clip(0, 6)",
+    ]
+    assert collapse_notes(notes[:3]) == notes[:3]
