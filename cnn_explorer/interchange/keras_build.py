@@ -41,6 +41,9 @@ class KRef:
     flat_of: Shape | None = None
     """The engine map ``(C, H, W)`` this vector is the engine flattening of (so a Reshape
     back to Keras' ``(H, W, C)`` is the engine's Reshape to ``(C, H, W)``)."""
+    no_channel: bool = False
+    """Keras sees ``(H, W)`` (a model whose input has no channel axis, as in MNIST
+    tutorials) where the engine holds ``(1, H, W)``."""
 
 
 def hwc_perm(c: int, h: int, w: int) -> np.ndarray | None:

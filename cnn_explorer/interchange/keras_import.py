@@ -70,10 +70,12 @@ def choose_input_shape(
     """``(C, H, W)`` from the model's ``(None, H, W, C)`` input or ``input_shape``, which
     must agree with every fixed dimension."""
     dims = model.input_dims
+    if len(dims) == 3:  # (N, H, W): one channel
+        dims = (*dims, 1)
     if len(dims) != 4:
         raise ModelFileError(
             f"the model's input has shape {tuple(dims)}; this app runs image models with an "
-            "(N, H, W, C) input"
+            "(N, H, W, C) or (N, H, W) input"
         )
     chw = (dims[3], dims[1], dims[2])
     if input_shape is not None:
@@ -102,6 +104,30 @@ def _weights(kf: KerasFile, layer: KerasLayer, report: ImportReport) -> list[np.
                 f"{'s' if bad != 1 else ''}: the outputs it reaches will be NaN or inf"
             )
     return arrays
+
+
+KEEPS_NO_CHANNEL = frozenset(
+    {"Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
+    | {"Activation", "ReLU", "LeakyReLU", "ELU", "Rescaling"}
+)
+"""Layers that work value by value, so an (H, W) tensor without channels stays one."""
+
+
+def _call(b: KBuilder, layer: KerasLayer, xs: list[KRef], weights: list[np.ndarray]) -> KRef:
+    """Convert one layer call; layers on an (H, W) tensor without a channel axis are
+    limited to the value-by-value ones and Flatten/Reshape (the rest would act on W)."""
+    if not any(x.no_channel for x in xs):
+        return CONVERTERS[layer.cls](b, layer, xs, weights)
+    act = layer.config.get("activation") if layer.cls == "Activation" else None
+    if layer.cls not in KEEPS_NO_CHANNEL | {"Flatten", "Reshape"} or act == "softmax":
+        raise ModelFileError(
+            f"layer {layer.name!r} ({layer.cls}) works on the model's (H, W) input, which has "
+            "no channel axis; this app maps only Flatten, Reshape and value-by-value layers "
+            "there (add a channel axis with Reshape first)"
+        )
+    out = CONVERTERS[layer.cls](b, layer, xs, weights)
+    keep = layer.cls in KEEPS_NO_CHANNEL and len(out.shape) == 3
+    return KRef(out.name, out.shape, out.perm, out.flat_of, no_channel=keep)
 
 
 def collapse_notes(notes: list[str], most: int = 3) -> list[str]:
@@ -150,7 +176,7 @@ def _rescaling_preprocessing(layer: KerasLayer, shape: tuple[int, int, int]) -> 
         ) from None
     colour = "rgb" if c == 3 else "grey"
     if np.all(scale == scale[0]) and scale[0] != 0:
-        mean = (-offset[0],) if np.all(offset == offset[0]) else tuple(-offset)
+        mean = (0.0 - offset[0],) if np.all(offset == offset[0]) else tuple(0.0 - offset)
         return Preprocessing(shape, colour, float(scale[0]), mean, (1.0,))
     if np.any(scale == 0):
         raise ModelFileError(f"layer {layer.name!r} (Rescaling) multiplies a channel by 0")
@@ -166,7 +192,7 @@ def convert(
     preprocessing (None if none was)."""
     _refuse_unsupported(model)
     b = KBuilder(report)
-    b.tensors[model.input] = KRef(Graph.INPUT, shape)
+    b.tensors[model.input] = KRef(Graph.INPUT, shape, no_channel=len(model.input_dims) == 3)
     rescale = _leading_rescaling(model)
     pending = [(layer, i) for layer in model.layers for i in range(len(layer.calls))]
     if rescale is not None:
@@ -185,9 +211,7 @@ def convert(
             xs = [b.tensors[k] for k in keys]
             if not xs:
                 raise ModelFileError(f"layer {layer.name!r} ({layer.cls}) is called on nothing")
-            b.tensors[(layer.name, i, 0)] = CONVERTERS[layer.cls](
-                b, layer, xs, _weights(kf, layer, report)
-            )
+            b.tensors[(layer.name, i, 0)] = _call(b, layer, xs, _weights(kf, layer, report))
             progress.append((layer, i))
         if not progress:
             layer, i = pending[0]
@@ -244,7 +268,15 @@ def import_keras(
         if rescale is not None:
             scale = float(np.asarray(rescale.config.get("scale", 1.0)).reshape(-1)[0])
             offset = float(np.asarray(rescale.config.get("offset", 0.0)).reshape(-1)[0])
-        result = self_check(graph, shape, reference, scale=scale, offset=offset, perm=out.perm)
+        result = self_check(
+            graph,
+            shape,
+            reference,
+            scale=scale,
+            offset=offset,
+            perm=out.perm,
+            keras_rank=len(model.input_dims),
+        )
         if isinstance(result, str):
             report.warnings.append(result)
         else:

@@ -91,14 +91,17 @@ def self_check(
     scale: float = 1.0,
     offset: float = 0.0,
     perm: np.ndarray | None = None,
+    keras_rank: int = 4,
 ) -> SelfCheck | str:
     """Compare ``graph`` with ``reference(x_nhwc)`` (:func:`keras_outputs` bound to the
     model) on one seeded random input. ``scale``/``offset``: a leading Rescaling the import
     moved into the preprocessing (the graph gets ``x·scale + offset``); ``perm``: the
-    order of the graph's flat output in Keras' order. A string means skipped."""
+    order of the graph's flat output in Keras' order; ``keras_rank`` 3: the Keras model
+    takes ``(N, H, W)``. A string means skipped."""
     rng = np.random.default_rng(SELF_CHECK_SEED)
     x = rng.standard_normal((1, *input_shape)).astype(np.float32)
-    want_raw = reference(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    x_keras = x.transpose(0, 2, 3, 1)
+    want_raw = reference(np.ascontiguousarray(x_keras[..., 0] if keras_rank == 3 else x_keras))
     if isinstance(want_raw, str):
         return want_raw
     with np.errstate(all="ignore"):

@@ -27,7 +27,7 @@ from cnn_explorer.interchange.cli import main as cli_main
 from cnn_explorer.interchange.keras_import import collapse_notes
 from cnn_explorer.interchange.keras_selfcheck import SKIPPED
 from cnn_explorer.interchange.load import MODEL_SUFFIXES, load_model
-from cnn_explorer.interchange.model import ImportedModel, InputShapeNeededError
+from cnn_explorer.interchange.model import ImportedModel, InputShapeNeededError, ModelFileError
 
 FIXTURE_FILES = {
     "keras_sequential": "keras_sequential.keras",
@@ -310,3 +310,28 @@ def test_repeated_notes_are_collapsed() -> None:
         "c: relu6 as Clip(0, 6)",
     ]
     assert collapse_notes(notes[:3]) == notes[:3]
+
+
+def test_input_without_channel_axis_reads_as_one_channel(tmp_path: Path) -> None:
+    """MNIST-tutorial style: Input((H, W)) → ReLU → Flatten → Dense."""
+    config = sequential(
+        [
+            layer("ReLU", "act"),
+            layer("Flatten", "flat"),
+            layer("Dense", "fc", units=2, use_bias=False),
+        ],
+        (3, 4),
+    )
+    kernel = np.random.default_rng(1).standard_normal((12, 2)).astype(np.float32)
+    model = load_model(write_keras(tmp_path / "mlp.keras", config, {"dense": [kernel]}))
+    assert model.preprocessing.input_shape == (1, 3, 4)
+    x = np.random.default_rng(2).standard_normal((2, 3, 4)).astype(np.float32)
+    got = model.graph(x[:, None])
+    np.testing.assert_allclose(got, np.maximum(x, 0).reshape(2, -1) @ kernel, rtol=1e-5)
+
+
+def test_layer_on_the_last_axis_of_an_input_without_channels_is_refused(tmp_path: Path) -> None:
+    config = sequential([layer("Dense", "fc", units=2)], (3, 4))
+    path = write_keras(tmp_path / "d.keras", config, {"dense": [np.ones((4, 2)), np.zeros(2)]})
+    with pytest.raises(ModelFileError, match=r"'fc' \(Dense\) works on the model's \(H, W\) input"):
+        load_model(path)
