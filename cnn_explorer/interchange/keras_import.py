@@ -245,7 +245,10 @@ def import_keras(
     """Read ``path`` (``.keras`` or ``.h5``) and convert it; ``check`` compares with Keras
     when it is installed."""
     kf = read_h5(path) if path.suffix.lower() == ".h5" else read_keras(path)
-    model = parse_model(kf.config, kf.keyed_by_class)
+    try:
+        model = parse_model(kf.config, kf.keyed_by_class)
+    except RecursionError:
+        raise ModelFileError(f"{path.name}: the model's config is nested too deeply") from None
     shape = choose_input_shape(model, input_shape)
     report = ImportReport(source=path.name)
     report.transformations.append(LAYOUT_NOTE)

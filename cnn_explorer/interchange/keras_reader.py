@@ -58,6 +58,8 @@ def _parse_config(text: bytes | str, name: str) -> dict[str, Any]:
         config = json.loads(text)
     except (ValueError, UnicodeDecodeError):
         raise ModelFileError(f"{name}: the model's config is not valid JSON") from None
+    except RecursionError:
+        raise ModelFileError(f"{name}: the model's config is nested too deeply") from None
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelFileError(f"{name}: the model's config does not describe a Keras model")
     return config
@@ -104,11 +106,19 @@ def _read_dataset(ds: Any, where: str, budget: list[int]) -> np.ndarray:
     return np.asarray(ds[()], dtype=np.float32)
 
 
+def _attr_size(obj: Any, key: str) -> int:
+    """Bytes an attribute holds, read from its header (0 for an empty one)."""
+    try:
+        return int(obj.attrs.get_id(key).get_storage_size())
+    except RuntimeError:  # HDF5 reports an empty attribute's size as an error
+        return 0
+
+
 def _attr_text(obj: Any, key: str, name: str) -> str | None:
     """A string attribute (size checked before reading), None when absent."""
     if key not in obj.attrs:
         return None
-    if obj.attrs.get_id(key).get_storage_size() > MAX_CONFIG_BYTES:
+    if _attr_size(obj, key) > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{name}: the model's {key} is larger than {mb(MAX_CONFIG_BYTES)}")
     value = obj.attrs[key]
     if isinstance(value, np.ndarray) and value.shape == ():
@@ -119,7 +129,12 @@ def _attr_text(obj: Any, key: str, name: str) -> str | None:
 
 
 def _names_attr(obj: Any, key: str) -> list[str]:
-    value = obj.attrs.get(key, [])
+    """A list-of-names attribute (``layer_names``, ``weight_names``), size checked first."""
+    if key not in obj.attrs:
+        return []
+    if _attr_size(obj, key) > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"the weights file's {key} is larger than {mb(MAX_CONFIG_BYTES)}")
+    value = obj.attrs[key]
     return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value]
 
 

@@ -12,7 +12,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from keras_helpers import FIXTURES, call, flatten_dense_model, layer, sequential, write_keras
+from keras_helpers import (
+    FIXTURES,
+    call,
+    flatten_dense_model,
+    layer,
+    sequential,
+    weights_h5,
+    write_keras,
+)
 
 from cnn_explorer.interchange.keras_layers_tensor import SUPPORTED_LAYERS
 from cnn_explorer.interchange.load import load_model
@@ -240,3 +248,38 @@ def test_nan_weights_warn(tmp_path: Path) -> None:
     kernel[1] = np.nan
     model = load_model(write_keras(tmp_path / "nan.keras", config, {"dense": [kernel]}))
     assert any("NaN" in w and "'fc'" in w for w in model.report.warnings)
+
+
+def test_deeply_nested_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", "[" * 200_000 + "]" * 200_000)
+        z.writestr("model.weights.h5", b"")
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert "deep.keras" in _one_sentence(info)
+
+
+def test_deeply_nested_layer_call_never_crashes(tmp_path: Path) -> None:
+    """A call record nested ~990 deep (as deep as JSON parsing allows) either imports or is
+    refused with a sentence; it never overflows the stack unhandled."""
+    tensor = json.dumps(
+        {"class_name": "__keras_tensor__", "config": {"keras_history": ["img", 0, 0]}}
+    )
+    depth = 990
+    call_json = '{"args": ' + "[" * depth + tensor + "]" * depth + ', "kwargs": {}}'
+    inp = json.dumps(layer("InputLayer", "img", [], batch_shape=[None, 2, 2, 1]))
+    act = json.dumps(layer("ReLU", "r", []))[: -len("[]}")] + "[" + call_json + "]}"
+    text = (
+        '{"module": "keras", "class_name": "Functional", "config": {"name": "f", '
+        f'"layers": [{inp}, {act}], "input_layers": ["img", 0, 0], '
+        '"output_layers": ["r", 0, 0]}}'
+    )
+    path = tmp_path / "nest.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", text)
+        z.writestr("model.weights.h5", weights_h5({}))
+    try:
+        load_model(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)
