@@ -25,9 +25,14 @@ from keras_helpers import (
 from cnn_explorer.engine import BatchNorm2D, Concat, Conv2D, Dense, Flatten
 from cnn_explorer.interchange.cli import main as cli_main
 from cnn_explorer.interchange.keras_import import collapse_notes
-from cnn_explorer.interchange.keras_selfcheck import SKIPPED
+from cnn_explorer.interchange.keras_selfcheck import SKIPPED, keras_outputs, self_check
 from cnn_explorer.interchange.load import MODEL_SUFFIXES, load_model
-from cnn_explorer.interchange.model import ImportedModel, InputShapeNeededError, ModelFileError
+from cnn_explorer.interchange.model import (
+    ImportedModel,
+    InputShapeNeededError,
+    ModelFileError,
+    SelfCheck,
+)
 
 FIXTURE_FILES = {
     "keras_sequential": "keras_sequential.keras",
@@ -335,3 +340,27 @@ def test_layer_on_the_last_axis_of_an_input_without_channels_is_refused(tmp_path
     path = write_keras(tmp_path / "d.keras", config, {"dense": [np.ones((4, 2)), np.zeros(2)]})
     with pytest.raises(ModelFileError, match=r"'fc' \(Dense\) works on the model's \(H, W\) input"):
         load_model(path)
+
+
+def test_self_check_compares_with_a_reference_on_nhwc_input(tmp_path: Path) -> None:
+    h, w, c = 2, 3, 2
+    config, kernel = flatten_dense_model(h, w, c)
+    path = write_keras(tmp_path / "sc.keras", config, {"dense": [kernel]})
+    graph = load_model(path, self_check=False).graph
+
+    def reference(x_nhwc: np.ndarray) -> np.ndarray:
+        assert x_nhwc.shape == (1, h, w, c)
+        return (x_nhwc.reshape(1, -1) @ kernel).astype(np.float64)
+
+    good = self_check(graph, (c, h, w), reference)
+    assert isinstance(good, SelfCheck) and good.passed and good.reference == "Keras"
+    assert good.message.startswith("matches the Keras reference to")
+    bad = self_check(graph, (c, h, w), lambda x: reference(x) + 1.0)
+    assert isinstance(bad, SelfCheck) and not bad.passed
+    assert bad.message.startswith("differs from Keras by up to 1")
+    assert self_check(graph, (c, h, w), lambda x: "no reference") == "no reference"
+
+
+@pytest.mark.skipif(HAS_KERAS, reason="keras is installed")
+def test_keras_outputs_without_keras_says_skipped() -> None:
+    assert keras_outputs({"class_name": "Sequential"}, {}, np.zeros((1, 2, 2, 1))) == SKIPPED
