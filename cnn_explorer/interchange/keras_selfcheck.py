@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -66,21 +67,23 @@ def keras_outputs(
 ) -> np.ndarray | str:
     """The Keras model's output for ``x_nhwc``, or a sentence saying why there is none.
     ``weights`` are keyed by layer name."""
-    keras = _keras()
-    if keras is None:
-        return SKIPPED
-    foreign = _foreign_module(config)
-    if foreign:
-        return f"the config names the module {foreign!r}; the Keras reference was not built"
-    try:
-        model = keras.saving.deserialize_keras_object(_with_modules(config), safe_mode=True)
-        for layer in model.layers:
-            if weights.get(layer.name):
-                layer.set_weights(weights[layer.name])
-        out = model(x_nhwc, training=False)
-        return np.asarray(keras.ops.convert_to_numpy(out), np.float64)
-    except Exception as exc:  # Keras' own errors, shown in the report
-        return f"the Keras reference could not be run ({type(exc).__name__}: {exc})"
+    with warnings.catch_warnings():  # Keras' own deprecation chatter is not the user's
+        warnings.simplefilter("ignore")
+        keras = _keras()
+        if keras is None:
+            return SKIPPED
+        foreign = _foreign_module(config)
+        if foreign:
+            return f"the config names the module {foreign!r}; the Keras reference was not built"
+        try:
+            model = keras.saving.deserialize_keras_object(_with_modules(config), safe_mode=True)
+            for layer in model.layers:
+                if weights.get(layer.name):
+                    layer.set_weights(weights[layer.name])
+            out = model(x_nhwc, training=False)
+            return np.asarray(keras.ops.convert_to_numpy(out), np.float64)
+        except Exception as exc:  # Keras' own errors, shown in the report
+            return f"the Keras reference could not be run ({type(exc).__name__}: {exc})"
 
 
 def self_check(
