@@ -364,3 +364,25 @@ def test_self_check_compares_with_a_reference_on_nhwc_input(tmp_path: Path) -> N
 @pytest.mark.skipif(HAS_KERAS, reason="keras is installed")
 def test_keras_outputs_without_keras_says_skipped() -> None:
     assert keras_outputs({"class_name": "Sequential"}, {}, np.zeros((1, 2, 2, 1))) == SKIPPED
+
+
+def test_keras2_sequential_without_input_layer(tmp_path: Path) -> None:
+    """Old Sequential configs give the input shape on the first layer."""
+    flat = {"name": "flat", "batch_input_shape": [None, 2, 2, 1]}
+    layers = [
+        {"class_name": "Flatten", "config": flat},
+        {"class_name": "Dense", "config": {"name": "fc", "units": 1, "use_bias": False}},
+    ]
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
+    path = tmp_path / "k2seq.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"flat", b"fc"]
+        g.create_group("flat").attrs["weight_names"] = []
+        g.create_group("fc").attrs["weight_names"] = [b"fc/kernel:0"]
+        g["fc"]["fc/kernel:0"] = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)
+    model = load_model(path)
+    assert model.preprocessing.input_shape == (1, 2, 2)
+    x = np.array([[[[1.0, 0.0], [0.0, 1.0]]]], np.float32)
+    np.testing.assert_allclose(model.graph(x), [[1.0 + 4.0]])
