@@ -114,8 +114,23 @@ KEEPS_NO_CHANNEL = frozenset(
 
 
 def _call(b: KBuilder, layer: KerasLayer, xs: list[KRef], weights: list[np.ndarray]) -> KRef:
-    """Convert one layer call; layers on an (H, W) tensor without a channel axis are
-    limited to the value-by-value ones and Flatten/Reshape (the rest would act on W)."""
+    """Convert one layer call; a config value of the wrong type becomes a sentence naming
+    the layer."""
+    try:
+        return _convert_call(b, layer, xs, weights)
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ModelFileError(
+            f"layer {layer.name!r} ({layer.cls}) has a config this app cannot read ({exc})"
+        ) from None
+
+
+def _convert_call(
+    b: KBuilder, layer: KerasLayer, xs: list[KRef], weights: list[np.ndarray]
+) -> KRef:
+    """Layers on an (H, W) tensor without a channel axis are limited to the value-by-value
+    ones and Flatten/Reshape (the rest would act on W)."""
     if not any(x.no_channel for x in xs):
         return CONVERTERS[layer.cls](b, layer, xs, weights)
     act = layer.config.get("activation") if layer.cls == "Activation" else None
@@ -249,6 +264,10 @@ def import_keras(
         model = parse_model(kf.config, kf.keyed_by_class)
     except RecursionError:
         raise ModelFileError(f"{path.name}: the model's config is nested too deeply") from None
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ModelFileError(f"{path.name}: the model's config is malformed ({exc})") from None
     shape = choose_input_shape(model, input_shape)
     report = ImportReport(source=path.name)
     report.transformations.append(LAYOUT_NOTE)

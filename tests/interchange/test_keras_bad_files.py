@@ -283,3 +283,49 @@ def test_deeply_nested_layer_call_never_crashes(tmp_path: Path) -> None:
         load_model(path)
     except ModelFileError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("filters", "many"),
+        ("kernel_size", [3, 3, 3]),
+        ("kernel_size", [3, "x"]),
+        ("strides", [0, 0]),
+        ("padding", "causal"),
+        ("groups", "2"),
+        ("activation", {"class_name": "MyAct", "module": "evil"}),
+        ("activation", "hard_swish"),
+        ("dilation_rate", -1),
+    ],
+)
+def test_malformed_layer_config_gets_a_sentence(tmp_path: Path, key: str, value: object) -> None:
+    conv = layer("Conv2D", "c", filters=2, kernel_size=[1, 1])
+    conv["config"][key] = value
+    config = sequential([conv], (3, 3, 1))
+    weights = {"conv2d": [np.ones((1, 1, 1, 2)), np.zeros(2)]}
+    with pytest.raises(ModelFileError) as info:
+        load_model(write_keras(tmp_path / "m.keras", config, weights))
+    assert "'c'" in _one_sentence(info)
+
+
+@pytest.mark.parametrize(
+    "history", [["img", "zero", 0], ["img", 0], "img", ["nobody", 0, 0], ["img", 5, 0]]
+)
+def test_malformed_layer_call_gets_a_sentence(tmp_path: Path, history: object) -> None:
+    inp = layer("InputLayer", "img", [], batch_shape=[None, 2, 2, 1])
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": history}}
+    act = layer("ReLU", "r", [{"args": [tensor], "kwargs": {}}])
+    config = {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {
+            "name": "f",
+            "layers": [inp, act],
+            "input_layers": ["img", 0, 0],
+            "output_layers": ["r", 0, 0],
+        },
+    }
+    with pytest.raises(ModelFileError) as info:
+        load_model(write_keras(tmp_path / "m.keras", config))
+    _one_sentence(info)
