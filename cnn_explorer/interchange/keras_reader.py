@@ -20,6 +20,8 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -185,10 +187,28 @@ def _open_h5(source: Path | io.BytesIO, name: str) -> h5py.File:
 
 
 # -- readers ---------------------------------------------------------------------------------
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+"""What h5py raises on a damaged file (HDF5's own errors surface as several of these)."""
+
+
+@contextmanager
+def _damage_is_a_sentence(name: str) -> Iterator[None]:
+    """Turn h5py's errors on a damaged file into one sentence naming the file."""
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except H5_ERRORS as exc:
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ModelFileError(
+            f"{name} is damaged: its HDF5 data cannot be read ({detail})"
+        ) from None
+
+
 def read_h5(path: Path) -> KerasFile:
     """A legacy ``.h5`` model: ``model_config`` attribute plus ``model_weights``."""
     check_model_file(path)
-    with _open_h5(path, path.name) as f:
+    with _damage_is_a_sentence(path.name), _open_h5(path, path.name) as f:
         text = _attr_text(f, "model_config", path.name)
         if text is None:
             raise ModelFileError(
@@ -196,12 +216,7 @@ def read_h5(path: Path) -> KerasFile:
                 "the whole model with model.save(...) to open it here"
             )
         config = _parse_config(text, path.name)
-        try:
-            weights = _legacy_weights(f)
-        except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(f"{path.name}: the weights cannot be read ({exc})") from None
+        weights = _legacy_weights(f)
         version = _attr_text(f, "keras_version", path.name) or ""
     return KerasFile(config, weights, keyed_by_class=False, keras_version=version)
 
@@ -291,11 +306,7 @@ def read_keras(path: Path) -> KerasFile:
                 )
             raise ModelFileError(f"{path.name} has no {WEIGHTS_MEMBER}: its weights are missing")
         data = _member_bytes(z, members[WEIGHTS_MEMBER], path.name)
-    with _open_h5(io.BytesIO(data), f"{path.name}'s {WEIGHTS_MEMBER}") as f:
-        try:
-            weights = _keras3_weights(f)
-        except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(f"{path.name}: the weights cannot be read ({exc})") from None
+    where = f"{path.name}'s {WEIGHTS_MEMBER}"
+    with _damage_is_a_sentence(where), _open_h5(io.BytesIO(data), where) as f:
+        weights = _keras3_weights(f)
     return KerasFile(config, weights, keyed_by_class=True, keras_version=version)
