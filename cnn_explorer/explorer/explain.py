@@ -72,9 +72,44 @@ def layer_param_count(spec: LayerSpec) -> int:
     return geometry.conv_param_count(c, o, kh, kw, bool(spec.config.get("bias", True)))
 
 
-def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
-    """Parameters a dense layer mapping the same input to the same output would need."""
-    return geometry.dense_param_count_equivalent(in_shape, out_shape)
+def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int], bias: bool = True) -> int:
+    """Parameters a dense layer mapping the same input to the same output would need, with
+    one bias per output only when ``bias`` (like for like with the conv it is compared to)."""
+    return geometry.dense_param_count_equivalent(in_shape, out_shape, bias)
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Weight sharing in numbers, like for like: a conv's weights and biases beside those of
+    a dense layer mapping the same input ``(C, H, W)`` to the same output, which has biases
+    exactly when the conv has them."""
+
+    conv_weights: int
+    conv_biases: int
+    dense_weights: int
+    dense_biases: int
+
+    @property
+    def conv_total(self) -> int:
+        return self.conv_weights + self.conv_biases
+
+    @property
+    def dense_total(self) -> int:
+        return self.dense_weights + self.dense_biases
+
+
+def param_counts(
+    spec: LayerSpec, in_shape: Sequence[int], out_shape: Sequence[int]
+) -> ParamCounts | None:
+    """:class:`ParamCounts` of a conv layer (None for other kinds)."""
+    if spec.kind != "conv" or spec.weight is None:
+        return None
+    bias = bool(spec.config.get("bias", True))
+    total = layer_param_count(spec)
+    biases = int(spec.weight.shape[0]) if bias else 0
+    dense = dense_equivalent(in_shape, out_shape, bias)
+    dense_biases = int(np.prod(out_shape)) if bias else 0
+    return ParamCounts(total - biases, biases, dense - dense_biases, dense_biases)
 
 
 def filter_of(specs: Sequence[LayerSpec], sel: Selection) -> tuple[int, int] | None:
