@@ -231,7 +231,8 @@ def size_rule_text(m: Explorer, index: int | None = None) -> str:
     win = None if index is None else explain.window(m.layers[index])
     lines = [
         "out = ⌊(n + 2p − d(k−1) − 1) / s⌋ + 1",
-        "n: input size · p: padding on each side · d: dilation · k: kernel size · s: stride",
+        "n: input size · p: padding on each side",
+        "d: dilation · k: kernel size · s: stride",
     ]
     if index is None or shape is None or win is None:
         return "\n".join([*lines, "(no layer that slides a window is selected)"])
@@ -241,7 +242,7 @@ def size_rule_text(m: Explorer, index: int | None = None) -> str:
     name = f"Layer {index + 1} ({m.layers[index].title})"
     p = f"{t}" if t == b else f"{t} before + {b} after"
     lines.append(
-        f"{name}: n = {shape[1]}, p = {p}, d = {win.dilation[0]}, k = {win.kernel[0]}, "
+        f"{name}:\nn = {shape[1]}, p = {p}, d = {win.dilation[0]}, k = {win.kernel[0]}, "
         f"s = {win.stride[0]}"
     )
     lines.append(f"H = W = {h}" if h == w and shape[1] == shape[2] else f"H = {h}\nW = {w}")

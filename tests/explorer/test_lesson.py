@@ -124,7 +124,7 @@ def test_e_output_size_rule_is_live():
 def test_e_rule_follows_the_selected_window_layer():
     m, _ = start("output-size")
     m.select_layer(2)
-    assert "Layer 3 (Max pool 2×2): n = 3" in lesson.size_rule_text(m)
+    assert "Layer 3 (Max pool 2×2):\nn = 3" in lesson.size_rule_text(m)
     m.select_layer(1)  # an activation slides nothing: the first conv is shown
     assert "Layer 1" in lesson.size_rule_text(m)
 

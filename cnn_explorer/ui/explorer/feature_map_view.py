@@ -74,6 +74,9 @@ class FeatureMapView(QWidget):
             True: colors.lut_text_colors(True),
             False: colors.lut_text_colors(False),
         }
+        self.zoom = 1.0
+        """View ▸ Zoom factor: the scene is drawn this many times larger."""
+        self._scene_size = (1, 1)
         self._build_ui()
         self.paint_count = 0
         doc.results_ready.connect(self.show_results)
@@ -241,15 +244,15 @@ class FeatureMapView(QWidget):
                 title = spec.title if spec else "?"
                 notes.append((f"Layer {i + 1}: {title}  —  {msg}", msg != "no input"))
         shapes = [(x.shape[0], x.shape[1], x.shape[2]) for x in res.maps]
-        width_avail = max(400, self.scroll.viewport().width() - 4)
+        width_avail = max(400, int((self.scroll.viewport().width() - 4) / self.zoom))
         with_bar = self.scale_mode != "Per map"
         layout = (self._titles, shapes, notes, width_avail, with_bar)
         if self._scene.reuse(self._groups, *layout):
             self._update_values(res, 0)
             return
         self._groups, w, h = self._scene.build(*layout)
-        self.view.setFixedSize(w, h)
-        self.view.setRange(QRectF(0, 0, w, h), padding=0)
+        self._scene_size = (w, h)
+        self._fit_view()
         self._update_values(res, 0)
 
     # ------------------------------------------------------------------ value updates
@@ -381,6 +384,21 @@ class FeatureMapView(QWidget):
         if t is None or not t.overlay.isVisible() or t.overlay.image is None:
             return None
         return np.asarray(t.overlay.image[..., 3] == 0)
+
+    # ------------------------------------------------------------------ zoom
+    def set_zoom(self, factor: float) -> None:
+        """Draw every map, title and number ``factor`` times larger (View ▸ Zoom: a
+        projector); the layout flows in the width that leaves."""
+        if factor != self.zoom:
+            self.zoom = factor
+            self._fit_view()
+            self.relayout()
+
+    def _fit_view(self) -> None:
+        """Show the scene (pixel = scene unit at zoom 1) scaled by :attr:`zoom`."""
+        w, h = self._scene_size
+        self.view.setFixedSize(max(1, round(w * self.zoom)), max(1, round(h * self.zoom)))
+        self.view.setRange(QRectF(0, 0, w, h), padding=0)
 
     # ------------------------------------------------------------------ resize
     def resizeEvent(self, ev: object) -> None:
