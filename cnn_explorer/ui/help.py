@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QGraphicsView,
     QHeaderView,
+    QMenu,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -76,13 +77,13 @@ def add_whats_this(panel: QWidget, name: str) -> None:
         w.setWhatsThis(head + body)
 
 
-def _menu_path(action: QAction) -> str:
-    """ "File ▸ Open…" for a menu item (the first menu that holds it), else its text."""
+def _menu_path(action: QAction, depth: int = 0) -> str:
+    """ "View ▸ Zoom ▸ Zoom in" for a menu item (through the first menus that hold it),
+    else its text."""
     text = action.text().replace("&", "")
-    for widget in action.associatedObjects():
-        title = getattr(widget, "title", None)
-        if callable(title) and title():
-            return f"{str(title()).replace('&', '')} ▸ {text}"
+    for menu in action.associatedObjects():
+        if isinstance(menu, QMenu) and menu.title() and depth < 4:
+            return f"{_menu_path(menu.menuAction(), depth + 1)} ▸ {text}"
     return text
 
 

@@ -50,7 +50,7 @@ class Teaching(QObject):
         first = help_menu.actions()[0] if help_menu.actions() else None
         self.lesson_action = QAction("&Lesson", self.win)
         self.lesson_action.setStatusTip("A guided lesson through the worked example")
-        self.lesson_action.triggered.connect(self.open_lesson)
+        self.lesson_action.triggered.connect(lambda: self.open_lesson())
         self.shortcuts_action = QAction("&Keyboard shortcuts", self.win)
         self.shortcuts_action.triggered.connect(self.show_shortcuts)
         self.whats_this_action = QAction("&What is this?", self.win)
@@ -89,13 +89,14 @@ class Teaching(QObject):
         """The first time the app runs, show the lesson's intro in its dock (no dialog);
         later launches keep the dock as the user left it."""
         s = QSettings()
-        if s.value(OFFERED_KEY) is None:
+        if s.value(STEP_KEY) is not None:
+            self.lesson.show_steps()  # a returning learner: their step, when they open it
+        elif s.value(OFFERED_KEY) is None:
             self.dock.show()
+            self.dock.raise_()
             self.lesson.show_intro()
             if self.persist:
                 s.setValue(OFFERED_KEY, True)
-        elif s.value(STEP_KEY) is not None:
-            self.lesson.show_steps()
 
     # ------------------------------------------------------------------ help
     def shortcut_rows(self) -> list[tuple[str, str]]:
