@@ -138,3 +138,4 @@ class Teaching(QObject):
         grid = self.win.grid
         if not grid.fitting:
             grid.set_cell_px(round(grid.cell_px * new / old))
+        self.win.kernel.sync()  # the weight columns follow the font

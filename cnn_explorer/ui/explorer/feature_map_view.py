@@ -35,7 +35,7 @@ from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.stats import map_stats as map_stats_full
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.map_items import NUMBERS_MAX, MapGroup, MapTile
+from cnn_explorer.ui.explorer.map_items import NUMBERS_MAX, MapGroup, MapTile, NumbersItem
 from cnn_explorer.ui.explorer.map_layout import MapScene
 from cnn_explorer.ui.explorer.row_maps import RowMapsView
 
@@ -390,7 +390,7 @@ class FeatureMapView(QWidget):
         """Draw every map, title and number ``factor`` times larger (View ▸ Zoom: a
         projector); the layout flows in the width that leaves."""
         if factor != self.zoom:
-            self.zoom = factor
+            self.zoom = NumbersItem.zoom = factor
             self._fit_view()
             self.relayout()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -54,6 +54,12 @@ def _label(text: str = "", *, bold: bool = False, name: str = "") -> QLabel:
     if name:
         label.setObjectName(name)
     return label
+
+
+def _colour(w: QWidget, role: QPalette.ColorRole, colour: str) -> None:
+    pal = w.palette()
+    pal.setColor(role, QColor(colour))
+    w.setPalette(pal)
 
 
 class LessonPanel(QWidget):
@@ -110,8 +116,15 @@ class LessonPanel(QWidget):
         self.look = _label(name="lessonLook")
         self.question = _label(bold=True, name="lessonQuestion")
         self.live = _label(name="lessonLive")
-        self.live.setFont(QFont("DejaVu Sans Mono"))
-        self.live.setStyleSheet("background: #f4f4f8; padding: 4px;")
+        mono = QFont()  # only the family is set: the size follows View ▸ Zoom
+        mono.setFamilies(["DejaVu Sans Mono", "monospace"])
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.live.setFont(mono)
+        # Palettes, not style sheets: a widget with a style sheet stops following the
+        # window's font, and View ▸ Zoom scales that font.
+        self.live.setAutoFillBackground(True)
+        self.live.setMargin(4)
+        _colour(self.live, QPalette.ColorRole.Window, "#f4f4f8")
         self.answer = _label(name="lessonFeedback")
         self.back_btn = QPushButton("◀ Back")
         self.again_btn = QPushButton("Set up again")
@@ -243,8 +256,7 @@ class LessonPanel(QWidget):
         if self.live.text() != live:
             self.live.setText(live)
         self.feedback = fb
-        colour = GOOD if fb.ok else BAD
-        self.answer.setStyleSheet(f"color: {colour};" if fb.text else "")
+        _colour(self.answer, QPalette.ColorRole.WindowText, GOOD if fb.ok else BAD)
         self.answer.setText(("✓ " if fb.ok else "") + fb.text)
         if fb.ok and step.key not in self.done:
             self.done.add(step.key)
