@@ -56,9 +56,12 @@ CONTROL_TYPES = (
 
 
 def _plain_label(w: QWidget) -> str:
-    text = getattr(w, "text", None)
-    label = text() if callable(text) else ""
-    return str(label).replace("&", "").strip()
+    """A button's caption ("Fill", "Apply"); other controls' text is their value."""
+    return w.text().replace("&", "").strip() if isinstance(w, QAbstractButton) else ""
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
 
 
 def add_whats_this(panel: QWidget, name: str) -> None:
@@ -67,13 +70,13 @@ def add_whats_this(panel: QWidget, name: str) -> None:
     What's-this text keep it; call again after controls were added."""
     intro = PANEL_HELP[name]
     if not panel.whatsThis():
-        panel.setWhatsThis(f"<b>{name}</b><br>{html.escape(intro)}")
+        panel.setWhatsThis(f"<b>{name}</b><br>{_esc(intro)}")
     for w in panel.findChildren(QWidget):
         if not isinstance(w, CONTROL_TYPES) or isinstance(w, QHeaderView) or w.whatsThis():
             continue
         tip, label = w.toolTip(), _plain_label(w)
-        head = f"<b>{name}{' ▸ ' + html.escape(label) if label else ''}</b><br>"
-        body = html.escape(tip).replace("\n", "<br>") if tip else html.escape(intro)
+        head = f"<b>{name}{' ▸ ' + _esc(label) if label else ''}</b><br>"
+        body = _esc(tip).replace("\n", "<br>") if tip else _esc(intro)
         w.setWhatsThis(head + body)
 
 
