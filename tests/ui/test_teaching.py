@@ -273,3 +273,14 @@ def test_copy_explanation_as_plain_text_and_latex(qtbot, window):
     assert r"1 \cdot (-1)" in tex and "−" not in tex
     window.doc.select_cell(None)
     assert not panel.copy_buttons["plain"].isEnabled()
+
+
+def test_window_still_fits_a_small_screen_with_the_lesson_open(qtbot, window):
+    for i in range(len(lesson.STEPS)):
+        window.teaching.open_lesson(i)
+        settle(qtbot, window)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1280 and hint.height() <= 720, (i, hint)
+    window.resize(1280, 800)
+    QApplication.processEvents()
+    assert window.size().width() == 1280 and window.teaching.dock.isVisible()
