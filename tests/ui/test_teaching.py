@@ -171,6 +171,13 @@ def test_offered_at_first_launch_without_a_dialog(qtbot):
     assert QSettings().value("lesson/offered") is not None
     qtbot.mouseClick(first.teaching.lesson.later_btn, Qt.MouseButton.LeftButton)
     assert not first.teaching.dock.isVisible()
+    first.teaching.dock.show()
+    qtbot.mouseClick(first.teaching.lesson.start_btn, Qt.MouseButton.LeftButton)
+    assert first.teaching.lesson.pages.currentIndex() == 1
+    assert first.teaching.lesson.step.key == "worked-example"
+    assert first.doc.undo_stack.undoText().startswith("Lesson 1")
+    first.doc.undo_stack.setClean()
+    first.teaching.dock.hide()
     first.close()
     second = MainWindow(restore_state=True)
     qtbot.addWidget(second)

@@ -94,6 +94,13 @@ class LessonPanel(QWidget):
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
         self.pages = QStackedWidget()
+        self.pages.addWidget(self._build_intro())
+        self.pages.addWidget(self._build_step_page())
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.pages)
+
+    def _build_intro(self) -> QWidget:
         intro = QWidget()
         il = QVBoxLayout(intro)
         il.addWidget(_label("Learn with the lesson", bold=True))
@@ -108,7 +115,9 @@ class LessonPanel(QWidget):
         row.addStretch(1)
         il.addLayout(row)
         il.addStretch(1)
+        return intro
 
+    def _build_step_page(self) -> QWidget:
         page = QWidget()
         self.step_combo = QComboBox()
         self.step_combo.activated.connect(self.go)
@@ -137,7 +146,7 @@ class LessonPanel(QWidget):
             (self.back_btn, "Set up the previous step (your document stays in Edit ▸ Undo)"),
             (self.again_btn, "Set this step up again from the worked example"),
             (self.next_btn, "Set up the next step (your document stays in Edit ▸ Undo)"),
-            (self.start_btn, "Set up the first step of the lesson (undoable)"),
+            (self.start_btn, "Set up the lesson where you left it (undoable)"),
             (self.later_btn, "Close the lesson; Help ▸ Lesson opens it again"),
         )
         for w, tip in tips:
@@ -160,11 +169,7 @@ class LessonPanel(QWidget):
         pl.addWidget(self.step_combo)
         pl.addWidget(scroll, 1)
         pl.addLayout(nav)
-        self.pages.addWidget(intro)
-        self.pages.addWidget(page)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.pages)
+        return page
 
     # ------------------------------------------------------------------ progress
     def _load_progress(self) -> None:
