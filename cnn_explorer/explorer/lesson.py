@@ -61,7 +61,10 @@ def worked_example() -> Setup:
 
 
 def matrix_text(a: np.ndarray) -> str:
-    """A small 2-D map as the primer writes it: ``[[4, 2], [2, 4]]`` (true minus signs)."""
+    """A small 2-D map as the primer writes it: ``[[4, 2], [2, 4]]`` (true minus signs);
+    a map of more than 36 cells by its size only ("a 28×28 map")."""
+    if a.size > 36:
+        return f"a {a.shape[0]}×{a.shape[1]} map"
     return "[" + ", ".join("[" + ", ".join(fmt(float(v)) for v in row) + "]" for row in a) + "]"
 
 

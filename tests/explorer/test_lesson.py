@@ -172,4 +172,5 @@ def test_h_strided_conv_instead_of_pooling(order):
 
 def test_matrix_text_uses_the_true_minus():
     assert lesson.matrix_text(np.array([[-2.0, 0.5]])) == "[[−2, 0.5]]"
+    assert lesson.matrix_text(np.zeros((28, 28))) == "a 28×28 map"
     assert lesson.step_index("nope") == 0

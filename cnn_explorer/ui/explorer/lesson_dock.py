@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -247,8 +247,15 @@ class LessonPanel(QWidget):
         self.feedback = lesson.WAITING
         self.evaluate(force=True)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.evaluate(force=True)  # edits made while the lesson was hidden
+
     def evaluate(self, force: bool = False) -> None:
-        """Run the step's check (and live text) on the document as it is now."""
+        """Run the step's check (and live text) on the document as it is now; nothing
+        while the panel is hidden (no cost to editing without the lesson)."""
+        if not self.isVisible():
+            return
         if not (self.doc.computed or force):
             return  # results are on their way: the check runs when they arrive
         step = self.step
