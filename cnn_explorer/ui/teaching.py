@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMenu, QWhatsThis
+from PySide6.QtWidgets import QDockWidget, QMenu, QTableView, QWhatsThis
 
 from cnn_explorer.ui import help as helptext
 from cnn_explorer.ui.explorer.grid_table import GRID_KEYS
@@ -136,6 +136,11 @@ class Teaching(QObject):
 
     def _zoom_grid(self, new: float, old: float) -> None:
         grid = self.win.grid
-        if not grid.fitting:
-            grid.set_cell_px(round(grid.cell_px * new / old))
-        self.win.kernel.sync()  # the weight columns follow the font
+        grid.font_scale = new
+        px = grid.cell_px if grid.fitting else round(grid.cell_px * new / old)
+        grid.cell_px = 0  # re-apply even an unchanged size: the font changed
+        grid.set_cell_px(px)
+        for table in self.win.kernel.findChildren(QTableView):  # rows follow the font
+            rows = table.verticalHeader()
+            rows.setDefaultSectionSize(round(rows.defaultSectionSize() * new / old))
+        self.win.kernel.sync()  # and so do the weight columns

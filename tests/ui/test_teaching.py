@@ -223,7 +223,7 @@ def test_every_explorer_control_has_whats_this(qtbot, window):
 def test_zoom_scales_fonts_cells_and_maps_and_persists(qtbot, window):
     base = window.font().pointSizeF()
     label_before = window.teaching.lesson.title.font().pointSizeF()
-    cell = window.grid.cell_px
+    cell, grid_pt = window.grid.cell_px, window.grid.table.font().pointSizeF()
     window.grid.fitting = False
     menu_action(window, "View", "Zoom in").trigger()
     menu_action(window, "View", "Zoom in").trigger()
@@ -231,6 +231,7 @@ def test_zoom_scales_fonts_cells_and_maps_and_persists(qtbot, window):
     assert window.font().pointSizeF() == pytest.approx(base * 1.25)
     assert window.teaching.lesson.title.font().pointSizeF() > label_before
     assert window.maps.zoom == 1.25 and window.grid.cell_px > cell
+    assert window.grid.table.font().pointSizeF() > grid_pt  # numbers in the cells too
     w0 = window.maps.view.width()
     assert float(QSettings().value("view/zoom")) == 1.25
     menu_action(window, "View", "Reset zoom").trigger()

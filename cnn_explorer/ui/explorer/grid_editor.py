@@ -87,6 +87,7 @@ class GridEditor(QWidget):
             hdr.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
             hdr.setMinimumSectionSize(MIN_CELL)
         self.cell_px = 0
+        self.font_scale = 1.0  # View ▸ Zoom: the numbers grow with the window's font
         self.fitting = False
         """True while the grid keeps fitting the panel (Fit, or a picture just loaded)."""
         self.table.zoom_requested.connect(self.zoom)
@@ -291,7 +292,7 @@ class GridEditor(QWidget):
             return
         self.cell_px = px
         font = self.table.font()
-        font.setPointSize(9 if px >= 40 else 7 if px >= 20 else 5)
+        font.setPointSizeF((9 if px >= 40 else 7 if px >= 20 else 5) * self.font_scale)
         self.table.setFont(font)
         for hdr in (self.table.horizontalHeader(), self.table.verticalHeader()):
             hdr.setDefaultSectionSize(px)
