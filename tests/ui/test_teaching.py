@@ -292,3 +292,11 @@ def test_window_still_fits_a_small_screen_with_the_lesson_open(qtbot, window):
     window.resize(1280, 800)
     QApplication.processEvents()
     assert window.size().width() == 1280 and window.teaching.dock.isVisible()
+
+
+def test_the_lesson_steps_aside_for_the_training_tab(qtbot, window):
+    window.teaching.open_lesson()
+    window.tabs.setCurrentIndex(1)
+    assert not window.teaching.dock.isVisible()
+    window.tabs.setCurrentIndex(0)
+    assert window.teaching.dock.isVisible()
