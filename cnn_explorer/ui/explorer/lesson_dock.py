@@ -2,7 +2,8 @@
 time, beside the explorer.
 
 Going to a step sets the document up with the ``new_document`` intent (one undo step, so
-the learner's own work is one Edit ▸ Undo away); before replacing a document the lesson did
+the learner's own work is one Edit ▸ Undo away; none when the document already is the
+step's, as when the app has just opened on the worked example); before replacing a document the lesson did
 not make, it asks through ``confirm`` (the window's unsaved-work question). The step's
 check runs after every change and result, and its feedback appears below the question.
 Where the learner is and which steps they answered are kept in QSettings.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
 from cnn_explorer.explorer import lesson
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
+from cnn_explorer.explorer.specs import LayerSpec
 
 STEP_KEY = "lesson/step"
 DONE_KEY = "lesson/done"
@@ -212,18 +215,30 @@ class LessonPanel(QWidget):
         if asks and not self.confirm(f"setting up the lesson step “{step.title}”"):
             return False
         x, layers = step.setup()
-        self._applying = True
-        try:
-            self.doc.new_document(x, layers, f"Lesson {index + 1}: {step.title}")
-        finally:
-            self._applying = False
+        if self._holds(x, layers):  # already set up (the app opens on the worked example)
+            self.doc.select_cell(None)
+        else:
+            self._applying = True
+            try:
+                self.doc.new_document(x, layers, f"Lesson {index + 1}: {step.title}")
+            finally:
+                self._applying = False
+            self.replaced.emit()
         self._owns_document = True
         self.index = index
         self.pages.setCurrentIndex(1)
         self._save_progress()
-        self.replaced.emit()
         self._show_step()
         return True
+
+    def _holds(self, x: np.ndarray, layers: list[LayerSpec]) -> bool:
+        """True when the document is exactly ``x`` and ``layers`` (no undo step needed)."""
+        doc = self.doc
+        if x.shape != doc.input.shape or not np.array_equal(x, doc.input):
+            return False
+        return len(layers) == len(doc.layers) and all(
+            a.same_values(b) for a, b in zip(layers, doc.layers, strict=True)
+        )
 
     def _on_changed(self, change: Change) -> None:
         if change.kind == "document" and not self._applying:
