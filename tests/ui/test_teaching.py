@@ -305,3 +305,15 @@ def test_the_lesson_steps_aside_for_the_training_tab(qtbot, window):
     assert not window.teaching.dock.isVisible()
     window.tabs.setCurrentIndex(0)
     assert window.teaching.dock.isVisible()
+
+
+def test_layer_rows_count_weight_sharing_like_for_like(qtbot, window):
+    assert "4 parameters (no bias); a dense layer would need 144" in window.layers.row_text(0)
+    window.doc.update_config(0, bias=True, filters=2)
+    settle(qtbot, window)
+    text = window.layers.row_text(0).replace("\u00a0", " ")
+    # 2 filters of 2×2 on 4×4 → 2×3×3: dense 16·18 weights + 18 biases.
+    assert (
+        "10 parameters (8 weights + 2 biases); a dense layer would need 306 (288 + 18 biases)"
+        in text
+    )
