@@ -3,9 +3,10 @@ time, beside the explorer.
 
 Going to a step sets the document up with the ``new_document`` intent (one undo step, so
 the learner's own work is one Edit ▸ Undo away; none when the document already is the
-step's, as when the app has just opened on the worked example); before replacing a document the lesson did
-not make, it asks through ``confirm`` (the window's unsaved-work question). The step's
-check runs after every change and result, and its feedback appears below the question.
+step's, as when the app has just opened on the worked example); before replacing a
+document the lesson did not make, it asks through ``confirm`` (the window's unsaved-work
+question). The step's check runs after every change and result while the panel is shown,
+and its feedback appears below the question.
 Where the learner is and which steps they answered are kept in QSettings.
 """
 
