@@ -37,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="ROWSxCOLS",
         help="grid size for an image FILE (default: its aspect ratio, 64 on the longer side)",
     )
+    p.add_argument(
+        "--lesson",
+        metavar="STEP",
+        type=int,
+        help="open the guided lesson set up at step STEP (1 = the worked example)",
+    )
     p.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             r, c = _pair(args.image_size)
             opts = ImageOptions(r, c, win.images.channels_for(args.file))
         ok = win.load_image(args.file, opts) if opts is not None else win.open_path(args.file)
+    if args.lesson:
+        win.teaching.open_lesson(max(0, args.lesson - 1))
     win.show()
     if args.quit_after_show:
         app.processEvents()

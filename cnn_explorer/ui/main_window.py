@@ -41,6 +41,7 @@ from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
+from cnn_explorer.ui.teaching import Teaching
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
 
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         if restore_state:
             self._restore_state()
+            self.teaching.restore()
 
     # ------------------------------------------------------------------ parts
     @property
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
     @persist_settings.setter
     def persist_settings(self, on: bool) -> None:
         self.files.persist_settings = on
+        self.teaching.set_persist(on)
 
     @property
     def current_path(self) -> str | None:
@@ -214,6 +217,8 @@ class MainWindow(QMainWindow):
             v.addAction(dock.toggleViewAction())
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
+        # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
+        self.teaching = Teaching(self, v, h, KEEPS_HISTORY)
 
     def _build_compare(self, menu: QMenu) -> None:
         """Compare mode (see compare_mode.py): View menu entries and a map-toolbar button."""
@@ -273,6 +278,7 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         explorer_docks = [self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock]
+        explorer_docks.append(self.teaching.dock)
         if index == 1:
             self._ensure_training()
             self._hidden_docks = [d for d in explorer_docks if d.isVisible()]
