@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         for w in (self.grid, self.kernel, self.layers):
             w.message.connect(self.show_status)
+        self.teaching.zoom.changed.connect(self.compare.set_zoom)
         self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.grid.image_requested.connect(self.images.open_dialog)
         self.files.status.connect(self.show_status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from cnn_explorer.explorer.explain import Selection
@@ -184,3 +185,15 @@ def test_rgb_input_and_a_new_document(qtbot, window) -> None:
     settle(qtbot, window)
     assert not window.compare.active and window.tabs.currentWidget() is window.maps
     assert window.layers_dock.widget() is window.layers
+
+
+def test_zoom_reaches_the_compare_view(qtbot, window) -> None:
+    _b, view = enter(qtbot, window)
+    window.teaching.zoom.set_factor(2.0)
+    assert view.zoom == 2.0
+    r = view.tile("a", 3).vb.sceneBoundingRect()
+    on_screen = view.view.mapFromScene(r).boundingRect().width()
+    assert on_screen == pytest.approx(2 * r.width(), rel=0.05)
+    click(qtbot, view, "b", 3, 0, 1, 1)  # clicks still land on the right cell
+    assert window.compare.b.selection == Selection(3, 0, 1, 1)
+    window.teaching.zoom.set_factor(1.0)

@@ -76,6 +76,7 @@ class CompareMode(QObject):
         self._titles: dict[str, str] = {}
         self._explain_split: QSplitter | None = None
         self._replacing = False  # swap replaces the document: compare mode goes on
+        self._zoom = 1.0
         self.toggle_action = QAction("&Compare A | B", self, checkable=True)
         self.toggle_action.setShortcut("Ctrl+Shift+C")
         self.toggle_action.setToolTip(
@@ -106,6 +107,7 @@ class CompareMode(QObject):
         b = Document(self)
         self.b = b
         self.view = CompareView(self.a, b)
+        self.view.set_zoom(self._zoom)
         for action in (self.leave_action, self.swap_action, self.adopt_action):
             self.view.add_button(action)
         self._b_widgets = {"layers": LayerStack(b), "kernel": KernelEditor(b)}
@@ -231,6 +233,12 @@ class CompareMode(QObject):
             return
         if change.kind in ("input", "input_shape", "document"):
             self.b.follow_input(self.a, change.region if change.kind == "input" else None)
+
+    def set_zoom(self, factor: float) -> None:
+        """View ▸ Zoom reaches the compare view too."""
+        self._zoom = factor
+        if self.view is not None:
+            self.view.set_zoom(factor)
 
     def shutdown(self) -> None:
         if self.b is not None:

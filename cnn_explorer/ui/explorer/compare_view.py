@@ -56,6 +56,8 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.a, self.b = a, b
         self.active = False
+        self.zoom = 1.0
+        """View ▸ Zoom: screen pixels per scene unit (the feature-map view's too)."""
         self.paint_count = 0
         self._struct: tuple = ()
         self._layout_key: tuple = ()
@@ -301,7 +303,15 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ placing
     def _avail(self) -> int:
-        return max(300, self.scroll.viewport().width())
+        """Width (scene units) the columns share: the viewport's at the current zoom."""
+        return max(300, int(self.scroll.viewport().width() / self.zoom))
+
+    def set_zoom(self, factor: float) -> None:
+        """Draw everything ``factor`` times larger (View ▸ Zoom); the columns narrow."""
+        if factor != self.zoom:
+            self.zoom = factor
+            self._layout_key = ()
+            self._place()
 
     def _place(self) -> None:
         avail = self._avail()
@@ -310,17 +320,19 @@ class CompareView(QWidget):
             return
         self._layout_key = key
         w, h = self._items.place(avail)
-        self.view.setFixedSize(max(w, avail), h)
-        self.view.setRange(QRectF(0, 0, max(w, avail), h), padding=0)
+        w = max(w, avail)
+        z = self.zoom
+        self.view.setFixedSize(max(1, round(w * z)), max(1, round(h * z)))
+        self.view.setRange(QRectF(0, 0, w, h), padding=0)
         self._flush_visible()
 
     def _visible_rect(self) -> QRectF | None:
         if not self.view.isVisible():
             return None
-        vp = self.scroll.viewport()
-        x = self.scroll.horizontalScrollBar().value()
-        y = self.scroll.verticalScrollBar().value()
-        return QRectF(x - 32, y - 32, vp.width() + 64, vp.height() + 64)
+        vp, z = self.scroll.viewport(), self.zoom
+        x = self.scroll.horizontalScrollBar().value() / z
+        y = self.scroll.verticalScrollBar().value() / z
+        return QRectF(x - 32, y - 32, vp.width() / z + 64, vp.height() / z + 64)
 
     def _flush_visible(self) -> None:
         shown = self._visible_rect()
