@@ -234,21 +234,22 @@ class CompareView(QWidget):
         row.bars["ab"].set_scale(levels, signed)
         for side, x in (("a", am), ("b", bm)):
             title = titles[side][m] if m < len(titles[side]) else ""
-            self._items.set_title(row, side, title.split(": ", 1)[-1] if m else title)
+            short = title.split(": ", 1)[-1] if m else title
             st = stats[side]
             if x is not None and st is not None:
+                self._items.set_title(row, side, f"{SIDE_NAMES[side]} · {short}")
                 for t in row.tiles[side]:
                     self._push(t, x, (levels, signed), st, title, changed(side, t.channel))
             else:
-                self._items.set_title(row, side, "—")
+                self._items.set_title(row, side, f"{SIDE_NAMES[side]} · no map")
         if am is None or bm is None or not p.paired:
-            self._items.set_title(row, "d", "no difference")
+            self._items.set_title(row, "d", "B − A · none")
             return
         d = self._difference(m, am, bm)
         bound = compare.diff_bound(d)
         top = colors.nice_ceil(bound) or 1.0
         row.bars["d"].set_scale((-top, top), True)
-        text = "identical: 0 everywhere" if bound == 0 else f"largest |B − A| = {colors.fmt(bound)}"
+        text = "B − A · identical (0)" if bound == 0 else f"B − A · up to ±{colors.fmt(bound)}"
         self._items.set_title(row, "d", text)
         for t in row.tiles["d"]:
             lv = ((-top, top), True)
