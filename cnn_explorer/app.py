@@ -1,5 +1,5 @@
 """Command line entry point: ``cnn-explorer [FILE] [--screenshot OUT.png]`` and
-``cnn-explorer train DATA_DIR [...]``.
+``cnn-explorer train DATA_DIR [...]`` and ``cnn-explorer run MODEL INPUT [...]``.
 
 Without ``--screenshot`` it opens the window (on FILE, a project or an image, or on the
 built-in worked example). With ``--screenshot`` it renders the main window to a PNG and
@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from cnn_explorer.training.cli import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["run"]:
+        from cnn_explorer.interchange.cli import main as run_main
+
+        return run_main(argv[1:])
     args = parse_args(argv)
     headless = args.screenshot or args.quit_after_show
     if headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -43,3 +43,8 @@ MAX_DOCUMENT_BYTES = 1 << 30
 (the explorer keeps them all to show them). A project needing more is refused when opened,
 before anything is computed: a file may describe layers whose maps grow (padding) far past
 what a laptop holds."""
+
+MAX_MODEL_BYTES = 1 << 30
+"""Largest model file the app reads, counting its external weight files (ONNX ``.data``):
+checked from the file sizes before anything is read, so a huge download is refused at once
+instead of filling memory."""
