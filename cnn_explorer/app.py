@@ -171,6 +171,10 @@ class _StderrReporter:
     def image_options(self, _w: int, _h: int, default: object, _preview: object = None) -> object:
         return default
 
+    def import_report(self, model: object) -> object:
+        print(model.report.text(), file=sys.stderr)  # type: ignore[attr-defined]
+        return model.preprocessing  # type: ignore[attr-defined]
+
 
 if __name__ == "__main__":
     sys.exit(main())

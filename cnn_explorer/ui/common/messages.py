@@ -7,11 +7,15 @@ swap in :class:`RecordingReporter` and no dialog can ever block a test run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
 
 from cnn_explorer.limits import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from cnn_explorer.interchange.model import ImportedModel, Preprocessing
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
 """The file-dialog filter for every image the app reads."""
@@ -84,6 +88,16 @@ class Reporter:
             return None
         return dlg.options()
 
+    def import_report(self, model: ImportedModel) -> Preprocessing | None:
+        """Show what the import did and let the user adjust the preprocessing; the
+        preprocessing to open the model with, or None (Cancel)."""
+        from cnn_explorer.ui.common.import_report import ImportReportDialog
+
+        dlg = ImportReportDialog(model, self.parent)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dlg.preprocessing()
+
 
 @dataclass
 class RecordingReporter(Reporter):
@@ -101,6 +115,11 @@ class RecordingReporter(Reporter):
     image_answer: ImageOptions | None = None
     image_defaults: list[ImageOptions] = field(default_factory=list)
     """The size offered for every image asked about (the dialog's starting values)."""
+    reports: list[ImportedModel] = field(default_factory=list)
+    """Every imported model whose report was shown."""
+    import_answer: Preprocessing | None = None
+    """The preprocessing to answer the import report with (None: the model's own)."""
+    import_cancel: bool = False
 
     def error(self, title: str, text: str) -> None:
         self.errors.append((title, text))
@@ -130,3 +149,9 @@ class RecordingReporter(Reporter):
     ) -> ImageOptions | None:
         self.image_defaults.append(default)
         return self.image_answer or default
+
+    def import_report(self, model: ImportedModel) -> Preprocessing | None:
+        self.reports.append(model)
+        if self.import_cancel:
+            return None
+        return self.import_answer or model.preprocessing

@@ -1,0 +1,142 @@
+"""The Model tab: opening each committed ONNX fixture shows every node in the navigator,
+clicking a node shows its maps, clicking a cell explains it with the tensor's value and
+highlights its receptive field on the picture, top-k names and probabilities, bad files
+give one message and change nothing, and pictures load at the model's size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from ui_helpers import drop_file
+
+from cnn_explorer.imageio import save_png
+from cnn_explorer.interchange.model import Preprocessing
+
+FIXTURES = Path(__file__).resolve().parents[1] / "interchange" / "fixtures"
+NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
+
+
+def _open(qtbot, window, path: Path) -> None:
+    tab = window.model_tab
+    assert window.open_path(str(path))
+    tab.wait()
+    qtbot.waitUntil(lambda: tab.doc.ready, timeout=30_000)
+
+
+def _click_grid(qtbot, tab, channel: int, row: int, col: int) -> None:
+    """A real mouse click on a cell of the mosaic."""
+    grid = tab.grid
+    y, x = grid.tile_origin(channel)
+    scene = grid.image.mapToScene(x + col + 0.5, y + row + 0.5)
+    pos = grid.maps_view.mapFromScene(scene)
+    qtbot.mouseClick(
+        grid.maps_view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y())
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_fixture_opens_with_every_node_in_the_navigator(qtbot, window, name):
+    _open(qtbot, window, FIXTURES / f"{name}.onnx")
+    tab = window.model_tab
+    vm = tab.doc.view
+    assert window.tabs.currentWidget() is tab
+    assert window.reporter.reports and window.reporter.errors == []
+    assert tab.navigator.names() == ["input", *(n.name for n in vm.graph.nodes)]
+    assert name in tab.title.text()
+    for node in vm.graph.nodes[:: max(1, len(vm.graph.nodes) // 5)]:
+        item = tab.navigator._items[node.name]  # the row the user clicks
+        rect = tab.navigator.visualItemRect(item)
+        qtbot.mouseClick(tab.navigator.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        assert vm.selected_node == node.name
+        assert node.name in tab.header.text()
+        shown = tab.grid.vector if tab.grid.showing_bars else tab.grid.maps
+        assert shown is not None and shown.size == vm.tensor(node.name).size
+
+
+def test_clicking_a_cell_explains_it_and_shows_its_receptive_field(qtbot, window):
+    _open(qtbot, window, FIXTURES / "resnet.onnx")
+    tab = window.model_tab
+    vm = tab.doc.view
+    add = next(n.name for n in vm.graph.nodes if n.layer.kind == "add")
+    tab.doc.select_node(add)
+    _click_grid(qtbot, tab, 1, 3, 4)
+    cell = vm.selection
+    assert cell is not None and cell.tensor == add and cell.index == (1, 3, 4)
+    value = float(vm.tensor(add)[1, 3, 4])
+    assert vm.explain(cell).result == pytest.approx(value, rel=1e-5, abs=1e-6)
+    assert " + " in tab.explanation_text
+    assert tab.picture.field is not None and tab.picture.field.mask.any()
+    assert "Receptive field" in tab.picture.caption.text()
+    conv = vm.graph.nodes[0].name
+    tab.doc.select_node(conv)
+    _click_grid(qtbot, tab, 0, 0, 0)
+    assert vm.selection.tensor == conv
+    assert tab.explanation_text.startswith("out[")  # a conv's multiply-adds
+    got = vm.explain(vm.selection).result
+    assert got == pytest.approx(float(vm.tensor(conv)[vm.selection.index]), rel=1e-5, abs=1e-6)
+
+
+def test_top_k_shows_class_names_and_probabilities(qtbot, window):
+    _open(qtbot, window, FIXTURES / "vgg_bn.onnx")
+    tab = window.model_tab
+    rows = tab.top_rows()
+    assert len(rows) == 5
+    names = tab.doc.view.preprocessing.class_names
+    assert {n for n, _ in rows} <= set(names)
+    assert 0 < sum(p for _, p in rows) <= 1 + 1e-9
+    last = tab.doc.view.graph.output
+    tab.doc.select_node(last)
+    assert tab.grid.showing_bars
+    qtbot.mouseClick(tab.grid.bars_view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+
+
+def test_a_bad_file_gives_one_message_and_keeps_the_model(qtbot, window, tmp_path):
+    _open(qtbot, window, FIXTURES / "lenet5.onnx")
+    tab = window.model_tab
+    before = tab.doc.view
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes((FIXTURES / "resnet.onnx").read_bytes()[:300])
+    drop_file(window, str(bad))
+    tab.wait()
+    qtbot.waitUntil(lambda: bool(window.reporter.errors), timeout=30_000)
+    assert len(window.reporter.errors) == 1
+    _title, text = window.reporter.errors[0]
+    assert "broken.onnx" in text and "unchanged" in text
+    assert tab.doc.view is before and tab.navigator.names()[1] == before.graph.nodes[0].name
+    assert window.last_status
+
+
+def test_cancel_in_the_report_opens_nothing_and_edits_apply(qtbot, window):
+    window.reporter.import_cancel = True
+    assert window.open_path(str(FIXTURES / "resnet.onnx"))
+    window.model_tab.wait()
+    qtbot.waitUntil(lambda: bool(window.reporter.reports))
+    assert window.model_tab.doc.view is None
+    window.reporter.import_cancel = False
+    window.reporter.import_answer = Preprocessing((3, 24, 24), "bgr", 1.0, (1.0,), (2.0,), ("x",))
+    _open(qtbot, window, FIXTURES / "resnet.onnx")
+    vm = window.model_tab.doc.view
+    assert vm.preprocessing.colour == "bgr"
+    rows = window.model_tab.top_rows()
+    assert "x" in [n for n, _ in rows] and "class 1" in [n for n, _ in rows]
+
+
+def test_a_picture_loads_at_the_model_size(qtbot, window, tmp_path):
+    _open(qtbot, window, FIXTURES / "squeezenet.onnx")
+    tab = window.model_tab
+    img = np.zeros((50, 70, 3), np.uint8)
+    img[:, :35, 0] = 255
+    path = tmp_path / "red.png"
+    save_png(img, str(path))
+    assert window.open_path(str(path))  # the Model tab is shown: the picture goes there
+    tab.wait()
+    qtbot.waitUntil(lambda: tab.doc.view.input_name == "red.png" and tab.doc.ready)
+    assert tab.doc.view.pixels.shape == (33, 33, 3)
+    assert tab.doc.view.pixels[5, 2, 0] == 255  # red on the left
+    tab.load_image(str(tmp_path / "missing.png"))
+    tab.wait()
+    qtbot.waitUntil(lambda: bool(window.reporter.errors))
+    assert tab.doc.view.input_name == "red.png"
