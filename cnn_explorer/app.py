@@ -23,7 +23,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="See how a convolutional neural network works: edit inputs and kernels, "
         "stack layers, watch every feature map update.",
     )
-    p.add_argument("file", nargs="?", help="project (.cnnx) or image (PNG, JPEG, BMP, GIF) to open")
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="project (.cnnx), image (PNG, JPEG, BMP, GIF) or model file (.onnx) to open",
+    )
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
     p.add_argument(
@@ -104,6 +108,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     from cnn_explorer.explorer.explain import Selection
 
     win.images.wait(60_000)  # type: ignore[attr-defined]
+    for _ in range(3):  # a model file: its import, then its forward pass
+        win.model_tab.wait(120_000)  # type: ignore[attr-defined]
     app.processEvents()  # type: ignore[attr-defined]
     doc = win.doc  # type: ignore[attr-defined]
     doc.recompute_now()

@@ -72,6 +72,7 @@ class MapGrid(QWidget):
         self.vector: np.ndarray | None = None
         self.label = ""
         self._layout: tuple[int, int] = (1, 0)
+        self._marked: tuple[int, ...] | None = None
         self.maps_view = pg.GraphicsLayoutWidget()
         self.maps_view.setBackground("w")
         self.vb = self.maps_view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
@@ -106,18 +107,30 @@ class MapGrid(QWidget):
         self.vb.addItem(item)
         return item
 
+    def resizeEvent(self, event: Any) -> None:
+        """Re-flow the tiles to the new shape of the view (one image: cheap)."""
+        super().resizeEvent(event)
+        if self.maps is not None:
+            c, h, w = self.maps.shape
+            if mosaic_layout(c, h, w, self._aspect()) != self._layout:
+                self.show_maps(self.maps, self.label, self._marked)
+
+    def _aspect(self) -> float:
+        size = self.maps_view.size()
+        return max(0.5, (size.width() - 90) / max(1, size.height()))
+
     @property
     def showing_bars(self) -> bool:
         return self.stack.currentWidget() is self.bars_view
 
     # ------------------------------------------------------------------ data
-    def show_maps(self, maps: np.ndarray, label: str) -> None:
+    def show_maps(
+        self, maps: np.ndarray, label: str, marked: tuple[int, ...] | None = None
+    ) -> None:
         """Show ``(C, H, W)`` as tiles with one colour scale."""
         self.maps, self.vector, self.label = maps, None, label
         c, h, w = maps.shape
-        size = self.maps_view.size()
-        aspect = max(0.5, (size.width() - 90) / max(1, size.height()))
-        self._layout = mosaic_layout(c, h, w, aspect)
+        self._layout = mosaic_layout(c, h, w, self._aspect())
         mosaic = build_mosaic(maps, *self._layout)
         levels, signed = colors.levels_for(*colors.finite_range(maps))
         self.image.setImage(mosaic, autoLevels=False, levels=levels)
@@ -125,8 +138,8 @@ class MapGrid(QWidget):
         self.cbar.setColorMap(colors.DIVERGING if signed else colors.SEQUENTIAL)
         self.cbar.setLevels(levels)
         self.vb.autoRange(padding=0.02)
-        self.cell_box.setVisible(False)
         self.stack.setCurrentWidget(self.maps_view)
+        self.mark(marked)
 
     def show_vector(self, v: np.ndarray, label: str) -> None:
         """Show a vector as bars, one per index."""
@@ -140,6 +153,7 @@ class MapGrid(QWidget):
 
     def mark(self, where: tuple[int, ...] | None) -> None:
         """Outline the selected cell (``(c, r, q)`` of the maps or ``(i,)`` of the bars)."""
+        self._marked = where
         if self.vector is not None:
             if where is None:
                 self.bar_mark.setOpts(x=[0], height=[0])

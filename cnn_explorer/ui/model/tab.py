@@ -9,6 +9,7 @@ intents (select a node, select a cell, a new picture) and its signals repaint th
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -44,7 +45,7 @@ from cnn_explorer.ui.model.navigator import NodeNavigator, shape_text
 TOP_K = 5
 EMPTY = (
     "<h2>Explore your own model</h2><p>Open a model file — {kinds} — with "
-    "<b>File ▸ Open model…</b>, the button below, or drop it on the window.</p>"
+    "<b>File ▸ Open model…</b>, the button above, or drop it on the window.</p>"
     "<p>You will see what the import did, choose how pictures are fed to it, and then every "
     "layer's maps, the arithmetic and receptive field of any cell, and the top classes.</p>"
 )
@@ -61,6 +62,7 @@ class ModelTab(QWidget):
         self.doc = GraphDocument(self)
         self.loader = ModelLoader(reporter, self)
         self.explanation_text = ""
+        self._sized = False
         self._build()
         self._connect()
 
@@ -149,6 +151,16 @@ class ModelTab(QWidget):
         self.navigator.node_clicked.connect(self.doc.select_node)
         self.grid.cell_clicked.connect(self._grid_clicked)
         self.grid.hover_text.connect(lambda t: self.status_changed.emit(t, False))
+
+    def showEvent(self, event: Any) -> None:
+        """Size the three columns to the window the first time the tab is shown."""
+        super().showEvent(event)
+        if not self._sized and self.width() > 200:
+            self._sized = True
+            w = self.width() - 12  # the splitter may still sit on a hidden page
+            side = max(300, int(0.24 * w))
+            right = max(320, int(0.25 * w))
+            self.split.setSizes([side, max(200, w - side - right), right])
 
     # ------------------------------------------------------------------ public
     def open_model(self, path: str) -> bool:
@@ -312,7 +324,6 @@ class ModelTab(QWidget):
                     f"({rows[1] - rows[0] + 1}×{cols[1] - cols[0] + 1} pixels"
                     f", {field.index[0].size} of {field.shape[0]} channels)."
                 )
-            parts.append(f"<p><b>{html.escape(caption)}</b></p>")
         self.explanation.setHtml("".join(parts))
         self.picture.show_field(field, caption)
 
