@@ -13,6 +13,7 @@ Qt-free (NumPy, the engine and the interchange types).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from cnn_explorer.engine.graph_geometry import CellSet, graph_receptive_field
 from cnn_explorer.engine.merge import Add, Concat, MergeLayer, Mul
 from cnn_explorer.explorer.stats import MapStats, map_stats
 from cnn_explorer.interchange.model import ImportedModel, ModelFileError, Preprocessing
+from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 
 INPUT = Graph.INPUT
 Shape = tuple[int, ...]
@@ -85,6 +87,21 @@ class ForwardJob:
         return {k: v[0] for k, v in self.graph.forward(self.x).items()}
 
 
+def checked_shapes(graph: Graph, input_shape: Sequence[int]) -> dict[str, Shape]:
+    """Every tensor's shape at ``input_shape``; ShapeError when the graph cannot take it,
+    ModelFileError when its maps would need more than :data:`MAX_DOCUMENT_BYTES` (the
+    importer's rule, applied again when the user picks another input size)."""
+    shapes = graph.output_shapes(input_shape)
+    need = 4 * sum(math.prod(s) for s in shapes.values())
+    if need > MAX_DOCUMENT_BYTES:
+        raise ModelFileError(
+            f"at input size {'×'.join(map(str, input_shape))} the maps take about "
+            f"{need / 1e6:.0f} MB, more than the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB this app "
+            "allows; choose a smaller input size"
+        )
+    return shapes
+
+
 def display_maps(a: np.ndarray) -> np.ndarray | None:
     """``a`` as maps ``(C, H, W)`` when it is a picture-like tensor (a 2-D tensor is one
     map); None for vectors, ``(C, 1, 1)`` included (they are drawn as bars)."""
@@ -117,7 +134,7 @@ class GraphViewModel:
         self.model = model
         self.graph: Graph = model.graph
         self.preprocessing: Preprocessing = model.preprocessing
-        self.shapes: dict[str, Shape] = self.graph.output_shapes(self.preprocessing.input_shape)
+        self.shapes: dict[str, Shape] = checked_shapes(self.graph, self.preprocessing.input_shape)
         self.generation = 0
         self.tensors: dict[str, np.ndarray] | None = None
         self.pixels: np.ndarray = np.zeros((1, 1, 3), np.uint8)
@@ -155,7 +172,7 @@ class GraphViewModel:
         """New preprocessing (input size, colour, scale, mean/std, class names): the
         shapes are checked first (ShapeError leaves everything as it was), the current
         picture is preprocessed again (or replaced by the sample at a new size)."""
-        shapes = self.graph.output_shapes(pre.input_shape)
+        shapes = checked_shapes(self.graph, pre.input_shape)
         old = self.preprocessing
         self.preprocessing = pre
         self.model = replace(self.model, preprocessing=pre)

@@ -34,6 +34,7 @@ class ProjectFiles(QObject):
     name_changed = Signal()  # the file (or untitled name) shown in the title changed
     open_requested = Signal(str)  # a recent file was chosen (the window opens it by kind)
     trained_loaded = Signal(object, str)  # (TrainedState, file name) of an opened project
+    model_loaded = Signal(object, str)  # (ImportedModel, file name) of an opened project
 
     def __init__(
         self, doc: Document, reporter: Reporter, recent_menu: QMenu, parent: QObject | None
@@ -47,6 +48,8 @@ class ProjectFiles(QObject):
         self.persist_settings = True  # headless runs (screenshots) leave QSettings alone
         self.trained_state: Callable[[], Any] = lambda: None
         """Returns the training tab's network to save with the project (None: no tab)."""
+        self.model_state: Callable[[], Any] = lambda: None
+        """Returns the Model tab's imported model to save with the project (None: none)."""
         self.rebuild_recent()
 
     @property
@@ -95,6 +98,8 @@ class ProjectFiles(QObject):
         self.status.emit(f"Opened {name}", False)
         if project.trained is not None:  # a project without one leaves the tab as it is
             self.trained_loaded.emit(project.trained, name)
+        if project.model is not None:  # likewise for the Model tab
+            self.model_loaded.emit(project.model, name)
         return True
 
     def start_new(self, x: np.ndarray, layers: list[LayerSpec], untitled: str) -> bool:
@@ -143,7 +148,9 @@ class ProjectFiles(QObject):
 
     def save_to(self, path: str) -> bool:
         try:
-            save_project(path, self.doc.input, self.doc.layers, self.trained_state())
+            save_project(
+                path, self.doc.input, self.doc.layers, self.trained_state(), self.model_state()
+            )
         except (OSError, ValueError) as exc:  # ValueError: data that cannot be stored
             self.reporter.error("Cannot save", f"Could not write {path}: {exc}")
             return False

@@ -249,6 +249,8 @@ class MainWindow(QMainWindow):
         self.files.open_requested.connect(self.open_path)
         self.files.trained_loaded.connect(self._restore_trained)
         self.files.trained_state = self._trained_state
+        self.files.model_state = self.model_tab.imported_model
+        self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)

@@ -140,3 +140,27 @@ def test_a_picture_loads_at_the_model_size(qtbot, window, tmp_path):
     tab.wait()
     qtbot.waitUntil(lambda: bool(window.reporter.errors))
     assert tab.doc.view.input_name == "red.png"
+
+
+def test_the_model_is_saved_in_the_project_and_comes_back(qtbot, window, tmp_path):
+    from cnn_explorer.ui.common.messages import RecordingReporter
+    from cnn_explorer.ui.main_window import MainWindow
+
+    window.reporter.import_answer = Preprocessing((3, 24, 24), "rgb", 1 / 255, (0.5,), (0.25,))
+    _open(qtbot, window, FIXTURES / "resnet.onnx")
+    path = tmp_path / "with_model.cnnx"
+    assert window.save_to(str(path))
+    other = MainWindow(restore_state=False)
+    other.reporter = RecordingReporter(other)
+    qtbot.addWidget(other)
+    assert other.open_project(str(path))
+    tab = other.model_tab
+    tab.wait()
+    qtbot.waitUntil(lambda: tab.doc.ready)
+    assert other.reporter.reports == []  # no import dialog: the project holds the model
+    assert tab.doc.view.preprocessing.std == (0.25,)
+    assert tab.navigator.names() == window.model_tab.navigator.names()
+    out = tab.doc.view.graph.output
+    assert np.array_equal(tab.doc.view.tensor(out), window.model_tab.doc.view.tensor(out))
+    other.doc.undo_stack.setClean()
+    other.close()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_explorer.explorer.graph_view_model import checked_shapes
 from cnn_explorer.interchange.model import ImportedModel, ModelFileError, Preprocessing
 from cnn_explorer.limits import MAX_INPUT_SIDE
 
@@ -219,7 +220,7 @@ class ImportReportDialog(QDialog):
     def _validate(self) -> None:
         try:
             pre = self.preprocessing()
-            self.model.graph.output_shapes(pre.input_shape)
+            checked_shapes(self.model.graph, pre.input_shape)
         except ValueError as exc:  # ModelFileError and the engine's ShapeError
             self.problem.setText(str(exc))
             self.buttons.button(QDialogButtonBox.StandardButton.Open).setEnabled(False)
