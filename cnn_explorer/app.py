@@ -1,5 +1,6 @@
-"""Command line entry point: ``cnn-explorer [FILE] [--screenshot OUT.png]`` and
-``cnn-explorer train DATA_DIR [...]`` and ``cnn-explorer run MODEL INPUT [...]``.
+"""Command line entry point: ``cnn-explorer [FILE] [--screenshot OUT.png]``,
+``cnn-explorer train DATA_DIR [...]``, ``cnn-explorer run MODEL INPUT [...]`` and
+``cnn-explorer export MODEL --to OUT.onnx|OUT.py``.
 
 Without ``--screenshot`` it opens the window (on FILE, a project or an image, or on the
 built-in worked example). With ``--screenshot`` it renders the main window to a PNG and
@@ -50,7 +51,7 @@ def _pair(text: str, sep: str = "x") -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the app (or ``cnn-explorer train ...`` headless); returns the exit code."""
+    """Run the app (or ``cnn-explorer train|run|export ...`` headless); returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:
         from cnn_explorer.training.cli import main as train_main
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from cnn_explorer.interchange.cli import main as run_main
 
         return run_main(argv[1:])
+    if argv[:1] == ["export"]:
+        from cnn_explorer.interchange.export_cli import main as export_main
+
+        return export_main(argv[1:])
     args = parse_args(argv)
     headless = args.screenshot or args.quit_after_show
     if headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -44,6 +44,19 @@ MAX_DOCUMENT_BYTES = 1 << 30
 before anything is computed: a file may describe layers whose maps grow (padding) far past
 what a laptop holds."""
 
+MAX_EPOCHS = 1000
+"""Most epochs of one training run (the Training tab's Epochs box)."""
+
+MAX_HISTORY_BATCHES = 100_000
+"""Most per-batch loss points a project keeps of a run's history (evenly thinned beyond)."""
+
+MAX_HISTORY_SNAPSHOT_VALUES = 8 * 2**20
+"""Most filter weights a project keeps over all the epoch snapshots of a run's history
+(32 MB of float32; snapshots are evenly thinned beyond, the first and last kept)."""
+
+MAX_HISTORY_CAPTION = 200
+"""Longest caption of a filter snapshot or title of a filter layer in a project file."""
+
 MAX_MODEL_BYTES = 1 << 30
 """Largest model file the app reads, counting its external weight files (ONNX ``.data``):
 checked from the file sizes before anything is read, so a huge download is refused at once

@@ -44,6 +44,7 @@ QT_FREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "explorer.model": (("cnn_explorer.explorer.model",), GUI),
     "explorer.edits": (("cnn_explorer.explorer.edits",), GUI),
     "training.session": (("cnn_explorer.training.session",), GUI),
+    "insight": (("cnn_explorer.insight.jobs",), GUI),
 }
 
 SCRIPT = """

@@ -1,8 +1,9 @@
 """The one undo command: it wraps an edit of :mod:`.edits` for Qt's undo stack.
 
 Every edit stores the old and new state of the part it changes, so undo/redo are exact.
-Consecutive edits with the same merge key (dragging a bias spin box) become one undo step
-through ``QUndoCommand.mergeWith``.
+Consecutive edits with the same merge key (dragging a bias spin box, setting the rows and
+then the columns of a resize) become one undo step through ``QUndoCommand.mergeWith``; a
+merged resize that comes back to the size it started from leaves no step at all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand
 
-from cnn_explorer.explorer.edits import Edit, LayerEdit
+from cnn_explorer.explorer.edits import Edit, InputEdit, LayerEdit
 
 if TYPE_CHECKING:
     from cnn_explorer.explorer.document import Document
@@ -27,14 +28,19 @@ class EditCommand(QUndoCommand):
         self.doc, self.edit = doc, edit
 
     def id(self) -> int:
-        return MERGE_ID if isinstance(self.edit, LayerEdit) and self.edit.merge_key else -1
+        mergeable = isinstance(self.edit, LayerEdit | InputEdit) and self.edit.merge_key
+        return MERGE_ID if mergeable else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        return (
-            isinstance(other, EditCommand)
-            and isinstance(self.edit, LayerEdit)
-            and self.edit.merge(other.edit)
-        )
+        edit = self.edit
+        if not (isinstance(other, EditCommand) and isinstance(edit, LayerEdit | InputEdit)):
+            return False
+        if not edit.merge(other.edit):
+            return False
+        self.setText(edit.text)
+        if isinstance(edit, InputEdit) and edit.is_noop:
+            self.setObsolete(True)
+        return True
 
     def redo(self) -> None:
         self.doc.apply(self.edit)

@@ -35,13 +35,16 @@ if TYPE_CHECKING:
 @dataclass
 class InputEdit:
     """Replace the input ``(C, H, W)`` (cell edit, stroke, fill, preset, image, resize).
-    ``applied``: the change is already on screen (a paint stroke); the first redo skips."""
+    ``applied``: the change is already on screen (a paint stroke); the first redo skips.
+    Consecutive edits with the same ``merge_key`` (the rows and then the columns spin box
+    of a resize) merge into one undo step."""
 
     old: np.ndarray
     new: np.ndarray
     text: str
     region: Region | None = None
     applied: bool = False
+    merge_key: str | None = None
 
     def redo(self, m: Explorer) -> Change | None:
         if self.applied:
@@ -54,6 +57,23 @@ class InputEdit:
 
     def _region(self) -> Region | None:
         return self.region if self.old.shape == self.new.shape else None
+
+    def merge(self, later: object) -> bool:
+        """Absorb ``later`` if it continues this edit (same merge key); True when merged.
+        Undo then restores the input from before the first of them, values included."""
+        if not isinstance(later, InputEdit) or self.merge_key is None:
+            return False
+        if later.merge_key != self.merge_key:
+            return False
+        self.new, self.text, self.region = later.new, later.text, None
+        return True
+
+    @property
+    def is_noop(self) -> bool:
+        """True when merged edits came back to where they started."""
+        return self.old.shape == self.new.shape and np.array_equal(
+            self.old, self.new, equal_nan=True
+        )
 
 
 @dataclass
@@ -223,7 +243,11 @@ def resize_input(m: Explorer, rows: int, cols: int) -> list[Any]:
     new = np.zeros((x.shape[0], rows, cols), np.float32)
     h, w = min(rows, x.shape[1]), min(cols, x.shape[2])
     new[:, :h, :w] = x[:, :h, :w]
-    return set_input(m, new, f"Resize input to {rows}×{cols}")
+    steps = set_input(m, new, f"Resize input to {rows}×{cols}")
+    for step in steps:  # rows, then columns (or a spin box stepped): one undo step
+        if isinstance(step, InputEdit):
+            step.merge_key = "resize"
+    return steps
 
 
 @intent

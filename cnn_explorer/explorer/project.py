@@ -16,6 +16,13 @@ engine config (``network_to_state``) under ``"trained"`` in ``project.json``, it
 ``trained/<layer>.<name>`` in ``arrays.npz``. The section is optional, so format version 1
 is unchanged: files without it load as before, and older readers ignore it. The Model
 tab's imported model is an optional section of the same kind (:mod:`.project_model`).
+
+The trained section may in turn carry the run's :class:`~cnn_explorer.engine.history.
+TrainingHistory` (loss and accuracy curves, the filter snapshot of every epoch, the last
+validation confusion matrix) under ``"trained"`` → ``"history"``, its arrays under
+``trained/history/`` (:func:`~cnn_explorer.explorer.validate.plan_history` says which and
+validates them). Also optional: a file without it opens with the network alone. A long
+history is thinned evenly to the limits in :mod:`cnn_explorer.limits` when saved.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from cnn_explorer.engine.archive import (
     archive_from_bytes,
     open_archive,
 )
+from cnn_explorer.engine.history import TrainingHistory
 from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.serialize import (
     array_specs,
@@ -56,12 +64,21 @@ from cnn_explorer.explorer.project_model import (
 from cnn_explorer.explorer.specs import LayerSpec
 from cnn_explorer.explorer.validate import (
     INPUT_SPEC,
+    HistoryPlan,
     LayerPlan,
     ProjectError,
     check_document_size,
+    history_from_arrays,
+    history_key,
+    plan_history,
     plan_layers,
 )
 from cnn_explorer.interchange.model import ImportedModel
+from cnn_explorer.limits import (
+    MAX_EPOCHS,
+    MAX_HISTORY_BATCHES,
+    MAX_HISTORY_SNAPSHOT_VALUES,
+)
 
 FORMAT = "cnn-explorer-project"
 VERSION = 1
@@ -83,13 +100,15 @@ class TrainedState:
     ``network`` is the whole engine network (conv part and Flatten/Dense head);
     ``class_names[k]`` names output ``k``; ``input_shape`` ``(C, H, W)`` is the image size
     it was trained on (images are resized to it and scaled to [0, 1]; None if unknown);
-    ``extra`` holds JSON-safe notes such as the dataset source.
+    ``extra`` holds JSON-safe notes such as the dataset source; ``history`` how it was
+    trained (None for a network loaded from a weights file, or an older project).
     """
 
     network: Network
     class_names: list[str]
     input_shape: tuple[int, int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    history: TrainingHistory | None = None
 
 
 @dataclass
@@ -236,6 +255,7 @@ class _TrainedPlan:
     network: Network
     specs: dict[str, ArraySpec]
     entry: dict[str, Any]
+    history: HistoryPlan | None = None
 
 
 def _trained_entry(trained: TrainedState, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -244,11 +264,35 @@ def _trained_entry(trained: TrainedState, arrays: dict[str, np.ndarray]) -> dict
     for key, value in params.items():
         arrays[TRAINED_PREFIX + key] = value
     shape = trained.input_shape
-    return {
+    entry = {
         "network": config,
         "class_names": [str(n) for n in trained.class_names],
         "input_shape": [int(s) for s in shape] if shape is not None else None,
         "extra": dict(trained.extra),
+    }
+    if trained.history is not None:
+        entry["history"] = _history_entry(trained.history, arrays)
+    return entry
+
+
+def _history_entry(history: TrainingHistory, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The JSON part of a training history (thinned to the file's limits); its arrays go
+    into ``arrays`` under :data:`~cnn_explorer.explorer.validate.HISTORY_PREFIX`."""
+    h = history.thinned(MAX_HISTORY_BATCHES, MAX_EPOCHS, MAX_HISTORY_SNAPSHOT_VALUES)
+    arrays[history_key("batches")] = np.array([h.batch_x, h.batch_loss], np.float64)
+    arrays[history_key("epochs")] = h.epoch_columns()
+    if h.confusion is not None:
+        arrays[history_key("confusion")] = np.asarray(h.confusion, np.int64)
+    for i, (_, layers) in enumerate(h.snapshots):
+        for j, (_, weight) in enumerate(layers):
+            arrays[history_key(f"snapshot{i}.{j}")] = np.asarray(weight, np.float32)
+    titles = [title for title, _ in h.snapshots[0][1]] if h.snapshots else []
+    return {
+        "batches": len(h.batch_x),
+        "epochs": len(h.epochs),
+        "confusion": h.confusion is not None,
+        "filter_layers": titles,
+        "snapshots": [caption for caption, _ in h.snapshots],
     }
 
 
@@ -270,20 +314,34 @@ def _trained_plan(entry: object, name: str) -> _TrainedPlan | None:
         k: replace(spec, kinds="fiuSU", what=f"the trained network's {spec.what}")
         for k, spec in array_specs(network, TRAINED_PREFIX).items()
     }
-    return _TrainedPlan(network, specs, entry)
+    names = entry.get("class_names")
+    history = plan_history(
+        entry.get("history"),
+        [tuple(layer.params["weight"].shape) for layer in network.layers if layer.kind == "conv"],
+        len(names) if isinstance(names, list) and names else None,
+        name,
+    )
+    if history is not None:
+        specs.update(history.specs)
+    return _TrainedPlan(network, specs, entry, history)
 
 
 def _check_trained_members(plan: _TrainedPlan, names: frozenset[str], name: str) -> None:
-    missing = sorted(k[len(TRAINED_PREFIX) :] for k in plan.specs if f"{k}.npy" not in names)
+    """The network's own arrays must all be there (a missing history array is named by
+    the archive reader with the history's words)."""
+    own = [k for k in plan.specs if plan.history is None or k not in plan.history.specs]
+    missing = sorted(k[len(TRAINED_PREFIX) :] for k in own if f"{k}.npy" not in names)
     if missing:
         raise ProjectError(f"{name}: the trained network lacks arrays {missing}.")
 
 
 def _trained(plan: _TrainedPlan, arrays: dict[str, np.ndarray], name: str) -> TrainedState:
     """Load the trained arrays into the planned network and check it is a usable
-    classifier (finite weights, one class name per output)."""
+    classifier (finite weights, one class name per output), then its history."""
     where = f"{name}: the trained network"
+    own = set(plan.network.state_arrays())
     params = {k[len(TRAINED_PREFIX) :]: arrays[k] for k in plan.specs}
+    params = {k: v for k, v in params.items() if k in own}
     entry = plan.entry
     try:
         load_state(plan.network, params, where)
@@ -294,7 +352,10 @@ def _trained(plan: _TrainedPlan, arrays: dict[str, np.ndarray], name: str) -> Tr
         raise ProjectError(f"{exc}.") from None
     if names is None:
         raise ProjectError(f"{where} has no valid list of class names.")
-    return TrainedState(plan.network, names, shape, dict(entry.get("extra", {})))
+    history = None
+    if plan.history is not None:
+        history = history_from_arrays(plan.history, arrays, len(names), name)
+    return TrainedState(plan.network, names, shape, dict(entry.get("extra", {})), history)
 
 
 def _check_header(meta: object, name: str) -> None:

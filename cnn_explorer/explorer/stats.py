@@ -3,7 +3,10 @@
 Every map on screen shows its min, max, mean and fraction of zeros; recomputing them over
 32 maps of 512² after each edit would cost more than the edit, so the fast paths update
 them by difference (:func:`update_stats`) and only the changed channels are recounted.
-NumPy only.
+A map whose every cell is zero is *dead* (:attr:`MapStats.dead`, :func:`channel_flags`):
+after a ReLU that means the unit does not fire at all on this input, which "zeros 100%"
+alone does not say. :func:`histogram` gives the distribution of one map or of a filter's
+weights on demand (finite values only, NaN/inf counted apart). NumPy only.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ class MapStats:
         if not ok.any():
             return 0.0, 0.0
         return float(self.mins[ok].min()), float(self.maxs[ok].max())
+
+    @property
+    def dead(self) -> np.ndarray:
+        """``(C,)`` bool: channels whose every cell is exactly zero (a dead unit on this
+        input). An empty map is never dead."""
+        return (self.zeros == self.n) & (self.n > 0)
 
     def copy(self) -> MapStats:
         return MapStats(
@@ -119,6 +128,84 @@ def update_stats(st: MapStats, a: np.ndarray, old: np.ndarray, new: np.ndarray) 
         for c in np.flatnonzero(redo_max):
             maxs[c] = a[c].max()
     return MapStats(mins, maxs, sums, zeros, st.nonfinite, st.n)
+
+
+def channel_flags(st: MapStats, channel: int) -> list[str]:
+    """Short warnings for one channel's tile, worst first: ``"3 NaN/inf"`` (shown in red)
+    and ``"dead: all zeros"``; empty for a healthy map."""
+    flags = []
+    bad = int(st.nonfinite[channel])
+    if bad:
+        flags.append(f"{bad} NaN/inf")
+    if bool(st.dead[channel]):
+        flags.append("dead: all zeros")
+    return flags
+
+
+def dead_notes(stats: list[MapStats]) -> list[str]:
+    """One sentence per layer output with dead channels (``"layer 2's output: channels 3,
+    5 of 8 are all zeros (dead)"``); the input is never reported."""
+    notes = []
+    for i, st in enumerate(stats[1:], start=1):
+        dead = np.flatnonzero(st.dead)
+        if len(dead):
+            which = ", ".join(map(str, dead))
+            word = "channel" if len(dead) == 1 else "channels"
+            notes.append(
+                f"layer {i}'s output: {word} {which} of {len(st.dead)} "
+                f"{'is' if len(dead) == 1 else 'are'} all zeros (dead)"
+            )
+    return notes
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """``counts (bins,)`` of the finite values between ``edges (bins + 1,)``, and how many
+    values were NaN, +inf and −inf (never binned)."""
+
+    counts: np.ndarray
+    edges: np.ndarray
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+
+    @property
+    def nonfinite(self) -> int:
+        return self.nan + self.posinf + self.neginf
+
+
+def histogram(values: np.ndarray, bins: int = 32) -> Histogram:
+    """Histogram of any array (a map ``(H, W)``, a filter ``(C, kh, kw)``, a whole layer's
+    weights): ``bins`` equal bins over the finite range (one bin ``[v − 0.5, v + 0.5]``
+    when every finite value is ``v``; ``[0, 1]`` when none is finite)."""
+    if bins < 1:
+        raise ValueError(f"a histogram needs at least 1 bin, not {bins}")
+    a = np.asarray(values, np.float64).ravel()
+    fin = np.isfinite(a)
+    nan = int(np.isnan(a).sum())
+    posinf = int(np.isposinf(a).sum())
+    neginf = int(np.isneginf(a).sum())
+    good = a[fin]
+    if good.size == 0:
+        lo, hi = 0.0, 1.0
+    else:
+        lo, hi = float(good.min()), float(good.max())
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(good, bins=bins, range=(lo, hi))
+    return Histogram(counts.astype(np.int64), edges, nan, posinf, neginf)
+
+
+def weight_histogram(
+    weight: np.ndarray, filter_index: int | None = None, bins: int = 32
+) -> Histogram:
+    """Histogram of a conv layer's weights ``(O, I, kh, kw)``, or of one filter's."""
+    w = np.asarray(weight)
+    if filter_index is not None:
+        if not 0 <= filter_index < w.shape[0]:
+            raise IndexError(f"filter {filter_index} does not exist: the layer has {w.shape[0]}")
+        w = w[filter_index]
+    return histogram(w, bins)
 
 
 def stats_notes(stats: list[MapStats]) -> list[str]:

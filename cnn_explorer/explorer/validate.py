@@ -22,7 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnn_explorer.engine.archive import ArraySpec
+import numpy as np
+
+from cnn_explorer.engine.archive import ArraySpec, Dim
+from cnn_explorer.engine.history import TrainingHistory
 from cnn_explorer.explorer.specs import (
     ACTIVATIONS,
     LAYER_KINDS,
@@ -32,7 +35,11 @@ from cnn_explorer.explorer.specs import (
 from cnn_explorer.limits import (
     MAX_DILATION,
     MAX_DOCUMENT_BYTES,
+    MAX_EPOCHS,
     MAX_FILTERS,
+    MAX_HISTORY_BATCHES,
+    MAX_HISTORY_CAPTION,
+    MAX_HISTORY_SNAPSHOT_VALUES,
     MAX_INPUT_SIDE,
     MAX_KERNEL,
     MAX_LAYERS,
@@ -51,6 +58,9 @@ INPUT_SPEC = ArraySpec(
     "the input",
 )
 """The explorer's input grid ``(C, H, W)`` (C must then be 1 or 3)."""
+
+MAX_CONFUSION_CLASSES = 1024
+"""Largest confusion matrix read when the file names no classes (it is then refused)."""
 
 DEFAULT_SLOPE = 0.01
 _MISSING = object()
@@ -174,6 +184,142 @@ def _pool_config(cfg: dict[str, Any], where: str) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- training history
+HISTORY_PREFIX = "trained/history/"
+"""Where a trained network's training history keeps its arrays in ``arrays.npz``:
+``batches`` ``(2, n)`` (positions in epochs, losses), ``epochs`` ``(5, E)`` (the fields of
+:data:`~cnn_explorer.engine.history.EpochRow`, NaN for none), ``confusion`` ``(K, K)``
+integers, and ``snapshot<i>.<j>`` the weight of conv layer ``j`` in snapshot ``i``."""
+
+
+def history_key(part: str) -> str:
+    """The archive key of one history array (``"batches"``, ``"snapshot3.0"`` …)."""
+    return HISTORY_PREFIX + part
+
+
+@dataclass
+class HistoryPlan:
+    """The ``history`` entry of a trained network after its JSON was validated: snapshot
+    captions, filter-layer titles, and every array to read (key → what it must be)."""
+
+    captions: list[str]
+    titles: list[str]
+    specs: dict[str, ArraySpec]
+    confusion: bool
+
+
+def plan_history(
+    entry: object, conv_shapes: Sequence[tuple[int, ...]], classes: int | None, name: str
+) -> HistoryPlan | None:
+    """Validate the optional ``history`` entry of the trained section (None when absent):
+    ``{"batches": n, "epochs": E, "confusion": bool, "filter_layers": [one title per conv
+    layer of the trained network, or none without snapshots], "snapshots": [captions]}``.
+    Each snapshot holds exactly the trained network's conv weight shapes, so every array's
+    shape is known here."""
+    if entry is None:
+        return None
+    what = "the training history"  # the archive reader puts the file name before it
+    where = f"{name}: {what}"
+    if not isinstance(entry, dict):
+        raise ProjectError(f"{where} is damaged (not a description).")
+    batches = _int(entry, "batches", 0, MAX_HISTORY_BATCHES, where)
+    epochs = _int(entry, "epochs", 0, MAX_EPOCHS, where)
+    confusion = _bool(entry, "confusion", where, False)
+    captions = _texts(entry, "snapshots", 0, MAX_EPOCHS + 2, where)
+    convs = len(conv_shapes)  # every snapshot holds every conv layer (none without snapshots)
+    titles = _texts(entry, "filter_layers", convs if captions else 0, convs, where)
+    values = len(captions) * sum(math.prod(s) for s in conv_shapes)
+    if values > MAX_HISTORY_SNAPSHOT_VALUES:
+        raise ProjectError(
+            f"{where} holds {values:,} filter weights, more than the "
+            f"{MAX_HISTORY_SNAPSHOT_VALUES:,} a project may keep."
+        )
+    specs = {
+        history_key("batches"): ArraySpec(
+            (2, batches), "f", max(1, 2 * batches), f"{what}'s loss curve"
+        ),
+        history_key("epochs"): ArraySpec(
+            (5, epochs), "f", max(1, 5 * epochs), f"{what}'s epoch table"
+        ),
+    }
+    if confusion:
+        k: Dim = classes if classes else (1, MAX_CONFUSION_CLASSES)
+        specs[history_key("confusion")] = ArraySpec(
+            (k, k), "iu", (classes or MAX_CONFUSION_CLASSES) ** 2, f"{what}'s confusion matrix"
+        )
+    for i in range(len(captions)):
+        for j, shape in enumerate(conv_shapes):
+            specs[history_key(f"snapshot{i}.{j}")] = ArraySpec(
+                tuple(shape),
+                "f",
+                max(1, math.prod(shape)),
+                f"{what}'s snapshot {i + 1} of {titles[j]}",
+            )
+    return HistoryPlan(captions, titles, specs, confusion)
+
+
+def history_from_arrays(
+    plan: HistoryPlan, arrays: dict[str, np.ndarray], classes: int, name: str
+) -> TrainingHistory:
+    """The history the checked arrays describe, or ProjectError naming what is wrong
+    (the invariants of :mod:`cnn_explorer.engine.history`)."""
+    where = f"{name}: the training history"
+    x, loss = arrays[history_key("batches")].astype(np.float64)
+    table = arrays[history_key("epochs")].astype(np.float64)
+    number = table[0]
+    last = float(number[-1]) if number.size else 0.0
+    with np.errstate(invalid="ignore"):
+        if not (np.isfinite(x).all() and np.isfinite(loss).all() and (loss >= 0).all()):
+            raise ProjectError(f"{where} has batch losses that are not numbers ≥ 0.")
+        if (x < 0).any() or (np.diff(x) < 0).any() or (x > last + 1).any():
+            raise ProjectError(f"{where} has batch positions out of order or past its epochs.")
+        whole = np.isfinite(number).all() and (number == np.round(number)).all()
+        if not whole or (number < 1).any() or (np.diff(number) <= 0).any() or last > MAX_EPOCHS:
+            raise ProjectError(
+                f"{where}'s epoch numbers must be whole numbers from 1 to {MAX_EPOCHS}, increasing."
+            )
+        losses, accuracies = table[[1, 3]], table[[2, 4]]
+        if (~np.isnan(losses) & ~(losses >= 0) | np.isinf(losses)).any():
+            raise ProjectError(f"{where} has epoch losses that are not numbers ≥ 0.")
+        if (~np.isnan(accuracies) & ~((accuracies >= 0) & (accuracies <= 1))).any():
+            raise ProjectError(f"{where} has accuracies outside 0 to 1.")
+    matrix = None
+    if plan.confusion:
+        matrix = arrays[history_key("confusion")].astype(np.int64)
+        if matrix.shape != (classes, classes) or (matrix < 0).any() or matrix.sum() > 2**53:
+            raise ProjectError(
+                f"{where}'s confusion matrix is not {classes}×{classes} counts ≥ 0 "
+                "(one row and column per class)."
+            )
+    snapshots = []
+    for i, caption in enumerate(plan.captions):
+        layers = []
+        for j, title in enumerate(plan.titles):
+            weight = arrays[history_key(f"snapshot{i}.{j}")].astype(np.float32)
+            if not np.isfinite(weight).all():
+                raise ProjectError(f"{where}'s snapshot {i + 1} of {title} is not finite.")
+            layers.append((title, weight))
+        snapshots.append((caption, layers))
+    rows = [(int(r[0]), *(float(v) for v in r[1:])) for r in table.T]
+    return TrainingHistory(x.tolist(), loss.tolist(), rows, snapshots, matrix)  # type: ignore[arg-type]
+
+
+def _texts(entry: dict[str, Any], key: str, least: int, most: int, where: str) -> list[str]:
+    """A list of ``least..most`` strings of at most :data:`MAX_HISTORY_CAPTION` characters."""
+    value = entry.get(key, [])
+    if not (
+        isinstance(value, list)
+        and least <= len(value) <= most
+        and all(isinstance(v, str) and len(v) <= MAX_HISTORY_CAPTION for v in value)
+    ):
+        count = str(least) if least == most else f"{least} to {most}"
+        raise ProjectError(
+            f"{where}: {key} must be a list of {count} texts of at most "
+            f"{MAX_HISTORY_CAPTION} characters, not {_show(value)}."
+        )
+    return list(value)
+
+
 # --------------------------------------------------------------------------- fields
 def _required(cfg: dict[str, Any], key: str, where: str) -> Any:
     value = cfg.get(key, _MISSING)
@@ -234,10 +380,15 @@ def _choices(options: Sequence[str]) -> str:
 
 
 __all__ = [
+    "HISTORY_PREFIX",
     "INPUT_SPEC",
+    "HistoryPlan",
     "LayerPlan",
     "ProjectError",
     "check_document_size",
+    "history_from_arrays",
+    "history_key",
+    "plan_history",
     "plan_layer",
     "plan_layers",
 ]

@@ -80,16 +80,33 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _check_npy_header(path: Path, size: int) -> None:
+    """Refuse a .npy whose header does not describe a numeric array filling exactly the
+    rest of the file, before NumPy allocates what the header claims."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as fh:
+            version = fmt.read_magic(fh)
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = reader(fh)
+            data_bytes = size - fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise RunError(f"{path.name} is not a readable .npy array ({exc})") from None
+    if dtype.hasobject or dtype.kind not in "fiub":
+        raise RunError(f"{path.name} must hold a numeric array, not {dtype}")
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize != data_bytes:
+        raise RunError(f"{path.name} is truncated or damaged: its header says {shape} {dtype}")
+
+
 def _load_npy(path: Path) -> np.ndarray:
     size = check_regular_file(path, "the input file")
     if size > MAX_DOCUMENT_BYTES:
         raise RunError(f"{path.name} is {mb(size)}, more than the {mb(MAX_DOCUMENT_BYTES)} allowed")
+    _check_npy_header(path, size)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise RunError(f"{path.name} is not a readable .npy array ({exc})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
-        raise RunError(f"{path.name} must hold a numeric array")
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or 0 in arr.shape:
@@ -102,14 +119,22 @@ def _channels(args: argparse.Namespace) -> int | None:
 
 
 def _import(args: argparse.Namespace, npy: np.ndarray | None) -> ImportedModel:
+    """The model at the size of the .npy array, or its own size, or ``--size`` when it
+    has none (``--size`` must agree with a fixed size)."""
+    size = _size(args.size) if args.size else None
     shape = tuple(npy.shape[1:]) if npy is not None else None
     try:
-        return load_model(args.model, input_shape=shape, self_check=False)
+        model = load_model(args.model, input_shape=shape, self_check=False)
     except InputShapeNeededError:
-        if not args.size:
+        if size is None:
             raise RunError("the model's input size is not fixed: give it with --size HxW") from None
-        h, w = _size(args.size)
-        return load_model(args.model, input_shape=(_channels(args) or 3, h, w), self_check=False)
+        return load_model(args.model, input_shape=(_channels(args) or 3, *size), self_check=False)
+    fixed = model.preprocessing.input_shape[1:]
+    if size is not None and size != fixed:
+        raise RunError(
+            f"the model's input is fixed at {fixed[0]}x{fixed[1]}, not --size {args.size}"
+        )
+    return model
 
 
 def _preprocessing(args: argparse.Namespace, pre: Preprocessing) -> Preprocessing:
@@ -185,7 +210,7 @@ def _check_out(path: str) -> Path:
     return p
 
 
-def run(args: argparse.Namespace, out: IO[str]) -> None:
+def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> None:
     if args.top < 1:
         raise RunError("--top must be 1 or more")
     out_path = _check_out(args.out) if args.out else None
@@ -197,6 +222,8 @@ def run(args: argparse.Namespace, out: IO[str]) -> None:
     if npy is None:
         check_regular_file(src, "the input file")
     model = _import(args, npy)
+    for warning in model.report.warnings:
+        err.write(f"{PROG}: warning: {warning}\n")
     pre = _preprocessing(args, model.preprocessing)
     x = npy if npy is not None else _image_input(src, pre)
     shapes = model.graph.output_shapes(model.preprocessing.input_shape).values()
@@ -223,7 +250,7 @@ def main(
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
-        run(args, out)
+        run(args, out, err)
     except (RunError, ModelFileError) as exc:
         err.write(f"{PROG}: {exc}\n")
         return EXIT_BAD_INPUT

@@ -7,10 +7,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnn_explorer.engine.graph import Graph
+from cnn_explorer.engine.serialize import FileFormatError
+from cnn_explorer.engine.serialize import load_model as load_network_file
 from cnn_explorer.interchange.files import check_model_file
-from cnn_explorer.interchange.model import ImportedModel, ModelFileError
+from cnn_explorer.interchange.model import (
+    ImportedModel,
+    ImportReport,
+    InputShapeNeededError,
+    ModelFileError,
+    Preprocessing,
+)
 
-MODEL_SUFFIXES = (".onnx",)
+MODEL_SUFFIXES = (".onnx", ".safetensors", ".pt", ".pth", ".npz")
 """Model files :func:`load_model` reads (any case)."""
 
 
@@ -35,8 +44,40 @@ def load_model(
         from cnn_explorer.interchange.onnx_import import import_onnx
 
         return import_onnx(p, input_shape=input_shape, check=self_check)
-    if suffix in (".safetensors", ".pt", ".pth", ".h5", ".keras"):
-        raise ModelFileError(f"{p.name}: {suffix} models are not supported yet")
+    if suffix in (".safetensors", ".pt", ".pth"):
+        from cnn_explorer.interchange.safetensors_import import import_state_dict_file
+
+        return import_state_dict_file(p, input_shape=_shape3(input_shape))
+    if suffix == ".npz":
+        return _load_network_file(p, input_shape)
     raise ModelFileError(
         f"{p.name} is not a model file this app reads; choose one of: {', '.join(MODEL_SUFFIXES)}"
     )
+
+
+def _shape3(shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if shape is None else tuple(int(v) for v in shape)
+
+
+def _load_network_file(path: Path, input_shape: Sequence[int] | None) -> ImportedModel:
+    """A network or graph saved by this app (``cnn-explorer train --save``, Save weights):
+    nothing to translate, so the report says so and there is no self-check."""
+    try:
+        net, extra = load_network_file(path)
+    except FileFormatError as exc:
+        raise ModelFileError(str(exc)) from None
+    graph = net if isinstance(net, Graph) else Graph.from_network(net)
+    recorded = extra.get("input_shape")
+    shape = _shape3(input_shape) or (tuple(int(v) for v in recorded) if recorded else None)
+    if shape is None or len(shape) != 3:
+        raise InputShapeNeededError(
+            f"{path.name} does not record its input size: give it as (channels, height, width)"
+        )
+    prep = Preprocessing(
+        input_shape=(shape[0], shape[1], shape[2]),
+        colour="grey" if shape[0] == 1 else "rgb",
+        class_names=tuple(str(n) for n in extra.get("class_names") or ()),
+    )
+    report = ImportReport(source=path.name)
+    report.transformations.append("a CNN Explorer network file: read as saved, nothing translated")
+    return ImportedModel(graph=graph, preprocessing=prep, report=report, source=path)

@@ -179,6 +179,12 @@ class Builder:
                 shape = layer.output_shape(inputs[0].shape)
         except ShapeError as exc:
             raise ModelFileError(f"node {node.label!r} ({node.op}) does not fit: {exc}") from None
+        if len(shape) not in (1, 3):
+            dims = ", ".join(str(int(d)) for d in shape)
+            raise ModelFileError(
+                f"node {node.label!r} ({node.op}) makes a tensor of shape (N, {dims}); this "
+                "app's layers work on (N, C, H, W) maps and (N, features) vectors"
+            )
         self.nodes[name] = Node(name, layer, tuple(r.name for r in inputs))
         ref = Ref(name, tuple(int(s) for s in shape))
         if output is not None:

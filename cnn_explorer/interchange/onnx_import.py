@@ -142,10 +142,18 @@ def convert(f: OnnxFile, input_shape: tuple[int, int, int], report: ImportReport
     for proto in model.graph.node:
         node = decode_node(proto)
         ins = [i for i in node.inputs if i]
-        if node.op in FOLDABLE and ins and all(b.is_const(i) for i in ins):
-            fold_constant(b, node)
-        else:
-            CONVERTERS[node.op](b, node)
+        try:
+            if node.op in FOLDABLE and ins and all(b.is_const(i) for i in ins):
+                fold_constant(b, node)
+            else:
+                CONVERTERS[node.op](b, node)
+        except ModelFileError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+            # A malformed node the checker let through: say which, never crash.
+            raise ModelFileError(
+                f"node {node.label!r} ({node.op}) could not be converted: {exc}"
+            ) from None
     folded = sum(e.detail == FOLDED for e in report.entries)
     if folded:
         report.transformations.append(
@@ -170,7 +178,12 @@ def import_onnx(
     report = ImportReport(source=path.name)
     if f.external_files:
         report.transformations.append(f"weights read from {', '.join(f.external_files)}")
-    graph = convert(f, shape, report)
+    try:
+        graph = convert(f, shape, report)
+    except ModelFileError as exc:
+        if exc.report is None:  # the entries so far show where the conversion stopped
+            raise ModelFileError(str(exc), report) from None
+        raise
     need = memory_estimate(graph, shape)
     if need > MAX_DOCUMENT_BYTES:
         raise ModelFileError(

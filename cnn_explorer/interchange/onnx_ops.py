@@ -326,14 +326,14 @@ def prelu(b: Builder, n: OnnxNode) -> None:
     layer = make(n, PReLU, 1 if one else len(vec))
     load(n, layer, {"weight": vec[:1] if one else vec})
     b.emit(n, layer, [x])
-    b.entry(n, "mapped", f"PReLU ({1 if one else len(vec)} slopes)")
+    b.entry(n, "mapped", "PReLU (one slope)" if one else f"PReLU ({len(vec)} slopes)")
 
 
 def clip(b: Builder, n: OnnxNode) -> None:
     x = b.ref(n)
     lo_arr, hi_arr = b.optional_const(n, 1, "minimum"), b.optional_const(n, 2, "maximum")
-    lo = float(np.reshape(lo_arr, -1)[0]) if lo_arr is not None else n.attr("min")
-    hi = float(np.reshape(hi_arr, -1)[0]) if hi_arr is not None else n.attr("max")
+    lo = float(np.reshape(lo_arr, -1)[0]) if lo_arr is not None and lo_arr.size else None
+    hi = float(np.reshape(hi_arr, -1)[0]) if hi_arr is not None and hi_arr.size else None
     b.emit(n, make(n, Clip, lo, hi), [x])
     b.entry(n, "mapped", f"Clip({lo}, {hi})")
 

@@ -67,13 +67,8 @@ def affine(
         new_w = weight * s.reshape((-1,) + (1,) * (weight.ndim - 1))
         new_b = (np.zeros(c, np.float32) if bias is None else bias) * s + t
         cfg = {k: v for k, v in layer.to_dict().items() if k not in ("kind", "name")}
-        cfg["bias"] = True
-        if isinstance(layer, Conv2D):
-            cfg.pop("init", None)
-            rebuilt = make(n, Conv2D, **cfg, init="zeros")
-        else:
-            cfg.pop("init", None)
-            rebuilt = make(n, Dense, **cfg, init="zeros")
+        cfg.update(bias=True, init="zeros")
+        rebuilt = make(n, type(layer), **cfg)
         load(n, rebuilt, {"weight": new_w, "bias": new_b})
         b.replace_layer(x, rebuilt)
         b.alias(n, x)
@@ -117,6 +112,8 @@ def gemm(b: Builder, n: OnnxNode) -> None:
             "supports Gemm as a fully connected layer on (N, features)"
         )
     w = b.const(n, 1, "weights")
+    if w.ndim != 2:
+        raise ModelFileError(f"node {n.label!r} (Gemm) has weights of shape {w.shape}")
     w = w if int(n.attr("transB", 0)) else w.T
     alpha, beta = float(n.attr("alpha", 1.0)), float(n.attr("beta", 1.0))
     out_f, in_f = w.shape

@@ -141,6 +141,27 @@ def _dims(vi: onnx.ValueInfoProto) -> tuple[int | str, ...]:
     )
 
 
+def _check(model: onnx.ModelProto, name: str) -> None:
+    """``onnx.checker`` on the model. The checker insists that a graph output states its
+    shape, which writers (and onnxruntime) treat as optional: such outputs are given an
+    empty shape for the check only."""
+    unshaped = [
+        vi.type.tensor_type
+        for vi in model.graph.output
+        if vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape")
+    ]
+    for t in unshaped:
+        t.shape.SetInParent()
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{name} is not a valid ONNX model: {first}") from None
+    finally:
+        for t in unshaped:
+            t.ClearField("shape")
+
+
 def read_onnx(path: Path) -> OnnxFile:
     """Parse and validate ``path`` (already a checked regular file) and load its weights."""
     size = check_model_file(path)
@@ -156,11 +177,7 @@ def read_onnx(path: Path) -> OnnxFile:
         raise ModelFileError(f"{path.name} is not an ONNX model (it holds no graph)")
     opset = _opset(model)
     external = _load_external(model, path.parent, MAX_MODEL_BYTES - size)
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path.name} is not a valid ONNX model: {first}") from None
+    _check(model, path.name)
     init_names = {t.name for t in model.graph.initializer}
     inputs = [vi for vi in model.graph.input if vi.name not in init_names]
     if len(inputs) != 1:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cnn_explorer.engine.history import TrainingHistory
 from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.serialize import save_network
 
@@ -55,7 +56,8 @@ class TrainedModel:
     """A classifier with its metadata: ``class_names[k]`` names output ``k``;
     ``input_shape`` is the ``(C, H, W)`` it reads (None when a file did not say); ``extra``
     holds JSON-safe notes such as ``source`` (the dataset); ``origin`` names the file it was
-    loaded from ("" for a network trained here).
+    loaded from ("" for a network trained here); ``history`` is how it was trained (curves,
+    filter snapshots, confusion matrix; None when unknown, as for a weights file).
 
     Raises ValueError when the names do not match the outputs: no code path can pair a
     network with another dataset's classes."""
@@ -65,6 +67,7 @@ class TrainedModel:
     input_shape: tuple[int, int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     origin: str = ""
+    history: TrainingHistory | None = None
 
     def __post_init__(self) -> None:
         k = _class_count(self.network, self.input_shape)
@@ -75,16 +78,27 @@ class TrainedModel:
             )
 
     @classmethod
-    def from_file(cls, network: Network, extra: dict[str, Any], origin: str) -> TrainedModel:
-        """A network read from a weights file or project with its ``extra`` dict; class
-        names that do not match the outputs become ``class 0``, ``class 1`` …"""
+    def from_file(
+        cls,
+        network: Network,
+        extra: dict[str, Any],
+        origin: str,
+        history: TrainingHistory | None = None,
+    ) -> TrainedModel:
+        """A network read from a weights file or project with its ``extra`` dict (and the
+        project's training history); class names that do not match the outputs become
+        ``class 0``, ``class 1`` … (and then the history's confusion matrix, whose classes
+        are unknown, is dropped)."""
         shape = _shape3(extra.get("input_shape"))
         names = [str(n) for n in extra.get("class_names", [])]
         k = _class_count(network, shape)
         if len(names) != k:
             names = [f"class {i}" for i in range(k)]
+        if history is not None and history.confusion is not None:
+            fits = history.confusion.shape == (k, k) and names == extra.get("class_names")
+            history = history if fits else replace(history, confusion=None)
         rest = {key: v for key, v in extra.items() if key not in FILE_KEYS}
-        return cls(network, names, shape, rest, origin)
+        return cls(network, names, shape, rest, origin, history)
 
     @property
     def source(self) -> str:

@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnn_explorer.engine.history import INITIAL_CAPTION, TrainingHistory
 from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.optim import Optimizer
 from cnn_explorer.engine.serialize import load_network
 from cnn_explorer.engine.training import Progress, StopFlag, evaluate
 from cnn_explorer.training.data import LabeledImages, Split, split_dataset, with_channels
-from cnn_explorer.training.events import TrainingEvent, training_events
+from cnn_explorer.training.events import TrainingEvent, conv_filters, training_events
 from cnn_explorer.training.model import TrainedModel, save_model
 from cnn_explorer.training.networks import (
     ARCH_LOADED,
@@ -62,7 +63,9 @@ from cnn_explorer.training.settings import (
 class Run:
     """One training run: the live ``network`` (trained by whoever pumps :meth:`events`; read
     only copies while it runs), the ``split`` it trains and validates on (images adapted to
-    the network's channels), the optimizer, and the last progress record."""
+    the network's channels), the optimizer, the last progress record, and the
+    :class:`~cnn_explorer.engine.history.TrainingHistory` recorded so far (filled by
+    :meth:`TrainingSession.observe`; it starts with the initial filters)."""
 
     network: Network
     split: Split
@@ -72,6 +75,11 @@ class Run:
     source: str
     note: str | None = None
     last: Progress | None = None
+    history: TrainingHistory = field(default_factory=TrainingHistory)
+
+    def __post_init__(self) -> None:
+        if not self.history.snapshots:
+            self.history.add_snapshot(INITIAL_CAPTION, conv_filters(self.network))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -96,12 +104,14 @@ class Run:
         )
 
     def model(self, network: Network | None = None) -> TrainedModel:
-        """The run's network (or a copy of it taken at an epoch end) as a model."""
+        """The run's network (or a copy of it taken at an epoch end) as a model, with the
+        history recorded so far."""
         return TrainedModel(
             self.network if network is None else network,
             list(self.class_names),
             self.input_shape,
             {"source": self.source},
+            history=self.history.copy(),
         )
 
     def validation_accuracy(self) -> float | None:
@@ -235,22 +245,32 @@ class TrainingSession:
         return self.run
 
     def observe(self, event: TrainingEvent) -> bool:
-        """Take one event of the current run back; True when it brought a new trained
-        model (an epoch-end copy, or the copy made when a run ends early)."""
+        """Take one event of the current run back into its history; True when it brought
+        a new trained model (an epoch-end copy, or the copy made when a run ends early)."""
         run = self.run
         if run is None:
             return False
         run.last = event.record
-        if event.extras is None:
+        extras = event.extras
+        if extras is None:
+            run.history.add(event.record)
             return False
-        self.trained = run.model(event.extras.network)
+        run.history.add(event.record, extras.filters, extras.confusion)
+        self.trained = run.model(extras.network)
         return True
 
     # -- trained network in and out --------------------------------------------------------
-    def adopt(self, network: Network, extra: dict[str, Any], origin: str) -> str:
-        """Make a network read from a file (``extra`` as stored beside it) the trained model
-        and the "Loaded weights" architecture; returns the status sentence."""
-        model = TrainedModel.from_file(network, extra, origin)
+    def adopt(
+        self,
+        network: Network,
+        extra: dict[str, Any],
+        origin: str,
+        history: TrainingHistory | None = None,
+    ) -> str:
+        """Make a network read from a file (``extra`` as stored beside it, and the history
+        of how it was trained when a project kept it) the trained model and the "Loaded
+        weights" architecture; returns the status sentence."""
+        model = TrainedModel.from_file(network, extra, origin, history)
         self.loaded = model
         self.trained = model.copy()
         return f"Loaded {origin}: {len(network.layers)} layers, {len(model.class_names)} classes."

@@ -14,7 +14,7 @@ from typing import Any
 
 from cnn_explorer.engine.optim import SGD, Adam
 from cnn_explorer.engine.training import ShiftAugment
-from cnn_explorer.limits import MAX_TRAINING_SIDE
+from cnn_explorer.limits import MAX_EPOCHS, MAX_TRAINING_SIDE
 from cnn_explorer.training.networks import ARCH_DEFAULT, ARCHITECTURES
 
 DEFAULT_EPOCHS = 12
@@ -87,7 +87,7 @@ class RunSettings:
             ("optimizer", self.optimizer in OPTIMIZERS, "must be adam or sgd"),
             ("lr", math.isfinite(self.lr) and self.lr > 0, "must be a positive number"),
             ("batch_size", self.batch_size >= 1, "must be at least 1"),
-            ("epochs", self.epochs >= 1, "must be at least 1"),
+            ("epochs", 1 <= self.epochs <= MAX_EPOCHS, f"must be between 1 and {MAX_EPOCHS}"),
             (
                 "weight_decay",
                 math.isfinite(self.weight_decay) and self.weight_decay >= 0,

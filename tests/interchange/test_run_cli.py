@@ -97,7 +97,9 @@ def test_dynamic_model_needs_size(digit: Path, tmp_path: Path) -> None:
     ("extra", "needle"),
     [
         (("--top", "0"), "--top"),
-        (("--size", "big"), None),
+        (("--size", "big"), "HxW"),
+        (("--size", "28x28"), "fixed at 32x32"),
+        (("--size", "32x32"), None),
         (("--mean", "a,b"), "--mean"),
         (("--std", "0"), "std"),
         (("--out", "/nonexistent/dir/m.npz"), "does not exist"),
@@ -108,7 +110,7 @@ def test_bad_flags_exit_2_with_one_line(
     digit: Path, extra: tuple[str, ...], needle: str | None
 ) -> None:
     code, _, err = run(FIXTURES / "lenet5.onnx", digit, *extra)
-    if needle is None:  # --size is only read for models without a fixed size
+    if needle is None:
         assert code == 0
         return
     assert code == 2
@@ -123,17 +125,25 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, digit: Path) -> None:
     np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((1, 1, 20, 20), np.float32))
+    lying = tmp_path / "lying.npy"
+    with lying.open("wb") as fh:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.write(b"\0" * 64)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (tmp_path / "notes.md").write_text("hi")
     cases = [
         (tmp_path / "none.onnx", digit, "does not exist"),
         (FIXTURES / "lenet5.onnx", tmp_path / "none.png", "does not exist"),
         (FIXTURES / "lenet5.onnx", bad, "(N, C, H, W)"),
         (FIXTURES / "lenet5.onnx", objects, "objects.npy"),
+        (FIXTURES / "lenet5.onnx", lying, "truncated or damaged"),
         (FIXTURES / "lenet5.onnx", wrong, "32"),
         (FIXTURES / "lenet5.onnx", broken, "broken.png"),
         (FIXTURES / "lenet5.onnx", tmp_path / "notes.txt", "neither an image"),
-        (FIXTURES / "lenet5.npz", digit, "not a model file"),
+        (FIXTURES / "lenet5.npz", digit, "not a CNN Explorer network file"),
+        (tmp_path / "notes.md", digit, "not a model file"),
     ]
     for model, src, needle in cases:
         code, out, err = run(model, src)
@@ -150,3 +160,13 @@ def test_rgb_flag_on_a_grey_model_is_refused(digit: Path) -> None:
 def test_app_dispatches_run(batch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert app_main(["run", str(FIXTURES / "vgg_bn.onnx"), str(batch), "--top", "1"]) == 0
     assert capsys.readouterr().out.startswith("image 0:")
+
+
+def test_import_warnings_go_to_stderr(tmp_path: Path, digit: Path) -> None:
+    w = np.full((2, 1, 3, 3), 0.1, np.float32)
+    w[0, 0, 0, 0] = np.nan
+    path = save(tiny_model(weight=w), tmp_path / "nan.onnx")
+    code, out, err = run(path, digit, "--size", "6x6")
+    assert code == 0
+    assert err.startswith("cnn-explorer run: warning: the weights 'w' hold 1 NaN")
+    assert out.startswith("output shape (1, 2, 6, 6)")

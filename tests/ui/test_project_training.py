@@ -175,6 +175,9 @@ def test_save_and_open_carry_the_trained_network(qtbot, tmp_path: Path, bars: Pa
     tab = _train(qtbot, win, bars)
     images = tab.split.x_val
     logits = tab.trained.predict_logits(images)
+    curves = {k: getattr(tab.curves, k) for k in ("batch_x", "batch_loss", "epochs", "val_acc")}
+    snapshots = [tab.filters.snapshot(i) for i in range(tab.filters.snapshot_count)]
+    matrix, trained_line = tab.confusion.matrix.copy(), tab.results.progress_label.text()
     path = str(tmp_path / "trained.cnnx")
     assert win.save_to(path)
     assert tab.shutdown(TIMEOUT)
@@ -193,13 +196,30 @@ def test_save_and_open_carry_the_trained_network(qtbot, tmp_path: Path, bars: Pa
     other.prediction.show_image(images[0])
     assert other.prediction.probabilities.size == 2
     assert other.controls.arch.currentData() == "loaded" and other.controls.save_button.isEnabled()
-    assert other.filters.snapshot_count == 1
+    # how it was trained comes back too: curves, every epoch's filters, confusion matrix
+    assert curves["epochs"] == [1.0, 2.0] and len(curves["batch_x"]) == 2 * 3
+    for key, values in curves.items():
+        assert getattr(other.curves, key) == values, key
+    assert other.curves.val_acc_curve.getData()[1].tolist() == curves["val_acc"]
+    assert other.filters.snapshot_count == 3 and other.filters.slider.isEnabled()
+    for i, (caption, layers) in enumerate(snapshots):
+        got_caption, got_layers = other.filters.snapshot(i)
+        assert got_caption == caption and [t for t, _ in got_layers] == [t for t, _ in layers]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got_layers, layers, strict=True))
+    other.filters.slider.setValue(0)
+    assert "before training" in other.filters.caption.text()
+    assert np.array_equal(other.confusion.matrix, matrix) and other.confusion.table.rowCount() == 2
+    assert other.progress.value() == other.progress.maximum()
+    assert "Not trained yet" not in other.results.progress_label.text()
+    assert other.results.progress_label.text().startswith("Trained 2 epochs"), trained_line
     # saved again from the fresh window, it still carries the same network
     again = str(tmp_path / "again.cnnx")
     assert fresh.save_to(again)
     state = read_project(again).trained
     assert state is not None and state.class_names == ["horizontal", "vertical"]
     assert np.array_equal(state.network.predict_logits(images), logits)
+    assert state.history is not None and len(state.history.snapshots) == 3
+    assert np.array_equal(state.history.confusion, matrix)
     assert other.shutdown(TIMEOUT)
 
 
@@ -332,3 +352,51 @@ def test_saving_while_a_new_dataset_trains_keeps_names_and_network_together(  # 
     assert len(fresh.training.class_names) == 6
     for t in (tab, fresh.training):
         assert t.shutdown(TIMEOUT)
+
+
+def test_a_damaged_history_is_refused_and_nothing_is_lost(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, bars: Path
+) -> None:
+    """A project whose training history is damaged is refused with a sentence naming it;
+    the window keeps its document, its trained network and everything the tab shows."""
+    win = _window(qtbot)
+    tab = _train(qtbot, win, bars)
+    bad = tmp_path / "bad.cnnx"
+    assert win.save_to(str(bad))
+
+    def wrong_accuracy(meta: dict, arrays: dict) -> None:
+        arrays["trained/history/epochs"][2, 0] = 1.5
+
+    _rewrite(bad, wrong_accuracy)
+    trained, epochs, batches = tab.trained, tab.curves.epochs, tab.curves.batch_loss
+    matrix, count, x0 = tab.confusion.matrix.copy(), tab.filters.snapshot_count, win.doc.input
+    assert not win.open_project(str(bad))
+    title, text = win.reporter.errors[-1]
+    assert text == "bad.cnnx: the training history has accuracies outside 0 to 1.", title
+    assert tab.trained is trained and tab.curves.epochs == epochs
+    assert tab.curves.batch_loss == batches and tab.filters.snapshot_count == count
+    assert np.array_equal(tab.confusion.matrix, matrix) and win.doc.input is x0
+    assert tab.shutdown(TIMEOUT)
+
+
+def test_a_history_without_filter_snapshots_still_shows_its_curves(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path
+) -> None:
+    """A history too long to keep its filter snapshots (thinned away when saved) opens
+    with its curves and matrix, and the network's own filters."""
+    from cnn_explorer.engine.history import TrainingHistory
+
+    state = _state()
+    state.history = TrainingHistory(
+        [0.5, 1.0], [1.2, 0.9], [(1, 0.9, 0.5, 1.0, 0.4)], [], np.eye(3, dtype=np.int64)
+    )
+    path = tmp_path / "thin.cnnx"
+    save_project(str(path), X, [], state)
+    win = _window(qtbot)
+    assert win.open_project(str(path)), win.reporter.errors
+    tab = win.training
+    assert tab.curves.epochs == [1.0] and tab.curves.batch_loss == [1.2, 0.9]
+    assert tab.filters.snapshot_count == 1 and "loaded from" in tab.filters.caption.text()
+    assert tab.confusion.matrix.trace() == 3
+    assert tab.results.progress_label.text().startswith("Trained 1 epoch · loss 0.9000")
+    assert tab.shutdown(TIMEOUT)

@@ -46,6 +46,18 @@ def _shape_txt(shape: tuple[int, ...] | None) -> str:
     return "×".join(str(v) for v in shape) if shape else "?"
 
 
+FORMULA_SEPARATOR = ";  "
+"""Between the height and the width expression of a size formula (see ``size_formula``)."""
+
+
+def unbroken(formula: str) -> str:
+    """``formula`` with non-breaking spaces inside each expression ("H = (7 + 2·0 …) = 6")
+    and ordinary ones between them, so a narrow dock wraps the row between whole
+    expressions, never in the middle of one."""
+    parts = formula.split(FORMULA_SEPARATOR)
+    return FORMULA_SEPARATOR.join(part.replace(" ", "\u00a0") for part in parts)
+
+
 def _count(n: int) -> str:
     """A parameter count short enough for one line of the stack: "153", "48,320",
     "4.26 million", "103 billion" (exact digits of huge numbers say nothing more)."""
@@ -197,7 +209,7 @@ class LayerStack(QWidget):
         if spec.enabled:
             formula = size_formula(spec, in_shape)
             if formula:
-                lines.append(f"   {formula}")
+                lines.append(f"   {unbroken(formula)}")
         if spec.kind == "conv" and in_shape is not None and st.output_shape is not None:
             dense = dense_equivalent(in_shape, st.output_shape)
             lines.append(

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSimpleTextItem
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsTextItem,
+)
 
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_items import (
@@ -185,14 +190,14 @@ class MapScene:
             self._group(m, (shapes[m][1], shapes[m][2]), plan, head, with_bar)
             for m, (plan, head) in enumerate(zip(plans, heads, strict=True))
         ]
-        for text, is_error in notes:
-            label = QGraphicsSimpleTextItem(text)
+        for text, is_error in notes:  # wrapped to the visible width, never cut off
+            label = QGraphicsTextItem(text)
             label.setFont(self.bold)
-            label.setBrush(QBrush(QColor(180, 30, 30) if is_error else QColor(120, 120, 120)))
+            label.setDefaultTextColor(QColor(180, 30, 30) if is_error else QColor(120, 120, 120))
+            label.setTextWidth(max(avail - 2 * MARGIN, 100))
             label.setPos(MARGIN, y)
             self.add(label)
-            max_x = max(max_x, MARGIN + int(label.boundingRect().width()))
-            y += GROUP_TITLE_H + 4
+            y += max(GROUP_TITLE_H, int(label.boundingRect().height())) + 4
         return groups, max(max_x + MARGIN, avail), y + MARGIN
 
     def _layout_key(

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_explorer.limits import MAX_TRAINING_SIDE
+from cnn_explorer.limits import MAX_EPOCHS, MAX_TRAINING_SIDE
 from cnn_explorer.training.data import BUILTIN_PREFIX
 from cnn_explorer.training.networks import ARCH_DEFAULT, ARCH_EXPLORER, ARCH_LOADED, Preview
 from cnn_explorer.training.settings import (
@@ -202,7 +202,7 @@ class TrainingControls(QWidget):
         self.batch_size.setRange(1, 4096)
         self.batch_size.setValue(DEFAULT_BATCH)
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
+        self.epochs.setRange(1, MAX_EPOCHS)
         self.epochs.setValue(DEFAULT_EPOCHS)
         self.weight_decay = QDoubleSpinBox()
         self.weight_decay.setDecimals(5)

@@ -1,5 +1,8 @@
 """Live loss and accuracy curves for a training run (two pyqtgraph plots side by side).
 
+The curves draw a :class:`~cnn_explorer.engine.history.TrainingHistory` (the session records
+it; a project brings one back): the view keeps no numbers of its own.
+
 The x axis is in epochs everywhere: per-batch losses sit at fractional epochs (batch 5 of 10
 in epoch 2 is x = 1.5), so the noisy batch curve and the per-epoch means line up.
 """
@@ -9,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from cnn_explorer.engine.history import TrainingHistory
 
 TRAIN_PEN = pg.mkPen("#1f77b4", width=2)
 VAL_PEN = pg.mkPen("#d62728", width=2)
@@ -63,57 +68,71 @@ class TrainingCurves(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(lp)
         layout.addWidget(ap)
+        self.history = TrainingHistory()
         self.clear()
 
+    # -- what is drawn (read by tests and the tab) ------------------------------------------
+    @property
+    def batch_x(self) -> list[float]:
+        return list(self.history.batch_x)
+
+    @property
+    def batch_loss(self) -> list[float]:
+        return list(self.history.batch_loss)
+
+    @property
+    def epochs(self) -> list[float]:
+        return [float(row[0]) for row in self.history.epochs]
+
+    @property
+    def train_loss(self) -> list[float]:
+        return [row[1] for row in self.history.epochs]
+
+    @property
+    def train_acc(self) -> list[float]:
+        return [row[2] for row in self.history.epochs]
+
+    @property
+    def val_loss(self) -> list[float]:
+        return [row[3] for row in self.history.epochs]
+
+    @property
+    def val_acc(self) -> list[float]:
+        return [row[4] for row in self.history.epochs]
+
+    # -- drawing ---------------------------------------------------------------------------
     def clear(self) -> None:
-        self.batch_x: list[float] = []
-        self.batch_loss: list[float] = []
-        self.epochs: list[float] = []
-        self.train_loss: list[float] = []
-        self.val_loss: list[float] = []
-        self.train_acc: list[float] = []
-        self.val_acc: list[float] = []
+        """Draw nothing (an empty history)."""
+        self.show_history(TrainingHistory())
+
+    def show_history(self, history: TrainingHistory) -> None:
+        """Draw ``history`` (the running one, read again at every :meth:`flush`, or one
+        restored from a project)."""
+        self.history = history
         self._redraw_batches()
         self._redraw_epochs()
-
-    def add_batch(self, x: float, loss: float) -> None:
-        """One batch's loss at fractional epoch ``x`` (non-finite losses are not drawn)."""
-        if np.isfinite(loss):
-            self.batch_x.append(float(x))
-            self.batch_loss.append(float(loss))
 
     def flush(self) -> None:
         """Redraw the batch curve (call at most a few times a second)."""
         self._redraw_batches()
 
-    def add_epoch(
-        self,
-        epoch: float,
-        train_loss: float,
-        train_acc: float,
-        val_loss: float | None,
-        val_acc: float | None,
-    ) -> None:
-        """Epoch means, at x = the epoch's number (1-based: "after epoch 1")."""
-        self.epochs.append(float(epoch))
-        self.train_loss.append(float(train_loss))
-        self.train_acc.append(float(train_acc))
-        self.val_loss.append(np.nan if val_loss is None else float(val_loss))
-        self.val_acc.append(np.nan if val_acc is None else float(val_acc))
+    def epoch_added(self) -> None:
+        """The history gained an epoch row: redraw everything."""
         self._redraw_batches()
         self._redraw_epochs()
 
     def _redraw_batches(self) -> None:
-        self.batch_curve.setData(np.asarray(self.batch_x), np.asarray(self.batch_loss))
+        h = self.history
+        self.batch_curve.setData(np.asarray(h.batch_x), np.asarray(h.batch_loss))
 
     def _redraw_epochs(self) -> None:
-        x = np.asarray(self.epochs)
-        for curve, ys in (
-            (self.train_loss_curve, self.train_loss),
-            (self.val_loss_curve, self.val_loss),
-            (self.train_acc_curve, self.train_acc),
-            (self.val_acc_curve, self.val_acc),
+        table = self.history.epoch_columns()
+        x = table[0]
+        for curve, y in (
+            (self.train_loss_curve, table[1]),
+            (self.val_loss_curve, table[3]),
+            (self.train_acc_curve, table[2]),
+            (self.val_acc_curve, table[4]),
         ):
-            y = np.asarray(ys, dtype=float)
             keep = np.isfinite(y)
             curve.setData(x[keep], y[keep])

@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
+    QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,6 +29,7 @@ from cnn_explorer.training.prediction import predict
 from cnn_explorer.ui.common.messages import IMAGE_FILTER
 
 MAP_CMAP = "viridis"
+SELECTED_PEN = pg.mkPen("#ff7f0e", width=2)
 
 
 def tile_maps(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -78,8 +80,22 @@ def feature_layers(layers: list[Any]) -> list[int]:
     return picks
 
 
+def filter_map(layers: list[Any], conv: int) -> int | None:
+    """The index (among ``layers``) of the shown map that filter outputs of the ``conv``-th
+    conv layer (0 = first) land in: the conv's activation, or the conv itself when none
+    follows (see :func:`feature_layers`); None when there is no such conv layer."""
+    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
+    if not 0 <= conv < len(convs):
+        return None
+    i = convs[conv]
+    return i + 1 if i + 1 in feature_layers(layers) else i
+
+
 class PredictionPanel(QWidget):
     """Pick an image, see the prediction and every conv layer's feature maps.
+
+    :meth:`select_filter` marks one filter's channel: its tile is outlined in its layer's
+    mosaic and drawn enlarged beside them (``selected_map``), for every image shown next.
 
     ``open_in_explorer_requested`` is emitted with the current ``(C, H, W)`` image; the
     training tab turns it into ``open_in_explorer(network_layers, image)``.
@@ -96,6 +112,8 @@ class PredictionPanel(QWidget):
         self.image: np.ndarray | None = None
         self.caption = ""
         self.probabilities = np.zeros(0)
+        self.selection: tuple[int, int] | None = None
+        self.selected_map: np.ndarray | None = None
         self._file_loader: Any = None
         self._cmap = pg.colormap.get(MAP_CMAP)
 
@@ -175,6 +193,23 @@ class PredictionPanel(QWidget):
         if self.image is not None:
             self.open_in_explorer_requested.emit(self.image.copy())
 
+    def select_filter(self, conv: int, channel: int) -> None:
+        """Show the maps of filter ``channel`` of the ``conv``-th conv layer (0 = first) for
+        the current image (and the next ones); says what to do when there is no image."""
+        self.selection = (conv, channel)
+        if self.network is not None and self.image is not None:
+            self.show_image(self.image, self.caption)
+        else:
+            self.selected_map = None
+            todo = (
+                "train (or load) a network and pick an image"
+                if self.network is None
+                else "pick an image (Load the dataset for its validation images, or From file…)"
+            )
+            self.result.setText(
+                f"Filter {channel} of conv layer {conv + 1} is selected: {todo} to see its maps."
+            )
+
     # -- output ---------------------------------------------------------------------------
     def show_image(self, image: np.ndarray, caption: str = "") -> None:
         """Classify ``image (C, H, W)`` with the current network copy and draw everything."""
@@ -184,8 +219,24 @@ class PredictionPanel(QWidget):
             return
         result = predict(self.network, self.image)
         self.probabilities = result.probabilities
-        self.result.setText(result.text(self.class_names, caption))
+        text = result.text(self.class_names, caption)
         self._draw(result.maps)
+        if self.selected_map is not None and self.selection is not None:
+            conv, channel = self.selection
+            where = f"filter {channel} of conv layer {conv + 1}"
+            text = f"{text.rstrip('.')}. Outlined in orange: {where}."
+        self.result.setText(text)
+
+    def _selected(self, maps: list[np.ndarray]) -> tuple[int, int] | None:
+        """``(layer index, channel)`` of the selected filter's map, None when the network
+        has no such filter."""
+        if self.selection is None:
+            return None
+        conv, channel = self.selection
+        index = filter_map(list(self.network.layers), conv)
+        if index is None or not 0 <= channel < maps[index + 1].shape[1]:
+            return None
+        return index, channel
 
     def _draw(self, maps: list[np.ndarray]) -> None:
         self.view.clear()
@@ -193,6 +244,8 @@ class PredictionPanel(QWidget):
         self.view.addLabel("input", row=0, col=0, color="#222", size="9pt")
         box.addItem(pg.ImageItem(image_rgba(self.image), axisOrder="row-major"))
         col = 1
+        selected = self._selected(maps)
+        self.selected_map = None
         for i in feature_layers(self.network.layers):
             out = maps[i + 1][0]
             self.view.addLabel(
@@ -207,6 +260,9 @@ class PredictionPanel(QWidget):
             )
             vb.addItem(pg.ImageItem(mosaic_rgba(tile_maps(out), self._cmap), axisOrder="row-major"))
             col += 1
+            if selected is not None and selected[0] == i:
+                self._outline(vb, out.shape, selected[1])
+                col = self._enlarge(i, selected[1], out[selected[1]], col)
         plot = self.view.addPlot(row=1, col=col, title="probability")
         self.view.addLabel("", row=0, col=col)
         n = len(self.probabilities)
@@ -222,3 +278,21 @@ class PredictionPanel(QWidget):
         plot.setMenuEnabled(False)
         for axis in ("left", "bottom"):
             plot.getAxis(axis).setTextPen("#222")
+
+    def _outline(self, box: pg.ViewBox, shape: tuple[int, ...], channel: int) -> None:
+        """Outline tile ``channel`` of a :func:`tile_maps` mosaic of ``shape (C, H, W)``."""
+        c, h, w = shape
+        row, col = divmod(channel, math.ceil(math.sqrt(c)))
+        rect = QGraphicsRectItem(col * (w + 1) - 0.5, row * (h + 1) - 0.5, w + 1, h + 1)
+        rect.setPen(SELECTED_PEN)
+        box.addItem(rect)
+
+    def _enlarge(self, index: int, channel: int, values: np.ndarray, col: int) -> int:
+        """Draw the selected filter's map ``values (H, W)`` in column ``col``; next column."""
+        self.selected_map = np.array(values)
+        self.view.addLabel(
+            f"filter {channel} (layer {index + 1})", row=0, col=col, color="#ff7f0e", size="9pt"
+        )
+        vb = self.view.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
+        vb.addItem(pg.ImageItem(mosaic_rgba(values, self._cmap), axisOrder="row-major"))
+        return col + 1

@@ -101,6 +101,7 @@ class TrainingTab(QWidget):
         r = self.results  # the views tests and the main window reach through the tab
         self.progress, self.status, self.curves = r.progress, r.status, r.curves
         self.filters, self.confusion, self.prediction = r.filters, r.confusion, r.prediction
+        self.insight = r.insight
         self.prediction.set_file_loader(self.session.read_image)
         layout = QHBoxLayout(self)
         layout.addWidget(self.controls)
@@ -129,6 +130,7 @@ class TrainingTab(QWidget):
         self.worker.refused.connect(lambda msg: self._set_status(msg, error=True))
         self.worker.state_changed.connect(lambda _: self._update_buttons())
         self.prediction.open_in_explorer_requested.connect(self._emit_open_in_explorer)
+        self.insight.open_in_explorer_requested.connect(self._emit_open_in_explorer)
 
     # -- the explorer's stack --------------------------------------------------------------
     def set_explorer_layers(self, layers: Sequence[Any] | None) -> None:
@@ -222,6 +224,7 @@ class TrainingTab(QWidget):
         """Stop every thread and wait for them (window close, app quit)."""
         self._timer.stop()
         ok = self.worker.shutdown(timeout_ms)
+        ok = self.insight.shutdown(timeout_ms) and ok
         return self.loader.shutdown(timeout_ms) and ok
 
     def save_weights(self, path: str) -> None:
@@ -239,14 +242,19 @@ class TrainingTab(QWidget):
         if model is None:
             return None
         return TrainedState(
-            model.network.copy(), list(model.class_names), model.input_shape, dict(model.extra)
+            model.network.copy(),
+            list(model.class_names),
+            model.input_shape,
+            dict(model.extra),
+            model.history,
         )
 
     def restore_trained_state(self, state: TrainedState, origin: str = "the project") -> bool:
         """Show ``state`` (from a project file) as the trained network, as if its weights
         had been loaded: filters, "Try an image", and "Loaded weights" to train further; the
-        dataset it was trained on is pre-selected. Refused (False, message) while a run is
-        alive: the run would overwrite it."""
+        dataset it was trained on is pre-selected; the history the project kept (curves,
+        epoch snapshots, confusion matrix) is shown as it was. Refused (False, message)
+        while a run is alive: the run would overwrite it."""
         if self.worker.is_running():
             self._set_status(
                 f"Training is running: the trained network of {origin} was not loaded "
@@ -258,7 +266,7 @@ class TrainingTab(QWidget):
         if state.input_shape is not None:
             extra["input_shape"] = list(state.input_shape)
         try:
-            message = self.session.adopt(state.network.copy(), extra, origin)
+            message = self.session.adopt(state.network.copy(), extra, origin, state.history)
         except ValueError as exc:
             self._set_status(f"Could not use the trained network of {origin}: {exc}", True)
             return False
@@ -308,6 +316,7 @@ class TrainingTab(QWidget):
             self._set_status(str(exc))
             return
         self.prediction.set_images(split.x_val, split.y_val)
+        self.insight.set_images(split.x_val, split.y_val)
         self._set_status(
             f"{len(split.y_val)} validation images of this dataset are ready in “Try an image”."
         )

@@ -1,0 +1,278 @@
+"""The Insight tab of the training results: what the trained network looks for.
+
+Pick a method (saliency, SmoothGrad, Grad-CAM, Grad-CAM++, activation maximisation, top
+patches per filter, dead units), a layer, a class or filter, press Run. The work runs on a
+:class:`~cnn_explorer.training.worker.TrainingWorker` thread (the same pump as training:
+progress records, a stop flag polled between steps) on a *copy* of the network, so the
+window never waits and a training run may replace the network meanwhile. Closing the
+window stops it (the tab's shutdown calls :meth:`InsightPanel.shutdown`).
+
+Like "Try an image", the panel is given the network copy taken at an epoch's end and the
+validation images; the computing is :func:`cnn_explorer.insight.jobs.job`'s.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_explorer.engine.errors import ShapeError
+from cnn_explorer.insight.jobs import MAXIMIZE, METHODS, InsightResult, job
+from cnn_explorer.insight.maximize import default_range
+from cnn_explorer.insight.targets import InsightError, Progress
+from cnn_explorer.training.prediction import predict
+from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.training.controls import ERROR_STYLE
+from cnn_explorer.ui.training.insight_controls import InsightControls
+from cnn_explorer.ui.training.insight_view import InsightView
+
+HINTS = {
+    "heatmap": "Done: the opacity slider blends the heatmap with the image.",
+    "image": "Done: “Open in explorer” makes this image the explorer's input.",
+    "patches": "Done: the green box marks what the filter's strongest cell sees.",
+    "bars": "Done: a red bar is a channel that never fires on these images.",
+}
+"""What the status line says when a result of each kind is shown (its title is above it)."""
+
+
+class InsightPanel(QWidget):
+    """Settings on the left, the result on the right. ``finished(reason)`` after each run:
+    ``"completed"``, ``"stopped"`` (cancelled) or ``"failed"``.
+    ``open_in_explorer_requested(image)`` sends a synthesised image to the explorer."""
+
+    finished = Signal(str)
+    open_in_explorer_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.network: Any = None
+        self.class_names: list[str] = []
+        self.images = np.zeros((0, 1, 1, 1), np.float32)
+        self.labels = np.zeros(0, np.int64)
+        self.result: InsightResult | None = None
+        self.worker = TrainingWorker(self)
+        self.controls = InsightControls()
+        self.view = InsightView()
+        self._build()
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.controls.image_changed.connect(lambda _: self._show_input())
+        self.controls.changed.connect(self._update_buttons)
+        self._update_buttons()
+
+    def _build(self) -> None:
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Compute the chosen method (in the background)")
+        self.run_button.clicked.connect(lambda: self.run())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running method")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.status = QLabel("Train (or load) a network, then pick a method and press Run.")
+        self.status.setWordWrap(True)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(round(100 * self.view.opacity))
+        self.opacity.setToolTip("Opacity of the heatmap over the input")
+        self.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100))
+        self.png_button = QPushButton("PNG…")
+        self.png_button.setToolTip("Save the view as drawn, colour bar included")
+        self.png_button.clicked.connect(lambda: self._ask_export("png"))
+        self.npy_button = QPushButton(".npy…")
+        self.npy_button.setToolTip("Save the result's numbers")
+        self.npy_button.clicked.connect(lambda: self._ask_export("npy"))
+        self.to_explorer = QPushButton("Open in explorer")
+        self.to_explorer.setToolTip("Use the synthesised image as the explorer's input")
+        self.to_explorer.clicked.connect(self._request_explorer)
+
+        scroll = QScrollArea()
+        scroll.setWidget(self.controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.controls.sizeHint().width() + 20)
+        left = QVBoxLayout()
+        left.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        left.addLayout(buttons)
+        left.addWidget(self.progress)
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Opacity"))
+        bar.addWidget(self.opacity, 1)
+        for w in (self.png_button, self.npy_button, self.to_explorer):
+            bar.addWidget(w)
+        right = QVBoxLayout()
+        right.addWidget(self.status)
+        right.addWidget(self.view, 1)
+        right.addLayout(bar)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(left)
+        layout.addLayout(right, 1)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def set_network(self, network: Any, class_names: list[str]) -> None:
+        """The trained network (a copy the GUI thread owns) and its class names."""
+        self.network = network
+        self.class_names = list(class_names)
+        shapes = None
+        if network is not None and len(self.images):
+            try:
+                shapes = network.output_shapes(self.images.shape[1:])
+            except ShapeError:
+                shapes = None
+        if shapes is None:  # no images it can read: no layers to offer (their sizes unknown)
+            self.controls.set_network([], [], self.class_names)
+        else:
+            self.controls.set_network(list(network.layers), shapes, self.class_names)
+        self._update_buttons()
+        if self.result is None and not self.worker.is_running():
+            self._show_input()
+
+    def set_images(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """The validation images ``(N, C, H, W)`` to explain and scan."""
+        self.images, self.labels = images, labels
+        self.controls.set_image_count(len(images))
+        self.set_network(self.network, self.class_names)
+
+    def current_image(self) -> np.ndarray | None:
+        i = self.controls.image.value()
+        return np.asarray(self.images[i], np.float32) if 0 <= i < len(self.images) else None
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Start the chosen method on a copy of the network; False (and a message) when it
+        cannot start."""
+        if self.worker.is_running():
+            self._set_status("A method is already running: cancel it first.", error=True)
+            return False
+        if self.network is None:
+            self._set_status("Train (or load) a network first.", error=True)
+            return False
+        image = self.current_image()
+        images = self.images if len(self.images) else None
+        predicted = predict(self.network, image).best if image is not None else 0
+        request = self.controls.request(predicted, default_range(images))
+        network = self.network.copy()
+        try:
+            job(request, network, image, images)  # checks now; the thread makes its own
+        except (InsightError, ShapeError) as exc:
+            self._set_status(f"Cannot run {METHODS[request.method]}: {exc}", error=True)
+            return False
+        self.result = None
+        self.progress.setValue(0)
+        self._set_status(f"{METHODS[request.method]}: running…")
+        names = list(self.class_names)
+        started = self.worker.start(lambda stop: job(request, network, image, images, stop, names))
+        self._update_buttons()
+        return started
+
+    def cancel(self) -> None:
+        self.worker.stop()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop a running method and wait for its thread (window close, app quit)."""
+        return self.worker.shutdown(timeout_ms)
+
+    def _on_progress(self, record: Progress) -> None:
+        self.progress.setValue(round(1000 * record.fraction))
+        if record.result is not None:
+            self.result = record.result
+            self.view.show_result(record.result)
+        elif record.preview is not None:
+            self.view.show_preview(record.preview, record.text)
+        elif record.text:
+            self._set_status(record.text)
+
+    def _on_finished(self, reason: str) -> None:
+        if reason == "completed" and self.result is not None:
+            self._set_status(HINTS[self.result.kind])
+        else:
+            self._set_status("Cancelled: nothing was changed.")
+        self._update_buttons()
+        self.finished.emit("completed" if reason == "completed" else "stopped")
+
+    def _on_failed(self, message: str) -> None:
+        self._set_status(f"The method failed: {message}", error=True)
+        self._update_buttons()
+        self.finished.emit("failed")
+
+    # -- output -----------------------------------------------------------------------------
+    def _show_input(self) -> None:
+        """Before a run (or after picking another image): the image itself."""
+        image = self.current_image()
+        if image is None or self.worker.is_running():
+            return
+        self.result = None
+        caption = f"validation image #{self.controls.image.value()}"
+        if self.network is not None and self.class_names:
+            caption = predict(self.network, image).text(self.class_names, caption)
+        self.view.show_preview(image, caption.replace("<b>", "").replace("</b>", ""))
+        self._update_buttons()
+
+    def export_png(self, path: str) -> bool:
+        """The view as drawn as a PNG; False (and a message) when it cannot be written."""
+        return self._export(path, self.view.export_png)
+
+    def export_npy(self, path: str) -> bool:
+        """The result's numbers as ``.npy``; False (and a message) when it cannot."""
+        return self._export(path, self.view.export_npy)
+
+    def _export(self, path: str, write: Any) -> bool:
+        try:
+            write(path)
+        except (OSError, ValueError) as exc:
+            self._set_status(f"Could not export {os.path.basename(path)}: {exc}", error=True)
+            return False
+        self._set_status(f"Exported {os.path.basename(path)}.")
+        return True
+
+    def _ask_export(self, fmt: str) -> None:
+        name = (self.controls.method_key().replace("+", "p")) + f".{fmt}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export", name, f"{fmt.upper()} (*.{fmt})")
+        if path:
+            (self.export_png if fmt == "png" else self.export_npy)(path)
+
+    def _request_explorer(self) -> None:
+        if self.result is not None and self.result.kind == "image":
+            assert self.result.image is not None
+            self.open_in_explorer_requested.emit(self.result.image.copy())
+
+    def _update_buttons(self) -> None:
+        running = self.worker.is_running()
+        self.run_button.setEnabled(not running and self.network is not None)
+        self.cancel_button.setEnabled(running)
+        have = self.result is not None and not running
+        self.npy_button.setEnabled(have)
+        self.png_button.setEnabled(not running)
+        self.opacity.setEnabled(self.result is not None and self.result.kind == "heatmap")
+        self.to_explorer.setVisible(self.controls.method_key() == MAXIMIZE)
+        self.to_explorer.setEnabled(
+            have and self.result is not None and self.result.kind == "image"
+        )
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+
+
+__all__ = ["InsightPanel"]
