@@ -12,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from cnn_explorer.explorer.graph_view_model import ForwardJob, GraphCell, GraphViewModel
-from cnn_explorer.interchange.model import ImportedModel, Preprocessing
+from cnn_explorer.explorer.graph_view_model import (
+    ForwardJob,
+    GraphCell,
+    GraphViewModel,
+    ModelLike,
+    PreprocessingLike,
+)
 
 
 class _Signals(QObject):
@@ -63,15 +68,15 @@ class GraphDocument(QObject):
         return self.view is not None and self.view.tensors is not None
 
     # ------------------------------------------------------------------ intents
-    def set_model(self, model: ImportedModel) -> None:
+    def set_model(self, model: ModelLike) -> None:
         """Show a newly imported model (on the sample picture)."""
         self.view = GraphViewModel(model)
         self.model_changed.emit()
         self.input_changed.emit()
         self._start()
 
-    def set_preprocessing(self, pre: Preprocessing) -> None:
-        """Change how pictures are fed to the model (ShapeError/ModelFileError: kept)."""
+    def set_preprocessing(self, pre: PreprocessingLike) -> None:
+        """Change how pictures are fed to the model (ValueError: everything kept)."""
         if self.view is None:
             return
         self.view.set_preprocessing(pre)

@@ -7,14 +7,18 @@ Tensors are computed once per input (:meth:`GraphViewModel.forward_job`, run off
 thread by the Qt shell) and published with a generation number, so a result for an input
 that has since been replaced is dropped. Everything else is cheap and asked on demand:
 statistics are cached per tensor, explanations and receptive fields touch one cell.
-Qt-free (NumPy, the engine and the interchange types).
+Qt-free (NumPy and the engine). The model is an importer's ``ImportedModel``, seen only
+through the attributes this module reads (:class:`ModelLike`, :class:`PreprocessingLike`):
+the explorer and the interchange packages stay independent of each other.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -24,11 +28,42 @@ from cnn_explorer.engine.graph import Graph
 from cnn_explorer.engine.graph_geometry import CellSet, graph_receptive_field
 from cnn_explorer.engine.merge import Add, Concat, MergeLayer, Mul
 from cnn_explorer.explorer.stats import MapStats, map_stats
-from cnn_explorer.interchange.model import ImportedModel, ModelFileError, Preprocessing
 from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 
 INPUT = Graph.INPUT
 Shape = tuple[int, ...]
+
+
+class PreprocessingLike(Protocol):
+    """How a picture becomes the model's input (``interchange.model.Preprocessing``)."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]: ...
+    @property
+    def colour(self) -> str: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def mean(self) -> tuple[float, ...]: ...
+    @property
+    def std(self) -> tuple[float, ...]: ...
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """uint8 ``(H, W)``/``(H, W, 3)`` at the model's size → ``(1, C, H, W)`` float32;
+        ValueError (the importer's own) for a picture that does not fit."""
+        ...
+
+
+class ModelLike(Protocol):
+    """An imported model (``interchange.model.ImportedModel``)."""
+
+    @property
+    def graph(self) -> Graph: ...
+    @property
+    def preprocessing(self) -> PreprocessingLike: ...
+    @property
+    def source(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -89,12 +124,12 @@ class ForwardJob:
 
 def checked_shapes(graph: Graph, input_shape: Sequence[int]) -> dict[str, Shape]:
     """Every tensor's shape at ``input_shape``; ShapeError when the graph cannot take it,
-    ModelFileError when its maps would need more than :data:`MAX_DOCUMENT_BYTES` (the
+    ValueError when its maps would need more than :data:`MAX_DOCUMENT_BYTES` (the
     importer's rule, applied again when the user picks another input size)."""
     shapes = graph.output_shapes(input_shape)
     need = 4 * sum(math.prod(s) for s in shapes.values())
     if need > MAX_DOCUMENT_BYTES:
-        raise ModelFileError(
+        raise ValueError(
             f"at input size {'×'.join(map(str, input_shape))} the maps take about "
             f"{need / 1e6:.0f} MB, more than the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB this app "
             "allows; choose a smaller input size"
@@ -130,10 +165,11 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 class GraphViewModel:
     """An imported model, its current input and every tensor computed for it."""
 
-    def __init__(self, model: ImportedModel, pixels: np.ndarray | None = None) -> None:
+    def __init__(self, model: ModelLike, pixels: np.ndarray | None = None) -> None:
         self.model = model
+        """The model as opened (its preprocessing may since have been replaced)."""
         self.graph: Graph = model.graph
-        self.preprocessing: Preprocessing = model.preprocessing
+        self.preprocessing: PreprocessingLike = model.preprocessing
         self.shapes: dict[str, Shape] = checked_shapes(self.graph, self.preprocessing.input_shape)
         self.generation = 0
         self.tensors: dict[str, np.ndarray] | None = None
@@ -152,7 +188,7 @@ class GraphViewModel:
 
     def set_image(self, pixels: np.ndarray, name: str = "sample pattern") -> None:
         """A picture ``(H, W)`` or ``(H, W, 3)`` uint8 at the model's size becomes the
-        input (ModelFileError when its size does not fit)."""
+        input (ValueError when its size does not fit)."""
         x = self.preprocessing.apply(pixels)
         self.pixels = np.asarray(pixels)
         self.input_name = name
@@ -163,19 +199,18 @@ class GraphViewModel:
         arr = np.asarray(x, np.float32)
         arr = arr[None] if arr.ndim == 3 else arr
         if arr.shape[1:] != self.input_shape or arr.shape[0] != 1:
-            raise ModelFileError(f"the model takes {self.input_shape}, not {tuple(x.shape)}")
+            raise ValueError(f"the model takes {self.input_shape}, not {tuple(x.shape)}")
         self.pixels = _array_picture(arr[0])
         self.input_name = name
         self._new_input(arr)
 
-    def set_preprocessing(self, pre: Preprocessing) -> None:
+    def set_preprocessing(self, pre: PreprocessingLike) -> None:
         """New preprocessing (input size, colour, scale, mean/std, class names): the
         shapes are checked first (ShapeError leaves everything as it was), the current
         picture is preprocessed again (or replaced by the sample at a new size)."""
         shapes = checked_shapes(self.graph, pre.input_shape)
         old = self.preprocessing
         self.preprocessing = pre
-        self.model = replace(self.model, preprocessing=pre)
         self.shapes = shapes
         if pre.input_shape != old.input_shape or self.pixels.shape[:2] != pre.input_shape[1:]:
             self.selection = None
@@ -381,7 +416,7 @@ def _broadcast(index: tuple[int, ...], shape: Shape) -> tuple[int, ...]:
     return tuple(0 if n == 1 else index[k + lead] for k, n in enumerate(shape))
 
 
-def sample_pixels(pre: Preprocessing) -> np.ndarray:
+def sample_pixels(pre: PreprocessingLike) -> np.ndarray:
     """A smooth colourful test picture at the model's size (so maps show structure
     before the user loads a photo): ``(H, W, 3)`` uint8, or ``(H, W)`` for grey."""
     _, h, w = pre.input_shape

@@ -56,6 +56,7 @@ from cnn_explorer.engine.serialize import (
 )
 from cnn_explorer.explorer.project_model import (
     ModelPlan,
+    SavedModel,
     build_model,
     check_model_members,
     model_entry,
@@ -73,7 +74,6 @@ from cnn_explorer.explorer.validate import (
     plan_history,
     plan_layers,
 )
-from cnn_explorer.interchange.model import ImportedModel
 from cnn_explorer.limits import (
     MAX_EPOCHS,
     MAX_HISTORY_BATCHES,
@@ -118,8 +118,9 @@ class Project:
     input: np.ndarray
     layers: list[LayerSpec]
     trained: TrainedState | None = None
-    model: ImportedModel | None = None
-    """The Model tab's imported model (graph, arrays, preprocessing, import report)."""
+    model: SavedModel | None = None
+    """The Model tab's imported model (graph and arrays; preprocessing and import report
+    as metadata)."""
 
 
 def save_project(
@@ -127,7 +128,7 @@ def save_project(
     x: np.ndarray,
     layers: list[LayerSpec],
     trained: TrainedState | None = None,
-    model: ImportedModel | None = None,
+    model: SavedModel | None = None,
 ) -> None:
     """Write input ``x (C, H, W)``, ``layers``, an optional trained network and an optional
     imported model to ``path`` atomically (temp + replace)."""

@@ -164,3 +164,25 @@ def test_the_model_is_saved_in_the_project_and_comes_back(qtbot, window, tmp_pat
     assert np.array_equal(tab.doc.view.tensor(out), window.model_tab.doc.view.tensor(out))
     other.doc.undo_stack.setClean()
     other.close()
+
+
+def test_a_project_with_a_damaged_model_is_not_opened(qtbot, window, tmp_path):
+    import json
+    import zipfile
+
+    _open(qtbot, window, FIXTURES / "lenet5.onnx")
+    path = tmp_path / "damaged.cnnx"
+    assert window.save_to(str(path))
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["project.json"])
+    meta["model"]["meta"]["preprocessing"]["colour"] = "cmyk"
+    members["project.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    before = window.model_tab.doc.view
+    window.reporter.errors.clear()
+    assert not window.open_project(str(path))
+    assert len(window.reporter.errors) == 1 and "cmyk" in window.reporter.errors[0][1]
+    assert window.model_tab.doc.view is before

@@ -9,6 +9,7 @@ intents (select a node, select a cell, a new picture) and its signals repaint th
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -174,7 +175,11 @@ class ModelTab(QWidget):
         return self.loader.load_image(path, self.doc.view.preprocessing)
 
     def imported_model(self) -> ImportedModel | None:
-        return None if self.doc.view is None else self.doc.view.model
+        """The open model with the preprocessing in use (None: no model)."""
+        vm = self.doc.view
+        if vm is None or not isinstance(vm.model, ImportedModel):
+            return None
+        return replace(vm.model, preprocessing=vm.preprocessing)
 
     def wait(self, msecs: int = 60_000) -> None:
         """Finish the running import, decode and forward pass (screenshots, tests)."""
