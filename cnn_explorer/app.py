@@ -182,6 +182,9 @@ class _StderrReporter:
     def image_options(self, _w: int, _h: int, default: object, _preview: object = None) -> object:
         return default
 
+    def input_size(self, _reason: str, _default: object) -> None:
+        return None  # headless: the error that follows says what is missing
+
     def import_report(self, model: object) -> object:
         print(model.report.text(), file=sys.stderr)  # type: ignore[attr-defined]
         return model.preprocessing  # type: ignore[attr-defined]

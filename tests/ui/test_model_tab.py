@@ -186,3 +186,23 @@ def test_a_project_with_a_damaged_model_is_not_opened(qtbot, window, tmp_path):
     assert not window.open_project(str(path))
     assert len(window.reporter.errors) == 1 and "cmyk" in window.reporter.errors[0][1]
     assert window.model_tab.doc.view is before
+
+
+def test_a_model_without_a_fixed_input_size_asks_for_one(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES.parent))
+    from onnx_helpers import save, tiny_model
+
+    from cnn_explorer.ui.common.messages import parse_input_size
+
+    path = save(tiny_model(dims=("N", 1, "H", "W")), tmp_path / "dynamic.onnx")
+    window.reporter.input_size_answer = (1, 9, 7)
+    _open(qtbot, window, path)
+    assert any("not fixed" in q for q in window.reporter.questions)
+    assert window.model_tab.doc.view.input_shape == (1, 9, 7)
+    window.reporter.input_size_answer = None  # Cancel: one message, nothing opened
+    window.open_path(str(tmp_path / "dynamic.onnx"))
+    window.model_tab.wait()
+    qtbot.waitUntil(lambda: bool(window.reporter.errors))
+    assert "not fixed" in window.reporter.errors[-1][1]
+    assert parse_input_size("3×224 x 224") == (3, 224, 224)
+    assert parse_input_size("3×0×2") is None and parse_input_size("a b c") is None

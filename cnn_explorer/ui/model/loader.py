@@ -20,13 +20,20 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from cnn_explorer import imageio
 from cnn_explorer.interchange.load import MODEL_SUFFIXES, load_model
-from cnn_explorer.interchange.model import ImportedModel, ModelFileError, Preprocessing
+from cnn_explorer.interchange.model import (
+    ImportedModel,
+    InputShapeNeededError,
+    ModelFileError,
+    Preprocessing,
+)
 from cnn_explorer.ui.common.messages import IMAGE_FILTER, Reporter
 
 MODEL_FILTER = "Models (" + " ".join(f"*{s}" for s in MODEL_SUFFIXES) + ")"
 """The file-dialog filter for every model file the app imports."""
 
 UNCHANGED = "The current model is unchanged."
+DEFAULT_INPUT = (3, 224, 224)
+"""The size offered when a model file does not fix its input size."""
 
 
 def is_model_file(path: str) -> bool:
@@ -87,13 +94,17 @@ class ModelLoader(QObject):
         if path:
             self.load(path)
 
-    def load(self, path: str) -> bool:
-        """Import ``path`` in the background; False when it is refused at once."""
+    def load(self, path: str, input_shape: tuple[int, int, int] | None = None) -> bool:
+        """Import ``path`` in the background (at ``input_shape`` when given); False when
+        it is refused at once. A model whose input size is not fixed asks for one."""
         if os.path.isdir(path):
             return self._failed(f"{os.path.basename(path)} is a folder, not a model file.")
         name = os.path.basename(path)
         self.status.emit(f"Importing {name}…", False)
-        self._start(lambda: load_model(Path(path)), lambda r: self._imported(name, r))
+        self._start(
+            lambda: load_model(Path(path), input_shape=input_shape),
+            lambda r: self._imported(path, r),
+        )
         return True
 
     def load_image(self, path: str, pre: Preprocessing) -> bool:
@@ -122,7 +133,13 @@ class ModelLoader(QObject):
         self.busy_changed.emit(self.busy)
         then(result)
 
-    def _imported(self, name: str, result: object) -> None:
+    def _imported(self, path: str, result: object) -> None:
+        name = os.path.basename(path)
+        if isinstance(result, InputShapeNeededError):
+            size = self.reporter.input_size(f"{name}: {result}", DEFAULT_INPUT)
+            if size is not None:
+                self.load(path, size)
+                return
         if isinstance(result, ModelFileError):
             self._failed(str(result))
             return
