@@ -381,6 +381,7 @@ def explain_merge(
         return CellExplanation(f"out[{where}] = {inputs[0]}[{where}] = {fmt_number(v)}", v)
     if isinstance(layer, Concat):
         axis = layer.axis - 1 if layer.axis > 0 else len(index) + layer.axis
+        what = "channels" if len(index) == 3 and axis == 0 else f"indices of axis {axis}"
         offset = 0
         for name, x in zip(inputs, xs, strict=True):
             if index[axis] < offset + x.shape[axis]:
@@ -390,8 +391,7 @@ def explain_merge(
                 part = ",".join(map(str, src))
                 text = (
                     f"out[{where}] = {name}[{part}] = {fmt_number(v)}   "
-                    f"(concatenated: {name} holds indices {offset}–{offset + x.shape[axis] - 1}"
-                    f" of axis {axis})"
+                    f"(concatenated: {name} holds {what} {offset}–{offset + x.shape[axis] - 1})"
                 )
                 return CellExplanation(text, v)
             offset += x.shape[axis]

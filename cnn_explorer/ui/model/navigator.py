@@ -42,7 +42,7 @@ class NodeNavigator(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setHeaderLabels(["Layers (⊕ merge, ┬ feeds several, ├ side branch)"])
+        self.setHeaderLabels(["Layers   ⊕ merge  ┬ fan-out  ├ branch"])
         self.setRootIsDecorated(False)
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)

@@ -63,7 +63,7 @@ class ModelTab(QWidget):
         self.doc = GraphDocument(self)
         self.loader = ModelLoader(reporter, self)
         self.explanation_text = ""
-        self._sized = False
+        self._user_sized = False
         self._build()
         self._connect()
 
@@ -112,14 +112,19 @@ class ModelTab(QWidget):
         tl.addWidget(self.top_title)
         tl.addWidget(self.top)
         right.addWidget(topbox)
-        right.setSizes([320, 220, 200])
+        rows = self.top.verticalHeader().defaultSectionSize()
+        self.top.setMinimumHeight(
+            self.top.horizontalHeader().sizeHint().height() + TOP_K * rows + 6
+        )
+        right.setStretchFactor(1, 1)
+        right.setSizes([320, 200, 230])
 
         self.split = QSplitter()
         self.split.addWidget(self.navigator)
         self.split.addWidget(centre)
         self.split.addWidget(right)
         self.split.setStretchFactor(1, 1)
-        self.split.setSizes([330, 620, 330])
+        self.split.splitterMoved.connect(lambda *_: setattr(self, "_user_sized", True))
 
         kinds = MODEL_FILTER[MODEL_FILTER.find("(") + 1 : -1].replace("*", "")
         self.empty = QLabel(EMPTY.format(kinds=html.escape(kinds)))
@@ -153,13 +158,13 @@ class ModelTab(QWidget):
         self.grid.cell_clicked.connect(self._grid_clicked)
         self.grid.hover_text.connect(lambda t: self.status_changed.emit(t, False))
 
-    def showEvent(self, event: Any) -> None:
-        """Size the three columns to the window the first time the tab is shown."""
-        super().showEvent(event)
-        if not self._sized and self.width() > 200:
-            self._sized = True
-            w = self.width() - 12  # the splitter may still sit on a hidden page
-            side = max(300, int(0.24 * w))
+    def resizeEvent(self, event: Any) -> None:
+        """Keep the three columns in proportion to the window until the user drags a
+        splitter handle (the splitter alone would give all new width to the maps)."""
+        super().resizeEvent(event)
+        if not self._user_sized:
+            w = self.width() - 12
+            side = max(280, int(0.23 * w))
             right = max(320, int(0.25 * w))
             self.split.setSizes([side, max(200, w - side - right), right])
 
