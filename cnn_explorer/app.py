@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="ROWSxCOLS",
         help="grid size for an image FILE (default: its aspect ratio, 64 on the longer side)",
     )
+    p.add_argument(
+        "--select-cell",
+        metavar="NODE:CH,ROW,COL",
+        help="with a model FILE: select a cell of a node's output in the Model tab",
+    )
     p.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -125,6 +130,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     if args.select:
         m, c, r, q = (int(v) for v in args.select.split(","))
         doc.select_cell(Selection(m, c, r, q))
+    if args.select_cell and win.model_tab.doc.ready:  # type: ignore[attr-defined]
+        ok = _select_model_cell(win, args.select_cell) and ok
     for _ in range(3):
         app.processEvents()  # type: ignore[attr-defined]
     out = os.path.abspath(args.screenshot)
@@ -135,6 +142,21 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
         print(f"cnn-explorer: could not write {out}", file=sys.stderr)
         return 1
     return 0 if ok else 2
+
+
+def _select_model_cell(win: object, text: str) -> bool:
+    """``NODE:CH,ROW,COL`` (or ``NODE:I`` for vectors) → the Model tab's selection."""
+    from cnn_explorer.explorer.graph_view_model import GraphCell
+
+    node, _, where = text.rpartition(":")
+    try:
+        index = tuple(int(v) for v in where.split(","))
+        win.model_tab.doc.select_node(node)  # type: ignore[attr-defined]
+        win.model_tab.doc.select_cell(GraphCell(node, index))  # type: ignore[attr-defined]
+    except (KeyError, IndexError, ValueError) as exc:
+        print(f"cnn-explorer: --select-cell {text}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _note(text: str) -> None:
