@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from ui_helpers import drop_file
 
 from cnn_explorer.imageio import save_png
@@ -69,6 +69,9 @@ def test_clicking_a_cell_explains_it_and_shows_its_receptive_field(qtbot, window
     assert vm.explain(cell).result == pytest.approx(value, rel=1e-5, abs=1e-6)
     assert " + " in tab.explanation_text
     assert tab.picture.field is not None and tab.picture.field.mask.any()
+    y, x = tab.grid.tile_origin(1)
+    tab.grid.hover_at(QPointF(x + 4.5, y + 3.5))  # what the mouse reports over the cell
+    assert f"{add}[1, 3, 4]" in window.last_status and "channel 1: min" in window.last_status
     assert "Receptive field" in tab.picture.caption.text()
     conv = vm.graph.nodes[0].name
     tab.doc.select_node(conv)

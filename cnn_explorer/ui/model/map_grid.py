@@ -64,7 +64,7 @@ class MapGrid(QWidget):
     """One node's maps (or bars); emits the cell under the mouse and the cell clicked."""
 
     cell_clicked = Signal(tuple)  # (channel, row, col) of the maps, or (i,) of the bars
-    hover_text = Signal(str)
+    hovered = Signal(tuple)  # the cell under the mouse, same form
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -197,8 +197,7 @@ class MapGrid(QWidget):
         cell = None if pos is None else self.cell_at(pos.y(), pos.x())
         if cell is None or self.maps is None:
             return
-        v = float(self.maps[cell])
-        self.hover_text.emit(f"{self.label}[{cell[0]}, {cell[1]}, {cell[2]}] = {colors.fmt(v, 5)}")
+        self.hovered.emit(cell)
 
     def click_at(self, pos: Any) -> bool:
         cell = self.cell_at(pos.y(), pos.x())
@@ -222,4 +221,4 @@ class MapGrid(QWidget):
     def _bar_hovered(self, scene_pos: Any) -> None:
         i = self._bar_index(scene_pos)
         if i is not None and self.vector is not None:
-            self.hover_text.emit(f"{self.label}[{i}] = {colors.fmt(float(self.vector[i]), 5)}")
+            self.hovered.emit((i,))

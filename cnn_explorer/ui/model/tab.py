@@ -156,7 +156,7 @@ class ModelTab(QWidget):
         self.doc.cell_selected.connect(self._show_cell)
         self.navigator.node_clicked.connect(self.doc.select_node)
         self.grid.cell_clicked.connect(self._grid_clicked)
-        self.grid.hover_text.connect(lambda t: self.status_changed.emit(t, False))
+        self.grid.hovered.connect(self._hovered)
 
     def resizeEvent(self, event: Any) -> None:
         """Keep the three columns in proportion to the window until the user drags a
@@ -280,6 +280,24 @@ class ModelTab(QWidget):
             self.grid.show_maps(maps, name)
         else:
             self.grid.show_vector(a.reshape(-1), name)
+
+    def _hovered(self, where: tuple[int, ...]) -> None:
+        """The value under the mouse and its channel's statistics, in the status bar."""
+        vm = self.doc.view
+        if vm is None or vm.tensors is None:
+            return
+        name = vm.selected_node
+        a = vm.tensor(name)
+        index = tensor_index(a.shape, not self.grid.showing_bars, where)
+        text = f"{name}[{', '.join(map(str, index))}] = {colors.fmt(float(a[index]), 5)}"
+        if len(index) == 3 and not self.grid.showing_bars:
+            st, c = vm.stats(name), index[0]
+            text += (
+                f"   channel {c}: min {colors.fmt(float(st.mins[c]))}, max "
+                f"{colors.fmt(float(st.maxs[c]))}, mean {colors.fmt(float(st.means[c]))}, "
+                f"zeros {st.zeros[c] / max(1, st.n):.0%}"
+            )
+        self.status_changed.emit(text, False)
 
     def _grid_clicked(self, where: tuple[int, ...]) -> None:
         vm = self.doc.view
