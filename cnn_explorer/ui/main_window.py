@@ -425,6 +425,7 @@ class MainWindow(QMainWindow):
         shown = s.value("view/input_display")
         if shown in DISPLAY_MODES:
             self.grid.set_display(str(shown))
+        self.maps.restore_settings(s)
 
     def save_window_state(self) -> None:
         if not self.persist_settings:
@@ -434,6 +435,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("view/scale", self.maps.scale_mode)
         s.setValue("view/input_display", self.grid.display)
+        self.maps.save_settings(s)
 
     # ------------------------------------------------------------------ events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -243,6 +243,7 @@ def test_value_edit_never_rebuilds_the_scene(qtbot, window, monkeypatch):
     calls = []
     orig = window.maps._rebuild
     monkeypatch.setattr(window.maps, "_rebuild", lambda res: (calls.append(1), orig(res)))
+    qtbot.wait(250)  # the window's first layout (after its docks settle) is in place
     items_before = len(window.maps.scene.items())
     for v in (2.0, 3.0, 5.0):
         window.doc.set_cell(0, 1, 2, v)
@@ -339,13 +340,26 @@ def test_weight_edit_with_a_later_conv_updates_every_map(qtbot, window):
         assert np.array_equal(tile.numbers._a, fresh[m][0])
 
 
-def test_flow_tiles_fills_the_width():
-    from cnn_explorer.ui.explorer.map_layout import LABEL_W, flow_tiles, map_side
+def test_sections_flow_across_the_width():
+    from cnn_explorer.ui.explorer.map_layout import (
+        SectionSpec,
+        fit_px,
+        inner_width,
+        map_side,
+        plan_sections,
+    )
 
-    side, per_row = flow_tiles(8, 256, 256, 560)
-    assert per_row > 1 and per_row * (max(side, LABEL_W) + 14) <= 560
-    assert flow_tiles(3, 8, 8, 2000) == (map_side(8, 8), 3)  # all fit: natural size
-    assert flow_tiles(1, 256, 256, 100)[1] == 1  # never zero columns
+    specs = [SectionSpec(8, 256, 256, 100)]
+    px = fit_px(256, specs, inner_width(560, True))  # one 256-px column: shrink to two
+    assert 200 < px < 256
+    (plan,), right, _ = plan_sections(specs, px, 560, True)
+    xs = {r.x() for r in plan.tiles}
+    assert len(xs) == 2 and right <= 560 and all(r.right() <= 560 for r in plan.tiles)
+    (plan,), _, _ = plan_sections([SectionSpec(3, 8, 8, 100)], 256, 2000, True)
+    assert {r.width() for r in plan.tiles} == {map_side(8, 8)}  # all fit: natural size
+    assert len({r.y() for r in plan.tiles}) == 1
+    (plan,), _, _ = plan_sections([SectionSpec(2, 256, 256, 100)], 256, 100, True)
+    assert len(plan.tiles) == 2  # never zero columns
 
 
 def test_big_maps_flow_in_several_columns(qtbot, window):

@@ -100,6 +100,7 @@ def test_an_edit_repaints_the_map_view_once(qtbot, window):
     doc = window.doc
     counter = _PaintCounter()
     window.maps.view.viewport().installEventFilter(counter)
+    qtbot.wait(250)  # the window's first layout (after its docks settle) is painted
     QApplication.processEvents()
     for k in range(3):
         counter.count = 0
@@ -178,7 +179,8 @@ def test_a_weight_edit_repaints_no_form_or_layer_list(qtbot, window):
 def test_a_resize_that_keeps_the_layout_reuses_the_tiles(qtbot, window):
     """512² → 500² with 16 filters: every tile keeps its place and size, so the view keeps
     its items (rebuilding 64 pyqtgraph tiles froze the window for ~200 ms) and shows the
-    new maps; a change of filter count rebuilds."""
+    new maps; a change of filter count keeps the tiles of the channels that remain and
+    removes the others."""
     doc, maps = window.doc, window.maps
     x = np.random.default_rng(3).random((1, 128, 128), dtype=np.float32)
     doc.apply_document(x, [conv_spec(1, 16, (3, 3), padding="same", seed=1)])
@@ -192,6 +194,9 @@ def test_a_resize_that_keeps_the_layout_reuses_the_tiles(qtbot, window):
     assert all(a is b for a, b in zip(before, after, strict=True))
     assert np.array_equal(after[5].image.data2d, doc.results.maps[1][5])
     assert after[5].vb.viewRange()[0] == pytest.approx([0, 120], abs=1e-6)
+    items = len(maps.scene.items())
     doc.update_config(0, filters=8)
     settle(qtbot, window)
-    assert maps.tile(1, 0) is not before[0]
+    assert maps.tile(1, 0) is before[0] and len(maps.group(1).tiles) == 8
+    assert maps.tile(1, 8) is None and len(maps.scene.items()) < items
+    assert np.array_equal(maps.tile(1, 7).image.data2d, doc.results.maps[1][7])

@@ -1,10 +1,16 @@
 """Every feature map of the network, input first, one pyqtgraph ImageItem per channel.
 
-Layout is built once per *structure* (number of maps and their shapes); a value edit only
-calls ``setImage(..., autoLevels=False)`` on the existing items and updates the reused
-number TextItems, label texts and overlays. Items are positioned by hand in one scene of a
-fixed-size GraphicsView inside a QScrollArea (pixel = scene unit), which keeps relayout
-cost out of the edit path.
+Three levels of change, cheapest first:
+
+* a value edit only calls ``setImage(..., autoLevels=False)`` on the existing items (on
+  screen now, off screen when scrolled to) and updates numbers, captions and overlays;
+* a layout change (width, tile size, fit, collapse, overview, enlarged channel) moves the
+  existing items (:meth:`MapScene.place`);
+* a structure change (maps or channels added or removed, a shape, the scale mode) adds or
+  removes only the tiles that appeared or went (:meth:`MapScene.sync`).
+
+Items are positioned by hand in one scene of a fixed-size GraphicsView inside a
+QScrollArea (pixel = scene unit); colour bars are moved on scroll to stay in view.
 """
 
 from __future__ import annotations
@@ -16,45 +22,40 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QScrollArea,
-    QSizePolicy,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
-from cnn_explorer.explorer.stats import map_stats as map_stats_full
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.map_items import NUMBERS_MAX, MapGroup, MapTile
-from cnn_explorer.ui.explorer.map_layout import MapScene
+from cnn_explorer.ui.explorer.map_items import MapGroup, MapTile
+from cnn_explorer.ui.explorer.map_layout import (
+    MARGIN,
+    OVERVIEW_CHANNELS,
+    SectionSpec,
+    fit_px,
+    inner_width,
+    plan_sections,
+)
+from cnn_explorer.ui.explorer.map_scene import MapScene
+from cnn_explorer.ui.explorer.map_toolbar import (
+    CHANNEL_MODES,
+    HOVER_HINT,
+    SCALE_MODES,
+    MapToolbar,
+    has_cell,
+    map_titles,
+    missing_notes,
+    set_combo,
+)
+from cnn_explorer.ui.explorer.map_values import push_values, set_pending, stats_of
 from cnn_explorer.ui.explorer.row_maps import RowMapsView
-
-SCALE_MODES = ("Per layer", "Per map", "Global")
-
-
-HOVER_HINT = "Hover a map to read values; click a cell to explain it."
-
-
-def _has_cell(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> bool:
-    m, ch, r, c = where
-    if not 0 <= m < len(maps):
-        return False
-    n, h, w = maps[m].shape
-    return 0 <= ch < n and 0 <= r < h and 0 <= c < w
 
 
 class FeatureMapView(QWidget):
-    """Scrollable grid of all maps with colour bars, numbers, hover and cell selection."""
+    """Scrollable flow of all maps with colour bars, numbers, hover and cell selection."""
 
     cell_clicked = Signal(object)  # Selection
     hover_text = Signal(str)
@@ -64,9 +65,16 @@ class FeatureMapView(QWidget):
         super().__init__(parent)
         self.doc = doc
         self.scale_mode = SCALE_MODES[0]
+        self.channel_mode = CHANNEL_MODES[0]
         self.show_numbers = True
+        self.fit_width = True
+        self.tile_px = 0  # set from the slider in _build_ui
+        self.drawn_px = 0.0
+        """Drawn size of the largest tiles after fitting to the width."""
+        self._collapsed: set[int] = set()
         self._groups: list[MapGroup] = []
         self._structure: tuple = ()
+        self._layout_key: tuple = ()
         self._titles: list[str] = []
         self._results: Results | None = None
         self._hovered: tuple[int, int, int, int] | None = None
@@ -81,48 +89,38 @@ class FeatureMapView(QWidget):
         self.cell_clicked.connect(doc.select_cell)
         self._relayout_timer = QTimer(self)
         self._relayout_timer.setSingleShot(True)
-        self._relayout_timer.setInterval(150)
         self._relayout_timer.timeout.connect(self._maybe_relayout)
         self.scroll.horizontalScrollBar().valueChanged.connect(self._flush_visible)
-        self.scroll.verticalScrollBar().valueChanged.connect(self._flush_visible)
+        self.scroll.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.scroll.viewport().installEventFilter(self)
         self.show_results(doc.results)
 
     # ------------------------------------------------------------------ widgets
     def _build_ui(self) -> None:
-        bar = QHBoxLayout()
-        bar.setContentsMargins(6, 4, 6, 2)
-        bar.addWidget(QLabel("Colour scale:"))
-        self.scale_combo = QComboBox()
-        self.scale_combo.addItems(SCALE_MODES)
-        self.scale_combo.setToolTip(
-            "Per layer: all channels of a layer share one colour bar.\n"
-            "Per map: each channel uses its own range.\nGlobal: one range for every map."
-        )
+        self.toolbar = MapToolbar()
+        bar = self.toolbar
+        self.scale_combo, self.numbers_check = bar.scale_combo, bar.numbers_check
+        self.channels_combo, self.size_slider = bar.channels_combo, bar.size_slider
+        self.fit_check, self.hover_label = bar.fit_check, bar.hover_label
+        self.tile_px = self.size_slider.value()
         self.scale_combo.currentTextChanged.connect(self.set_scale_mode)
-        bar.addWidget(self.scale_combo)
-        self.numbers_check = QCheckBox("Numbers in cells")
-        self.numbers_check.setChecked(True)
-        self.numbers_check.setToolTip(f"Draw values in maps up to {NUMBERS_MAX}×{NUMBERS_MAX}")
         self.numbers_check.toggled.connect(self.set_show_numbers)
-        bar.addWidget(self.numbers_check)
-        self.hover_label = QLabel(HOVER_HINT)
-        self.hover_label.setObjectName("hoverLabel")
-        self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        bar.addWidget(self.hover_label, 1)
+        self.channels_combo.currentTextChanged.connect(self.set_channel_mode)
+        self.size_slider.valueChanged.connect(self._slider_moved)
+        self.fit_check.toggled.connect(self.set_fit_width)
 
         self.view = pg.GraphicsView(background="w")
         self.view.setRenderHints(self.view.renderHints())
         self.view.setFrameShape(QScrollArea.Shape.NoFrame)
         self.scene = self.view.scene()
-        self._scene = MapScene(self.scene, self.set_hover, self.cell_clicked.emit)
+        self._scene = MapScene(self.scene, self.set_hover, self.cell_clicked.emit, self.toggle)
         self.scroll = QScrollArea()
         self.scroll.setWidget(self.view)
         self.scroll.setWidgetResizable(False)
         self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.scroll.setStyleSheet("QScrollArea { background: white; }")
+        # Always there, so the width the tiles flow in does not change when it appears.
+        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
 
         # A 1-row input's maps are line plots instead (its own widget; see row_maps.py).
         self.rows_view = RowMapsView(self.doc)
@@ -135,20 +133,68 @@ class FeatureMapView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
-        lay.addLayout(bar)
+        lay.addWidget(bar)
         lay.addWidget(self.stack, 1)
 
     # ------------------------------------------------------------------ public
     def set_scale_mode(self, mode: str) -> None:
         if mode in SCALE_MODES and mode != self.scale_mode:
             self.scale_mode = mode
-            if self.scale_combo.currentText() != mode:
-                self.scale_combo.blockSignals(True)
-                self.scale_combo.setCurrentText(mode)
-                self.scale_combo.blockSignals(False)
+            set_combo(self.scale_combo, mode)
             self._structure = ()  # colour bars appear/disappear
             if self._results is not None:
                 self.show_results(self._results)
+
+    def set_channel_mode(self, mode: str) -> None:
+        """Auto, All large or Overview (see :data:`CHANNEL_MODES`)."""
+        if mode in CHANNEL_MODES and mode != self.channel_mode:
+            self.channel_mode = mode
+            set_combo(self.channels_combo, mode)
+            self._structure = ()  # overviews get (or lose) their enlarged tile
+            if self._results is not None:
+                self.show_results(self._results)
+
+    def set_tile_size(self, px: int) -> None:
+        """Draw maps from 16×16 up ``px`` wide (smaller maps in proportion), now."""
+        self.size_slider.blockSignals(True)
+        self.size_slider.setValue(px)
+        self.size_slider.blockSignals(False)
+        self.tile_px = self.size_slider.value()
+        self._place()
+
+    def _slider_moved(self, px: int) -> None:
+        self.tile_px = px
+        self._relayout_timer.start(40)  # a dragged slider lays out once per pause
+
+    def set_fit_width(self, on: bool) -> None:
+        """Let the tile size move a little so that rows end at the right edge."""
+        if self.fit_check.isChecked() != on:
+            self.fit_check.setChecked(on)
+            return
+        if on != self.fit_width:
+            self.fit_width = on
+            self._place()
+
+    def toggle(self, map_index: int) -> None:
+        """Collapse an expanded map, expand a collapsed one (a click on its header)."""
+        self.set_collapsed(map_index, map_index not in self._collapsed)
+
+    def set_collapsed(self, map_index: int, on: bool) -> None:
+        if on != (map_index in self._collapsed):
+            self._collapsed ^= {map_index}
+            self._place()
+
+    def is_collapsed(self, map_index: int) -> bool:
+        return map_index in self._collapsed
+
+    def is_overview(self, map_index: int) -> bool:
+        g = self.group(map_index)
+        return g is not None and g.focus is not None
+
+    def focused_channel(self, map_index: int) -> int | None:
+        """The channel an overview shows enlarged (None when the map is no overview)."""
+        g = self.group(map_index)
+        return None if g is None or g.focus is None else g.focus.channel
 
     def set_show_numbers(self, on: bool) -> None:
         """Draw (or hide) the numbers in small maps; the check box and
@@ -160,7 +206,7 @@ class FeatureMapView(QWidget):
             return
         self.show_numbers = on
         for g in self._groups:
-            for t in g.tiles:
+            for t in g.all_tiles():
                 if t.numbers is not None:
                     t.numbers.setVisible(on)
         self.numbers_changed.emit(on)
@@ -181,6 +227,23 @@ class FeatureMapView(QWidget):
             self._apply_pending(t)
         return t
 
+    def focus_tile(self, map_index: int) -> MapTile | None:
+        """An overview's enlarged tile, brought up to date (None when there is none)."""
+        g = self.group(map_index)
+        if g is None or g.focus is None:
+            return None
+        if g.focus.pending is not None:
+            self._apply_pending(g.focus)
+        return g.focus
+
+    def shown_tiles(self) -> list[MapTile]:
+        """Every tile on the scene (not collapsed), brought up to date — for tests."""
+        out = [t for g in self._groups for t in g.all_tiles() if not t.rect.isEmpty()]
+        for t in out:
+            if t.pending is not None:
+                self._apply_pending(t)
+        return out
+
     def cell_text(self, map_index: int, channel: int, row: int, col: int) -> str:
         """The number drawn in a cell ("" when numbers are not drawn) — for tests."""
         t = self.tile(map_index, channel)
@@ -192,12 +255,15 @@ class FeatureMapView(QWidget):
     def _structure_of(self, res: Results) -> tuple:
         shapes = tuple(tuple(m.shape) for m in res.maps)
         errs = tuple((s.error or "") for s in res.statuses)
-        return (shapes, errs, self.scale_mode, self._columns_hint())
+        return (shapes, errs, self.scale_mode, self.channel_mode)
 
     def show_results(self, res: Results) -> None:
         """Update the display: in place when the structure is unchanged, else rebuild."""
         self._results = res
-        titles = self._group_titles(res)
+        if self._relayout_timer.isActive():  # a resize is waiting: one repaint for both
+            self._relayout_timer.stop()
+            self._place()
+        titles = map_titles(self.doc.layers, res)
         struct = self._structure_of(res)
         if struct != self._structure:
             self._structure = struct
@@ -208,97 +274,84 @@ class FeatureMapView(QWidget):
             if titles != self._titles:
                 self._titles = titles
                 for g, t in zip(self._groups, titles, strict=False):
-                    g.title.setText(t)
+                    g.title.set_text(t, g.title.hint)
+                self._layout_key = ()  # a wider title may move the sections
+                self._place()
             first = 0 if self.scale_mode == "Global" else res.first
             self._update_values(res, first, res.channels)
             self._apply_selection()
         self.set_hover(self._hovered)  # the hovered value changed, or its map is gone
         self.paint_count += 1
 
-    def _group_titles(self, res: Results) -> list[str]:
-        titles = []
-        for m, x in enumerate(res.maps):
-            c, h, w = x.shape
-            if m == 0:
-                titles.append(f"Input  ·  {c}×{h}×{w}")
-                continue
-            spec = self.doc.layers[m - 1] if m - 1 < len(self.doc.layers) else None
-            name = spec.title if spec is not None else "?"
-            off = "  (disabled: passes input)" if spec is not None and not spec.enabled else ""
-            titles.append(f"Layer {m}: {name}  →  {c}×{h}×{w}{off}")
-        return titles
-
-    def _columns_hint(self) -> int:
-        return max(1, self.scroll.viewport().width() // 100)
+    def _overview_of(self, channels: int) -> bool:
+        if self.channel_mode == "Overview":
+            return channels > 1
+        return self.channel_mode == "Auto" and channels > OVERVIEW_CHANNELS
 
     def _rebuild(self, res: Results) -> None:
-        """Recreate every item for the current maps, width and scale mode."""
-        notes = []
-        for i, st in enumerate(res.statuses):  # layers without maps: the invalid one on
-            if i + 1 >= len(res.maps):
-                spec = self.doc.layers[i] if i < len(self.doc.layers) else None
-                msg = st.error or "not computed"
-                title = spec.title if spec else "?"
-                notes.append((f"Layer {i + 1}: {title}  —  {msg}", msg != "no input"))
+        """Bring the items in line with the current maps (adding or removing only the
+        tiles that appeared or went), place them and show every value."""
         shapes = [(x.shape[0], x.shape[1], x.shape[2]) for x in res.maps]
-        width_avail = max(400, self.scroll.viewport().width() - 4)
-        with_bar = self.scale_mode != "Per map"
-        layout = (self._titles, shapes, notes, width_avail, with_bar)
-        if self._scene.reuse(self._groups, *layout):
-            self._update_values(res, 0)
-            return
-        self._groups, w, h = self._scene.build(*layout)
-        self.view.setFixedSize(w, h)
-        self.view.setRange(QRectF(0, 0, w, h), padding=0)
+        overview = [self._overview_of(c) for c, _, _ in shapes]
+        self._groups = self._scene.sync(shapes, overview, self.scale_mode != "Per map")
+        for g, title, over in zip(self._groups, self._titles, overview, strict=True):
+            g.title.set_text(title, "overview · click a tile to enlarge it" if over else "")
+        self._layout_key = ()
+        self._place()
         self._update_values(res, 0)
+
+    def _avail(self) -> int:
+        """Width (px) the maps flow in: the scroll viewport (its bar is always shown)."""
+        return max(200, self.scroll.viewport().width())
+
+    def _place(self) -> None:
+        """Lay the existing items out for the current width, tile size and view state."""
+        res = self._results
+        if res is None or len(self._groups) != len(res.maps):
+            return
+        avail = self._avail()
+        specs = [
+            SectionSpec(
+                len(g.tiles),
+                res.maps[g.map_index].shape[1],
+                res.maps[g.map_index].shape[2],
+                g.title.natural_width(),
+                g.map_index in self._collapsed,
+                g.focus is not None,
+            )
+            for g in self._groups
+        ]
+        with_bar = self.scale_mode != "Per map"
+        notes = missing_notes(self.doc.layers, res)
+        key = (avail, self.tile_px, self.fit_width, tuple(specs), with_bar, tuple(notes))
+        if key == self._layout_key:
+            return
+        self._layout_key = key
+        inner = inner_width(avail, with_bar)
+        px = fit_px(self.tile_px, specs, inner) if self.fit_width else float(self.tile_px)
+        self.drawn_px = px
+        self.toolbar.show_size(px)
+        plans, right, bottom = plan_sections(specs, px, avail, with_bar)
+        note_right, bottom = self._scene.place(plans, notes, bottom, avail)
+        w = int(max(right, note_right) + MARGIN)
+        h = int(bottom + MARGIN)
+        self.view.setFixedSize(max(w, avail), h)
+        self.view.setRange(QRectF(0, 0, max(w, avail), h), padding=0)
+        self._scrolled()
 
     # ------------------------------------------------------------------ value updates
     def _update_values(
         self, res: Results, first: int, channels: dict[int, frozenset[int]] | None = None
     ) -> None:
-        """Push new values to the tiles of maps ``first`` on (to the visible ones now, the
-        others when they scroll into view). A tile whose channel is not in
-        ``channels[map]`` (unchanged data) is left alone unless its levels changed."""
-        stats = (
-            res.stats if len(res.stats) == len(res.maps) else [map_stats_full(m) for m in res.maps]
-        )
-        global_range = None
-        if self.scale_mode == "Global":
-            ranges = [st.range() for st in stats]
-            global_range = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        """Push new values to the tiles of maps ``first`` on: to the visible ones now, the
+        others when they scroll into view (see :func:`push_values`)."""
         shown = self._visible_scene_rect()
-        for g in self._groups:
-            if g.map_index < first or g.map_index >= len(res.maps):
-                continue
-            x = res.maps[g.map_index]
-            st = stats[g.map_index]
-            # Shared scales end on nice numbers: the colour bar reads well, and a small
-            # edit rarely moves it (which would recolour every tile of the layer).
-            levels, signed = colors.nice_levels(*(global_range or st.range()))
-            means = st.means
-            only = (channels or {}).get(g.map_index)
-            for t in g.tiles:
-                c = t.channel
-                lo, hi = float(st.mins[c]), float(st.maxs[c])
-                if self.scale_mode == "Per map":
-                    lv, sg = colors.levels_for(lo, hi)
-                else:
-                    lv, sg = levels, signed
-                unchanged = only is not None and c not in only and t.pending is None
-                if unchanged and (lv, sg) == (t.levels, t.signed):
-                    continue
-                zeros = st.zeros[c] / max(1, st.n)
-                mean = colors.snap(float(means[c]), max(abs(lo), abs(hi)))
-                t.pending = (x[c], lv, sg, (c, zeros, lo, hi, mean))
-                if shown is None or t.rect is None or shown.intersects(t.rect):
-                    self._apply_pending(t)
-            if g.cbar is not None:
-                if g.signed != signed:
-                    g.cbar.setColorMap(colors.DIVERGING if signed else colors.SEQUENTIAL)
-                    g.signed = signed
-                if g.levels != levels:
-                    g.levels = levels
-                    g.cbar.setLevels(levels)
+
+        def show(t: MapTile) -> None:
+            if shown is None or shown.intersects(t.rect):
+                self._apply_pending(t)
+
+        push_values(self._groups, res, self.scale_mode, self._titles, show, first, channels)
 
     def _visible_scene_rect(self) -> QRectF | None:
         """The part of the scene inside the scroll viewport (plus a margin), or None when
@@ -313,18 +366,22 @@ class FeatureMapView(QWidget):
         y = self.scroll.verticalScrollBar().value()
         return QRectF(x - 32, y - 32, vp.width() + 64, vp.height() + 64)
 
+    def _scrolled(self) -> None:
+        self._scene.pin_bars(self.scroll.verticalScrollBar().value())
+        self._flush_visible()
+
     def _flush_visible(self) -> None:
         """Show the latest values of tiles that were off screen and are now in view."""
         shown = self._visible_scene_rect()
         for g in self._groups:
-            for t in g.tiles:
-                if t.pending is not None and (
-                    shown is None or t.rect is None or shown.intersects(t.rect)
-                ):
+            for t in g.all_tiles():
+                if t.pending is not None and (shown is None or shown.intersects(t.rect)):
                     self._apply_pending(t)
 
     def eventFilter(self, obj: object, ev: object) -> bool:
         kind = ev.type()  # type: ignore[attr-defined]
+        if kind == QEvent.Type.Show:
+            self._place()  # the final width, at once (resizes wait for a pause)
         if kind in (QEvent.Type.Resize, QEvent.Type.Show):
             self._flush_visible()
         return False
@@ -338,7 +395,7 @@ class FeatureMapView(QWidget):
         when there is none or it no longer exists."""
         self._hovered = where
         maps = [] if self._results is None else self._results.maps
-        if where is None or not _has_cell(maps, where):
+        if where is None or not has_cell(maps, where):
             self.hover_label.setText(HOVER_HINT)
             return
         m, ch, r, c = where
@@ -352,8 +409,24 @@ class FeatureMapView(QWidget):
         if change.kind == "cell":
             self._apply_selection()
 
+    def _follow(self, sel: Selection | None) -> None:
+        """An overview enlarges the channel of the selected cell (a click on a small tile)."""
+        g = None if sel is None else self.group(sel.map_index)
+        res = self._results
+        if sel is None or g is None or g.focus is None or res is None:
+            return
+        if g.focus.channel == sel.channel or sel.channel >= len(g.tiles):
+            return
+        g.set_focus(sel.channel)
+        m = g.map_index
+        shared = (g.levels or (0.0, 1.0), bool(g.signed))  # unused with a per-map scale
+        title = self._titles[m] if m < len(self._titles) else ""
+        set_pending(g.focus, res, stats_of(res, m), (self.scale_mode, shared), title)
+        self._apply_pending(g.focus)
+
     def _apply_selection(self) -> None:
         sel = self.doc.selection
+        self._follow(sel)
         regions = {}
         traced: dict[tuple[int, int], Selection] = {}
         if sel is not None:
@@ -363,7 +436,7 @@ class FeatureMapView(QWidget):
             except Exception:
                 regions, traced = {}, {}
         for g in self._groups:
-            for t in g.tiles:
+            for t in g.all_tiles():
                 t.highlight(sel, regions.get(g.map_index))
                 t.trace(traced.get((t.map_index, t.channel)))
 
@@ -378,24 +451,40 @@ class FeatureMapView(QWidget):
     def highlighted(self, map_index: int, channel: int = 0) -> np.ndarray | None:
         """Boolean mask of the lit cells of one map (None when nothing is lit) — for tests."""
         t = self.tile(map_index, channel)
-        if t is None or not t.overlay.isVisible() or t.overlay.image is None:
+        if t is None or t.overlay is None or not t.overlay.isVisible():
             return None
         return np.asarray(t.overlay.image[..., 3] == 0)
 
     # ------------------------------------------------------------------ resize
     def resizeEvent(self, ev: object) -> None:
         super().resizeEvent(ev)  # type: ignore[arg-type]
-        self._relayout_timer.start()
+        self._relayout_timer.start(150)
 
     def relayout(self) -> None:
-        """Rebuild the layout for the current width (after a resize)."""
-        self._structure = ()
-        if self._results is not None:
-            self.show_results(self._results)
+        """Lay the maps out again for the current width (after a resize)."""
+        self._layout_key = ()
+        self._place()
 
     def _maybe_relayout(self) -> None:
-        if self._results is not None and self._structure_of(self._results) != self._structure:
-            self.show_results(self._results)
+        self._place()
+
+    def save_settings(self, s: QSettings) -> None:
+        """Remember the tile size, fitting and channel layout (not the scale: the window
+        stores that one)."""
+        s.setValue("view/tile_px", self.tile_px)
+        s.setValue("view/fit_width", "1" if self.fit_width else "0")
+        s.setValue("view/channels", self.channel_mode)
+
+    def restore_settings(self, s: QSettings) -> None:
+        px = s.value("view/tile_px")
+        if isinstance(px, (int, str)) and str(px).isdigit():
+            self.set_tile_size(int(px))
+        fit = s.value("view/fit_width")
+        if fit in ("0", "1"):
+            self.set_fit_width(fit == "1")
+        mode = s.value("view/channels")
+        if isinstance(mode, str):
+            self.set_channel_mode(mode)
 
     def export_image(self, map_index: int, channel: int) -> np.ndarray:
         """``(H, W, 3)`` uint8 colour rendering of a map as currently displayed."""

@@ -12,30 +12,27 @@ import os
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QFontMetricsF,
-    QImage,
-    QPainter,
-    QStaticText,
-    QTransform,
-)
-from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsObject,
-    QGraphicsRectItem,
-    QGraphicsSimpleTextItem,
-)
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.map_caption import (
+    CAPTION_H,
+    ColourBar,
+    SectionHeader,
+    TileCaption,
+    stats_tooltip,
+)
+from cnn_explorer.ui.explorer.map_numbers import NumbersItem, label_choices
+
+__all__ = ["NUMBERS_MAX", "MapGroup", "MapTile", "NumbersItem", "label_choices", "make_tile"]
 
 DISPLAY_MAX = 256
 """Maps larger than this are uploaded decimated (the tiles are at most 256 px)."""
@@ -43,197 +40,14 @@ DISPLAY_MAX = 256
 NUMBERS_MAX = 16
 """Maps with both sides ≤ this draw their values in the cells."""
 
-LABEL_W = 126
-"""Width (px) a tile needs for its three-line label ("min -0.565  max 0.438")."""
-
-TITLE_H = 44
-"""Height (px) of a tile's label above its map."""
+FRAME_PEN = pg.mkPen(160, 160, 160)
+FOCUS_PEN = pg.mkPen(20, 20, 20, width=3)
+"""The frame of an overview's small tile whose channel is shown enlarged."""
 
 HoverSlot = Callable[[tuple[int, int, int, int] | None], None]
 """Told ``(map, channel, row, col)`` under the mouse, or None when it leaves a map."""
 ClickSlot = Callable[[Selection], None]
 """Told the cell a left click landed on."""
-
-
-LABEL_PAD = 2
-"""Pixels kept free between a number and its cell's left and right edges."""
-
-
-def label_choices(v: float) -> list[str]:
-    """Texts that can stand for ``v`` in a cell, most precise first: the usual label
-    (:func:`colors.fmt`), then fewer decimals ("0.7", ".7"), then none ("1"); big values
-    also as "1234", "1.2k" (and "-758" as "-.8k")."""
-    full = colors.fmt(v)
-    out = [full]
-    if not np.isfinite(v):
-        return out
-    a = abs(v)
-    if a >= 1000:
-        if a < 1e6:
-            out.append(f"{v:.0f}")
-        for div, unit in ((1e3, "k"), (1e6, "M"), (1e9, "G")):
-            if a < div * 1000 or unit == "G":
-                out += [_strip(f"{v / div:.1f}") + unit, f"{v / div:.0f}{unit}"]
-                break
-    elif a >= 100:  # "-758" or, narrower, "-.8k"
-        out.append(_strip(f"{v / 1e3:.1f}").replace("0.", ".", 1) + "k")
-    elif full.lstrip("-").isdigit():
-        return out
-    else:
-        for k in (2, 1, 0):
-            s = _strip(f"{v:.{k}f}")
-            out.append(s)
-            if s.lstrip("-").startswith("0."):
-                out.append(s.replace("0.", ".", 1))  # "0.7" → ".7"
-    return list(dict.fromkeys(out))
-
-
-def _strip(s: str) -> str:
-    """Trailing zeros off a fixed-point string; "-0" is "0"."""
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
-
-
-class NumbersItem(QGraphicsObject):
-    """All the numbers of one small map, painted in one pass (one reused item per map).
-
-    A value edit just stores the new array and schedules a repaint, so maps off screen
-    cost nothing. Each number is drawn centred in its cell, and only when it fits: the
-    most precise of :func:`label_choices` whose width (measured with the font drawn
-    with) leaves :data:`LABEL_PAD` px free on both sides; nothing when none fits.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setZValue(8)
-        self._a = np.zeros((0, 0), np.float32)
-        self._levels = (0.0, 1.0)
-        self._colors: list[QColor] = []
-        self._font = QFont()
-        self._font.setPixelSize(12)
-        self._metrics = QFontMetricsF(self._font)
-        self._fit_key: tuple[int, float, float] = (12, 0.0, 0.0)
-        self._static: dict[float, tuple[QStaticText, float] | None] = {}
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-
-    def set_data(
-        self, a: np.ndarray, levels: tuple[float, float], text_colors: list[QColor]
-    ) -> None:
-        if a.shape != self._a.shape:
-            self.prepareGeometryChange()
-        self._a, self._levels, self._colors = a.copy(), levels, text_colors
-        if len(self._static) > 4096:
-            self._static.clear()
-        self.update()
-
-    def _fit(self, cell_w: float, cell_h: float) -> bool:
-        """Use the font for cells of ``cell_w × cell_h`` px; False when they are too
-        small for any number."""
-        if min(cell_w, cell_h) < 12:
-            return False
-        px = int(max(8, min(16, min(cell_w, cell_h) * 0.38)))
-        key = (px, round(cell_w, 2), round(cell_h, 2))
-        if key != self._fit_key:
-            self._fit_key = key
-            self._font.setPixelSize(px)
-            self._metrics = QFontMetricsF(self._font)
-            self._static.clear()
-        return self._metrics.height() <= cell_h
-
-    def _label(self, v: float) -> tuple[QStaticText, float] | None:
-        """The prepared text drawn for ``v`` in the current cells and its width."""
-        if v in self._static:
-            return self._static[v]
-        room = self._fit_key[1] - 2 * LABEL_PAD
-        found = None
-        for s in label_choices(v):
-            width = self._metrics.horizontalAdvance(s)
-            if width <= room:
-                st = QStaticText(s)
-                st.prepare(QTransform(), self._font)
-                found = (st, width)
-                break
-        self._static[v] = found
-        return found
-
-    def _cell_px(self) -> QPointF:
-        """Size (px = scene units) of one cell as the view shows it."""
-        tr = self.sceneTransform()
-        return tr.map(QPointF(1, 1)) - tr.map(QPointF(0, 0))
-
-    def label_rect(self, origin: QPointF, d: QPointF, r: int, c: int, width: float) -> QRectF:
-        """Where a label ``width`` px wide goes in cell ``(r, c)`` (cells of ``d`` px
-        from ``origin``, in device or scene coordinates)."""
-        h = self._metrics.height()
-        cx, cy = origin.x() + (c + 0.5) * d.x(), origin.y() + (r + 0.5) * d.y()
-        return QRectF(cx - width / 2, cy - h / 2, width, h)
-
-    def choose(self, v: float) -> str:
-        """The text drawn for the value ``v`` at the tile's current size ("" if none)."""
-        d = self._cell_px()
-        if not self._fit(d.x(), d.y()):
-            return ""
-        found = self._label(float(v))
-        return found[0].text() if found is not None else ""
-
-    def text(self, r: int, c: int) -> str:
-        """The text drawn in cell ``(r, c)`` at the tile's current size ("" if none)."""
-        return self.choose(float(self._a[r, c]))
-
-    def labels(self) -> list[tuple[int, int, str, QRectF]]:
-        """``(row, col, text, scene rectangle)`` of every drawn number (tests)."""
-        d = self._cell_px()
-        h, w = self._a.shape
-        if not h or not w or not self._fit(d.x(), d.y()):
-            return []
-        o = self.sceneTransform().map(QPointF(0, 0))
-        out = []
-        for r in range(h):
-            for c in range(w):
-                found = self._label(float(self._a[r, c]))
-                if found is not None:
-                    rect = self.label_rect(o, d, r, c, found[1])
-                    out.append((r, c, found[0].text(), rect))
-        return out
-
-    def boundingRect(self) -> QRectF:
-        h, w = self._a.shape
-        return QRectF(0, 0, w, h)
-
-    def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
-        h, w = self._a.shape
-        if not h or not w:
-            return
-        tr = painter.transform()
-        o = tr.map(QPointF(0, 0))
-        d = tr.map(QPointF(1, 1)) - o
-        if not self._fit(d.x(), d.y()):
-            return  # too small to read
-        exposed = option.exposedRect  # type: ignore[attr-defined]
-        r0, r1 = max(0, int(exposed.top())), min(h, int(np.ceil(exposed.bottom())))
-        c0, c1 = max(0, int(exposed.left())), min(w, int(np.ceil(exposed.right())))
-        painter.save()
-        painter.resetTransform()
-        painter.setFont(self._font)
-        lo, hi = self._levels
-        scale = 255.0 / ((hi - lo) or 1.0)
-        a = self._a
-        current = None
-        for r in range(r0, r1):
-            for c in range(c0, c1):
-                v = float(a[r, c])
-                found = self._label(v)
-                if found is None:
-                    continue
-                i = int(min(255.0, max(0.0, (v - lo) * scale))) if v == v else 255
-                pen = self._colors[i] if self._colors else QColor(0, 0, 0)
-                if pen is not current:
-                    painter.setPen(pen)
-                    current = pen
-                rect = self.label_rect(o, d, r, c, found[1])
-                painter.drawStaticText(rect.topLeft(), found[0])
-        painter.restore()
 
 
 class MapImage(pg.ImageItem):
@@ -327,8 +141,9 @@ class MapTile:
     channel: int
     vb: pg.ViewBox
     image: MapImage
-    title: QGraphicsSimpleTextItem
-    overlay: pg.ImageItem
+    caption: TileCaption
+    overlay: pg.ImageItem | None
+    """Dims what lies outside a receptive field; made on first use (~0.4 ms a tile)."""
     outline: QGraphicsRectItem
     cell_box: QGraphicsRectItem
     trace_box: QGraphicsRectItem
@@ -337,24 +152,59 @@ class MapTile:
     levels: tuple[float, float] = (0.0, 1.0)
     shape: tuple[int, int] = (0, 0)
     title_text: str = ""
-    rect: QRectF | None = None
-    """Scene rectangle of the tile (label + map), for the visibility test."""
+    """What the caption reads ("ch 3 · −0.91…1.34 · mean 0.22")."""
+    rect: QRectF = field(default_factory=QRectF)
+    """Scene rectangle of the tile (caption + map), for the visibility test; empty while
+    the tile is hidden (its layer collapsed)."""
     pending: tuple | None = None
-    """``(values, levels, signed, label)`` not yet shown: the tile was off screen at the
-    last update and is refreshed when it scrolls into view (or is read through ``tile``)."""
+    """``(values, levels, signed, stats, own_bar, layer_title)`` not yet shown: the tile
+    was off screen at the last update and is refreshed when it scrolls into view (or is
+    read through ``tile``)."""
 
     def flush(self, text_colors: dict[bool, list[QColor]], numbers_visible: bool) -> None:
-        """Push the pending values to the items (image, numbers, label)."""
-        a, levels, signed, (c, zeros, lo, hi, mean) = self.pending  # type: ignore[misc]
+        """Push the pending values to the items (image, numbers, caption, tooltip)."""
+        a, levels, signed, stats, own_bar, title = self.pending  # type: ignore[misc]
         self.pending = None
         self.show_values(a, levels, signed, text_colors[signed], numbers_visible)
-        text = (
-            f"ch {c} · zeros {zeros:.0%}\n"
-            f"min {colors.fmt(lo)}  max {colors.fmt(hi)}\nmean {colors.fmt(mean)}"
-        )
-        if text != self.title_text:
-            self.title_text = text
-            self.title.setText(text)
+        self.caption.set_stats(stats, (levels, signed) if own_bar else None)
+        self.title_text = self.caption.text
+        self._set_tip(stats_tooltip(title, stats))
+
+    def _set_tip(self, tip: str) -> None:
+        """The full statistics on the caption, and on the map of an overview's small tile
+        (a large map is hovered to read cell values: no tooltip over it)."""
+        if tip != self.caption.toolTip():
+            self.caption.setToolTip(tip)
+        on_map = tip if self.caption.compact else ""
+        if on_map != self.image.toolTip():
+            self.image.setToolTip(on_map)
+
+    def place(self, box: QRectF | None, compact: bool = False) -> None:
+        """Draw the map in the scene rectangle ``box`` (its caption above, ``compact`` for
+        an overview's small tile); None hides it."""
+        shown = box is not None
+        if self.vb.isVisible() != shown:
+            self.vb.setVisible(shown)
+            self.caption.setVisible(shown)
+        if box is None:
+            self.rect = QRectF()
+            return
+        if self.vb.geometry() != box:
+            self.vb.setGeometry(box)
+            self.vb.updateMatrix()  # now, not at the next paint: cell sizes are read before
+        self.caption.setPos(box.x(), box.y() - CAPTION_H)
+        self.caption.set_width(max(box.width(), 24.0), compact)
+        self._set_tip(self.caption.toolTip())
+        self.rect = QRectF(box.x(), box.y() - CAPTION_H, box.width(), box.height() + CAPTION_H)
+
+    def set_channel(self, channel: int) -> None:
+        """Show another channel of the same map (an overview's enlarged tile)."""
+        self.channel = channel
+        self.image.channel = channel
+
+    def items(self) -> list[QGraphicsItem]:
+        """The tile's top-level scene items (the rest are children of the view box)."""
+        return [self.caption, self.vb]
 
     def show_values(
         self,
@@ -385,6 +235,8 @@ class MapTile:
                 self.numbers.setVisible(numbers_visible)
                 self.vb.addItem(self.numbers)
             self.numbers.set_data(a, levels, text_colors)
+        elif self.numbers is not None and self.numbers.has_data():
+            self.numbers.set_data(np.zeros((0, 0), np.float32), levels, text_colors)
 
     def highlight(self, sel: Selection | None, region: Any) -> None:
         """Mark the selected cell and dim what lies outside the receptive field."""
@@ -393,7 +245,8 @@ class MapTile:
         if sel is not None and here:
             self.cell_box.setRect(QRectF(sel.col, sel.row, 1, 1))
         if region is None:
-            self.overlay.setVisible(False)
+            if self.overlay is not None:
+                self.overlay.setVisible(False)
             self.outline.setVisible(False)
             return
         h, w = region.shape
@@ -403,6 +256,10 @@ class MapTile:
         rgba = np.zeros((h, w, 4), np.uint8)
         rgba[..., 3] = np.where(mask, 0, 150 if max(h, w) <= NUMBERS_MAX else 105)
         rgba[..., :3] = 255
+        if self.overlay is None:
+            self.overlay = pg.ImageItem(axisOrder="row-major")
+            self.overlay.setZValue(5)
+            self.vb.addItem(self.overlay)
         self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.overlay.setRect(QRectF(0, 0, w, h))
         self.overlay.setVisible(True)
@@ -435,49 +292,58 @@ class MapTile:
 
 @dataclass
 class MapGroup:
-    """One map (input or one layer's output): title, tiles, colour bar."""
+    """One map (input or one layer's output): header, tiles, colour bar, and in an
+    overview the enlarged tile (``focus``, showing channel ``focus.channel``)."""
 
     map_index: int
-    title: QGraphicsSimpleTextItem
+    title: SectionHeader
     tiles: list[MapTile]
-    cbar: pg.ColorBarItem | None
+    cbar: ColourBar | None = None
     signed: bool | None = None
     levels: tuple[float, float] | None = None
+    focus: MapTile | None = None
+
+    def set_focus(self, channel: int) -> None:
+        """Enlarge ``channel`` (an overview) and frame its small tile."""
+        if self.focus is None:
+            return
+        old = self.focus.channel
+        self.focus.set_channel(channel)
+        for ch, pen in ((old, FRAME_PEN), (channel, FOCUS_PEN)):
+            if ch < len(self.tiles):
+                self.tiles[ch].vb.setBorder(pen)
+
+    def all_tiles(self) -> list[MapTile]:
+        """The channel tiles and the enlarged one (if any)."""
+        return [*self.tiles, self.focus] if self.focus is not None else list(self.tiles)
 
 
 def make_tile(
     add: Callable[[QGraphicsItem], None],
-    where: tuple[int, int, QRectF],
-    font: QFont,
+    where: tuple[int, int],
     hover: HoverSlot,
     click: ClickSlot,
 ) -> MapTile:
-    """Create the items of channel ``where[1]`` of map ``where[0]`` with the map drawn in
-    the scene rectangle ``where[2]`` (its label above it); ``add`` puts items in the scene."""
-    m, ch, box = where
-    x, y, w, h = box.x(), box.y(), box.width(), box.height()
-    title = QGraphicsSimpleTextItem("")
-    title.setFont(font)
-    title.setPos(x, y - TITLE_H)
-    add(title)
+    """Create the (hidden until placed) items of channel ``where[1]`` of map ``where[0]``;
+    ``add`` puts items in the scene. :meth:`MapTile.place` puts them somewhere."""
+    m, ch = where
+    caption = TileCaption()
+    caption.setVisible(False)
+    add(caption)
     vb = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
-    vb.setBorder(pg.mkPen(160, 160, 160))
+    vb.setBorder(FRAME_PEN)
+    vb.setVisible(False)
     add(vb)
-    vb.setGeometry(box)
     img = MapImage(m, ch, hover, click)
     vb.addItem(img)
-    overlay = pg.ImageItem(axisOrder="row-major")
-    overlay.setZValue(5)
-    overlay.setVisible(False)
-    vb.addItem(overlay)
     outline = _box(pg.mkPen(255, 140, 0, width=3, cosmetic=True), 10)
     cell_box = _box(pg.mkPen(20, 20, 20, width=3, cosmetic=True), 11)
     dash = Qt.PenStyle.DashLine
     trace_box = _box(pg.mkPen(20, 20, 20, width=2, style=dash, cosmetic=True), 11)
     for item in (outline, cell_box, trace_box):
         vb.addItem(item)
-    tile = MapTile(m, ch, vb, img, title, overlay, outline, cell_box, trace_box)
-    tile.rect = QRectF(x, y - TITLE_H, max(w, LABEL_W), h + TITLE_H)
+    vb.disableAutoRange()
+    tile = MapTile(m, ch, vb, img, caption, None, outline, cell_box, trace_box)
     return tile
 
 

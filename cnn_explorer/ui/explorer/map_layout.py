@@ -1,53 +1,59 @@
-"""Where the feature maps go: tile sizes, the flow of maps across the width, and the
-scene built from that plan (titles, tiles, colour bars, arrows, notes for missing maps).
+"""Where the feature maps go: tile sizes and the plan of every layer's section.
 
 Pixel = scene unit: the view shows the scene 1:1 in a scroll area, so every number here
-is a screen size. Planning (:func:`flow_tiles`, :func:`plan_groups`) is plain arithmetic;
-:class:`MapScene` turns a plan into items and owns them until the next rebuild.
+is a screen size. This module is arithmetic only (rectangles in, rectangles out); the
+scene items are placed from a plan by ``map_scene.py``.
+
+A *section* is one map (the input or one layer's output): a header line, then its
+channels' tiles flowing left to right over the whole width, wrapping into rows, with the
+colour bar at its right. Sections that fit side by side share a line (an arrow between
+them), so a small network reads left to right and a wide layer fills the width.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import pyqtgraph as pg
 from PySide6.QtCore import QRectF
-from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsScene,
-    QGraphicsSimpleTextItem,
-    QGraphicsTextItem,
-)
 
-from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.explorer.map_items import (
-    LABEL_W,
-    NUMBERS_MAX,
-    TITLE_H,
-    ClickSlot,
-    HoverSlot,
-    MapGroup,
-    make_tile,
-)
+from cnn_explorer.ui.explorer.map_caption import CAPTION_H, HEADER_H
 
 MARGIN = 12
-GAP = 14
-GROUP_TITLE_H = 24
+GAP = 12
+"""Horizontal space between two tiles of a row."""
+ROW_GAP = 10
+"""Vertical space between two rows of tiles."""
+LINE_GAP = 18
+"""Vertical space between two lines of sections."""
 CBAR_W = 62
-ARROW_GAP = 36
-"""Horizontal space between two maps on one line (an arrow points from one to the next)."""
-
+BAR_H_MIN = 72.0
+"""A colour bar is at least this tall (three readable ticks), even beside a 1-row strip."""
+ARROW_GAP = 30
+"""Horizontal space between two sections on one line (an arrow points from one to the next)."""
+CAPTION_MIN = 52
+"""A tile's column is at least this wide, so its caption can say "ch 12" at least."""
 
 SIDE_MIN = 160
-"""Drawn side (px) of the smallest maps: room for big, legible numbers."""
+"""Drawn side (px) of the smallest maps at the default tile size: room for big numbers."""
 SIDE_MAX = 256
-"""Drawn side (px) of every map from 16×16 up (bigger maps are shown decimated)."""
+"""Drawn side (px) of every map from 16×16 up at the default tile size."""
+
+TILE_PX_MIN, TILE_PX_MAX = 48, 480
+"""Range of the tile-size slider: the drawn side of maps from 16×16 up."""
+TILE_PX_DEFAULT = SIDE_MAX
+
+OVERVIEW_CHANNELS = 8
+"""In the automatic mode, maps with more channels than this are shown as an overview."""
+THUMB_RATIO = 0.3
+"""Overview thumbnails are this fraction of the tile size…"""
+THUMB_MIN = 40
+"""…but never smaller than this (px)."""
+THUMB_GAP = 8
 
 
 def map_side(h: int, w: int) -> int:
-    """On-screen size (px) of the longer side of an ``h×w`` map.
+    """On-screen size (px) of the longer side of an ``h×w`` map at the default tile size.
 
     ``64·√n`` for the longer side ``n``, held between :data:`SIDE_MIN` (n ≤ 6) and
     :data:`SIDE_MAX` (n ≥ 16): continuous and never decreasing, so maps of neighbouring
@@ -57,226 +63,182 @@ def map_side(h: int, w: int) -> int:
     return int(min(SIDE_MAX, max(SIDE_MIN, 64 * math.sqrt(n))))
 
 
-def flow_tiles(channels: int, h: int, w: int, avail: int) -> tuple[int, int]:
-    """``(side, per_row)``: tile size (px of the longer map side) and tiles per row for
-    ``channels`` maps of ``h×w`` in ``avail`` px of width.
+def tile_size(h: int, w: int, px: float, inner: float) -> tuple[int, int]:
+    """``(width, height)`` in px of an ``h×w`` map when maps from 16×16 up are ``px``
+    wide: :func:`map_side` scaled by ``px / SIDE_MAX`` (so every size keeps its place on
+    the same continuous curve), the longer side at most ``inner``."""
+    side = min(float(inner), map_side(h, w) * px / SIDE_MAX)
+    n = max(h, w, 1)
+    return max(4, int(side * w / n)), max(4, int(side * h / n))
 
-    Tiles keep their natural size (:func:`map_side`) when all fit on one row; otherwise
-    big maps shrink (down to the label width, or what the numbers need) so that the row
-    fills the width instead of leaving one tall column with empty space beside it."""
-    side = map_side(h, w)
-    natural = max(side, LABEL_W) + GAP
-    fit = max(1, avail // natural)
-    if fit >= channels:
-        return side, channels
-    numbers = max(h, w) <= NUMBERS_MAX
-    smallest = max(LABEL_W, 22 * max(h, w)) if numbers else LABEL_W
-    if smallest >= side:
-        return side, fit
-    per_row = min(channels, max(fit, avail // (smallest + GAP)))
-    # Fewest rows for that many columns, then the biggest tile that still fits.
-    rows = -(-channels // per_row)
-    per_row = -(-channels // rows)
-    side = int(min(side, max(smallest, avail // per_row - GAP)))
-    return side, per_row
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """What one section shows: ``channels`` maps of ``h×w`` under a header ``header_w``
+    px wide, collapsed or not, as an overview (small tiles plus one enlarged) or not."""
+
+    channels: int
+    h: int
+    w: int
+    header_w: int
+    collapsed: bool = False
+    overview: bool = False
 
 
 @dataclass
-class GroupPlan:
-    """Where one map (all its channels) goes in the scene."""
+class SectionPlan:
+    """Where one section's items go (scene coordinates)."""
 
-    x: int
-    y: int
-    tile_w: int
-    tile_h: int
-    per_row: int
-    channels: int
-    width: int
-    """The block's width: its tiles and colour bar, or its title if that is wider."""
-    arrow: bool
-    """True when another map stands to its left on the same line."""
+    x: float
+    y: float
+    width: float
+    height: float
+    tiles: list[QRectF] = field(default_factory=list)
+    """Map rectangle of each channel (its caption sits above it); empty when collapsed."""
+    focus: QRectF | None = None
+    """The enlarged tile of an overview."""
+    bar: QRectF | None = None
+    """The colour bar at its highest place; it slides down to ``bar_low`` while scrolling."""
+    bar_low: float = 0.0
+    arrow: bool = False
+    """True when another section stands to its left on the same line."""
+    wide: bool = False
+    """True when its tiles wrap (it then has its line to itself)."""
 
-    @property
-    def cell_w(self) -> int:
-        return max(self.tile_w, LABEL_W) + GAP
-
-    @property
-    def height(self) -> int:
-        rows = -(-self.channels // self.per_row)
-        return GROUP_TITLE_H + rows * (self.tile_h + TITLE_H + GAP)
-
-    def map_rect(self, ch: int) -> QRectF:
-        """Scene rectangle of channel ``ch``'s map (its label sits above it)."""
-        col, row = ch % self.per_row, ch // self.per_row
-        y = self.y + GROUP_TITLE_H + row * (self.tile_h + TITLE_H + GAP) + TITLE_H
-        return QRectF(self.x + col * self.cell_w, y, self.tile_w, self.tile_h)
-
-    def cbar_rect(self) -> QRectF:
-        bx = self.x + self.per_row * self.cell_w - GAP + 4
-        y = self.y + GROUP_TITLE_H + TITLE_H - 6
-        return QRectF(bx, y, CBAR_W, max(self.tile_h, 90) + 12)
+    def moved(self, dx: float, dy: float) -> None:
+        self.x += dx
+        self.y += dy
+        self.tiles = [r.translated(dx, dy) for r in self.tiles]
+        if self.focus is not None:
+            self.focus = self.focus.translated(dx, dy)
+        if self.bar is not None:
+            self.bar = self.bar.translated(dx, dy)
+            self.bar_low += dy
 
 
-def plan_groups(
-    shapes: list[tuple[int, int, int]], title_widths: list[int], avail: int, with_bar: bool
-) -> tuple[list[GroupPlan], int, int]:
-    """Place maps of ``(C, H, W)`` left to right, wrapping to a new line when the next one
-    does not fit in ``avail`` px. Returns the plans, the widest line's right edge and the y
-    below the last line."""
-    plans = []
-    x0, y, line_h, max_x = MARGIN, MARGIN, 0, 0
-    bar_w = CBAR_W if with_bar else 0
-    for (c, h, w), title_w in zip(shapes, title_widths, strict=True):
-        side, per_row = flow_tiles(c, h, w, avail - 2 * MARGIN - bar_w)
-        tw = max(8, int(side * w / max(h, w)))
-        th = max(8, int(side * h / max(h, w)))
-        plan = GroupPlan(x0, y, tw, th, per_row, c, 0, False)
-        plan.width = max(per_row * plan.cell_w + bar_w, title_w + 40)
-        if x0 > MARGIN and x0 + plan.width > avail - MARGIN:
-            x0, y, line_h = MARGIN, y + line_h + 8, 0
-            plan.x, plan.y = x0, y
+def fit_px(px: float, specs: list[SectionSpec], inner: float) -> float:
+    """The tile size at which the rows of the widest wrapping section end flush with the
+    right edge: ``px`` shrunk until one more tile fits a row (or grown a little, at most
+    15 %, when the row is that close to full); ``px`` when no section wraps. One size for
+    every section, so maps of neighbouring sizes stay drawn at neighbouring sizes."""
+    ref = 0
+    for s in specs:
+        if s.collapsed or s.overview:
+            continue
+        tw, _ = tile_size(s.h, s.w, px, inner)
+        cell = max(tw, CAPTION_MIN) + GAP
+        if s.channels * cell - GAP > inner and tw > ref:
+            ref = tw
+    if ref < CAPTION_MIN:
+        return px
+    q = (inner + GAP) / (ref + GAP)
+    per_row = math.floor(q) if q - math.floor(q) < 0.15 else math.ceil(q)
+    return px * ((inner + GAP) / max(1, per_row) - GAP) / ref
+
+
+def _flow(
+    n: int,
+    size: tuple[int, int],
+    inner: float,
+    start: tuple[float, float] = (0.0, 0.0),
+    column: tuple[int, int] = (CAPTION_MIN, GAP),
+) -> list[QRectF]:
+    """``n`` tiles of ``size`` in rows of ``inner`` px. Rows above y ``start[1]`` begin
+    at x ``start[0]`` (beside an overview's enlarged tile), later ones at 0. A column is
+    at least ``column[0]`` wide, ``column[1]`` apart."""
+    tw, th = size
+    cell = max(tw, column[0]) + column[1]
+    rects = []
+    x_float, y_float = start
+    x0 = x_float if y_float > 0 else 0.0
+    x, y = x0, 0.0
+    for _ in range(n):
+        if x > x0 and x + tw > inner:
+            y += CAPTION_H + th + ROW_GAP
+            x0 = x_float if y < y_float else 0.0
+            x = x0
+        rects.append(QRectF(x, y + CAPTION_H, tw, th))
+        x += cell
+    return rects
+
+
+def _overview(s: SectionSpec, px: float, inner: float) -> tuple[QRectF, list[QRectF]]:
+    """An enlarged tile at the left and small tiles for every channel beside and below it."""
+    tw, th = tile_size(s.h, s.w, px, inner)
+    focus = QRectF(0, CAPTION_H, tw, th)
+    f = max(THUMB_MIN, px * THUMB_RATIO) / px
+    small = (max(4, int(tw * f)), max(4, int(th * f)))
+    beside = tw + 2 * GAP
+    room = inner - beside >= 2 * (small[0] + THUMB_GAP)
+    start = (beside, CAPTION_H + th) if room else (0.0, 0.0)
+    top = 0.0 if room else CAPTION_H + th + ROW_GAP
+    flow = _flow(s.channels, small, inner, start, (24, THUMB_GAP))
+    thumbs = [r.translated(0, top) for r in flow]
+    return focus, thumbs
+
+
+def plan_section(s: SectionSpec, px: float, inner: float, with_bar: bool) -> SectionPlan:
+    """One section at the origin: its tiles in ``inner`` px (colour bar not included)."""
+    header_w = min(float(s.header_w), inner + (CBAR_W if with_bar else 0))
+    plan = SectionPlan(0, 0, header_w, HEADER_H)
+    if s.collapsed:
+        return plan
+    if s.overview:
+        plan.focus, plan.tiles = _overview(s, px, inner)
+        rects = [*plan.tiles, plan.focus]
+    else:
+        plan.tiles = _flow(s.channels, tile_size(s.h, s.w, px, inner), inner)
+        rects = plan.tiles
+    body = QRectF()
+    for r in rects:
+        body = body.united(r.adjusted(0, -CAPTION_H, 0, 0))
+    plan.wide = any(r.y() > rects[0].y() for r in plan.tiles) or s.overview
+    plan.height = HEADER_H + body.height()
+    plan.width = max(header_w, body.width())
+    plan.tiles = [r.translated(0, HEADER_H) for r in plan.tiles]
+    if plan.focus is not None:
+        plan.focus = plan.focus.translated(0, HEADER_H)
+    if with_bar:
+        first = plan.focus or plan.tiles[0]
+        bar_h = min(max(first.height() + 12, BAR_H_MIN), max(body.height(), BAR_H_MIN))
+        plan.bar = QRectF(body.width() + 6, HEADER_H + CAPTION_H - 6, CBAR_W - 6, bar_h)
+        plan.bar_low = max(plan.bar.y(), HEADER_H + body.height() - bar_h)
+        plan.width = max(plan.width, body.width() + CBAR_W)
+        plan.height = max(plan.height, plan.bar.bottom())
+    return plan
+
+
+def inner_width(avail: int, with_bar: bool) -> float:
+    """Width (px) a wrapping section's tiles flow in: ``avail`` less the margins and the
+    colour bar."""
+    return max(40.0, avail - 2 * MARGIN - (CBAR_W if with_bar else 0))
+
+
+def plan_sections(
+    specs: list[SectionSpec], px: float, avail: int, with_bar: bool
+) -> tuple[list[SectionPlan], float, float]:
+    """Place every section: left to right while they fit on the line, a wrapping one on a
+    line of its own. Returns the plans, the widest line's right edge and the y below the
+    last line."""
+    inner = inner_width(avail, with_bar)
+    plans: list[SectionPlan] = []
+    x0, y, line_h, max_x = float(MARGIN), float(MARGIN), 0.0, 0.0
+    for s in specs:
+        plan = plan_section(s, px, inner, with_bar)
+        if x0 > MARGIN and (plan.wide or x0 + plan.width > avail - MARGIN or plans[-1].wide):
+            x0, y, line_h = float(MARGIN), y + line_h + LINE_GAP, 0.0
+        plan.moved(x0, y)
         plan.arrow = x0 > MARGIN
         plans.append(plan)
         max_x = max(max_x, x0 + plan.width)
         x0 += plan.width + ARROW_GAP
         line_h = max(line_h, plan.height)
-    return plans, max_x, y + line_h + 8
+    return plans, max_x, y + line_h + LINE_GAP
 
 
-class MapScene:
-    """Builds every map's items into a scene and removes them again on the next build."""
-
-    def __init__(self, scene: QGraphicsScene, hover: HoverSlot, click: ClickSlot) -> None:
-        self.scene = scene
-        self._slots = (hover, click)
-        self._items: list[QGraphicsItem] = []
-        self._layout: tuple | None = None  # what the current items were built for
-        self.bold = QFont()
-        self.bold.setBold(True)
-        self.bold.setPointSize(10)
-        self.small = QFont()
-        self.small.setPointSize(7)
-
-    def add(self, item: QGraphicsItem) -> None:
-        self.scene.addItem(item)
-        self._items.append(item)
-
-    def clear(self) -> None:
-        for item in self._items:
-            self.scene.removeItem(item)
-        self._items = []
-
-    def build(
-        self,
-        titles: list[str],
-        shapes: list[tuple[int, int, int]],
-        notes: list[tuple[str, bool]],
-        avail: int,
-        with_bar: bool,
-    ) -> tuple[list[MapGroup], int, int]:
-        """Items for maps of ``shapes`` titled ``titles``, then one line per note
-        ``(text, is_error)`` (layers without a map). Returns the groups and the scene's
-        width and height."""
-        self.clear()
-        heads = []
-        for text in titles:
-            head = QGraphicsSimpleTextItem(text)
-            head.setFont(self.bold)
-            heads.append(head)
-        widths = [int(h.boundingRect().width()) for h in heads]
-        plans, max_x, y = plan_groups(shapes, widths, avail, with_bar)
-        self._layout = self._layout_key(plans, shapes, notes, with_bar)
-        groups = [
-            self._group(m, (shapes[m][1], shapes[m][2]), plan, head, with_bar)
-            for m, (plan, head) in enumerate(zip(plans, heads, strict=True))
-        ]
-        for text, is_error in notes:  # wrapped to the visible width, never cut off
-            label = QGraphicsTextItem(text)
-            label.setFont(self.bold)
-            label.setDefaultTextColor(QColor(180, 30, 30) if is_error else QColor(120, 120, 120))
-            label.setTextWidth(max(avail - 2 * MARGIN, 100))
-            label.setPos(MARGIN, y)
-            self.add(label)
-            y += max(GROUP_TITLE_H, int(label.boundingRect().height())) + 4
-        return groups, max(max_x + MARGIN, avail), y + MARGIN
-
-    def _layout_key(
-        self,
-        plans: list[GroupPlan],
-        shapes: list[tuple[int, int, int]],
-        notes: list[tuple[str, bool]],
-        with_bar: bool,
-    ) -> tuple:
-        """Everything the items depend on but the maps' heights and widths (and whether a
-        map is small enough to carry numbers, which adds items)."""
-        small = tuple(max(h, w) <= NUMBERS_MAX for _, h, w in shapes)
-        return (plans, small, notes, with_bar)
-
-    def reuse(
-        self,
-        groups: list[MapGroup],
-        titles: list[str],
-        shapes: list[tuple[int, int, int]],
-        notes: list[tuple[str, bool]],
-        avail: int,
-        with_bar: bool,
-    ) -> bool:
-        """Keep the items when only the maps' sizes changed and every tile keeps its place
-        and size (a 512² input resized to 500²: tiles are capped at the same side); the
-        tiles then just show the new extent. False when a rebuild is needed.
-
-        Why: building a tile (a pyqtgraph ViewBox and its items) costs ~3 ms, so a
-        64-filter layer took the GUI thread ~200 ms on every resize."""
-        if self._layout is None or len(groups) != len(shapes):
-            return False
-        font = QGraphicsSimpleTextItem("")
-        font.setFont(self.bold)
-        widths = []
-        for text in titles:
-            font.setText(text)
-            widths.append(int(font.boundingRect().width()))
-        plans, _, _ = plan_groups(shapes, widths, avail, with_bar)
-        if self._layout_key(plans, shapes, notes, with_bar) != self._layout:
-            return False
-        for group, (_, h, w), title in zip(groups, shapes, titles, strict=True):
-            group.title.setText(title)
-            for tile in group.tiles:
-                tile.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0)
-        return True
-
-    def _group(
-        self,
-        m: int,
-        shape: tuple[int, int],
-        plan: GroupPlan,
-        head: QGraphicsSimpleTextItem,
-        with_bar: bool,
-    ) -> MapGroup:
-        """The items of map ``m`` (``shape`` is one channel's ``(H, W)``) where ``plan`` says."""
-        if plan.arrow:
-            arrow = QGraphicsSimpleTextItem("➜")
-            arrow.setFont(self.bold)
-            arrow.setBrush(QBrush(QColor(120, 120, 120)))
-            arrow.setPos(plan.x - 30, plan.y + GROUP_TITLE_H + TITLE_H + plan.tile_h / 2 - 8)
-            self.add(arrow)
-        head.setPos(plan.x, plan.y)
-        self.add(head)
-        tiles = []
-        h, w = shape
-        for ch in range(plan.channels):
-            tile = make_tile(self.add, (m, ch, plan.map_rect(ch)), self.small, *self._slots)
-            tile.vb.disableAutoRange()
-            tile.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0)
-            tiles.append(tile)
-        cbar = None
-        if with_bar:
-            cbar = pg.ColorBarItem(
-                values=(0, 1), colorMap=colors.SEQUENTIAL, interactive=False, width=14
-            )
-            if not cbar.axis.label.isVisible():
-                # No axis label, so no SI prefix is ever shown: skip re-rendering the
-                # (hidden) label's HTML on every level change.
-                cbar.axis.enableAutoSIPrefix(False)
-            self.add(cbar)
-            cbar.setGeometry(plan.cbar_rect())
-        return MapGroup(m, head, tiles, cbar)
+def pinned_bar_y(plan: SectionPlan, view_top: float) -> float:
+    """Where the colour bar of ``plan`` goes when the viewport starts at ``view_top``: at
+    the top of the viewport while the section is in view, within the section's tiles."""
+    if plan.bar is None:
+        return 0.0
+    return min(max(plan.bar.y(), view_top + 6), plan.bar_low)
