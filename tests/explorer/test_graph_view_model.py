@@ -23,15 +23,21 @@ from cnn_explorer.interchange.model import ModelFileError, Preprocessing
 
 FIXTURES = Path(__file__).resolve().parents[1] / "interchange" / "fixtures"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
+OTHER_FORMATS = sorted(
+    p.name
+    for p in FIXTURES.iterdir()
+    if p.suffix in (".keras", ".h5", ".safetensors") and "lambda" not in p.name
+)
 
 
 def _model(name: str) -> GraphViewModel:
-    vm = GraphViewModel(load_model(FIXTURES / f"{name}.onnx", self_check=False))
+    path = FIXTURES / (name if "." in name else f"{name}.onnx")
+    vm = GraphViewModel(load_model(path, self_check=False))
     vm.compute()
     return vm
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + OTHER_FORMATS)
 def test_every_node_explains_its_cells_with_the_tensor_value(name: str) -> None:
     vm = _model(name)
     rng = np.random.default_rng(1)
