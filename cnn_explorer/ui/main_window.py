@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
             bar.setStyleSheet(sheet)
 
     def _update_busy(self) -> None:
-        busy = self.doc.busy or self.images.busy or self.model_tab.busy.isVisible()
+        busy = self.doc.busy or self.images.busy or self.model_tab.is_busy
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
 

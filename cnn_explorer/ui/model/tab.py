@@ -212,10 +212,14 @@ class ModelTab(QWidget):
         if self.doc.view is not None:
             self.loader.image_dialog(self.doc.view.preprocessing)
 
+    @property
+    def is_busy(self) -> bool:
+        """True while a model imports, a picture decodes or the maps are computed."""
+        return self.loader.busy or self.doc.busy
+
     def _busy(self, _b: bool = False) -> None:
-        busy = self.loader.busy or self.doc.busy
-        self.busy.setVisible(busy)
-        self.busy_changed.emit(busy)
+        self.busy.setVisible(self.is_busy)
+        self.busy_changed.emit(self.is_busy)
 
     def _enable(self) -> None:
         has = self.doc.view is not None
