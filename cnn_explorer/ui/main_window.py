@@ -40,6 +40,8 @@ from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
+from cnn_explorer.ui.model.loader import MODEL_FILTER, is_model_file
+from cnn_explorer.ui.model.tab import ModelTab
 from cnn_explorer.ui.teaching import Teaching
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
@@ -88,7 +90,7 @@ class MainWindow(QMainWindow):
     @reporter.setter
     def reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        for part in (self.files, self.images, self.exporter):
+        for part in (self.files, self.images, self.exporter, self.model_tab.loader):
             part.reporter = reporter
 
     @property
@@ -125,6 +127,8 @@ class MainWindow(QMainWindow):
         self.training: QWidget | None = None
         self._training_placeholder = QLabel("Loading the training tab…")
         self.tabs.addTab(self._training_placeholder, "Training")
+        self.model_tab = ModelTab(self._reporter)
+        self.tabs.addTab(self.model_tab, "Model")
         self.tabs.currentChanged.connect(self._tab_changed)
         self._hidden_docks: list[QDockWidget] = []
         self.setCentralWidget(self.tabs)
@@ -171,9 +175,16 @@ class MainWindow(QMainWindow):
             "&Open…",
             self.open_dialog,
             QKeySequence.StandardKey.Open,
-            "Open a project or an image",
+            "Open a project, an image or a model file",
         )
         self._act(f, "Open &image…", self.images.open_dialog, "Ctrl+I")
+        self._act(
+            f,
+            "Open &model…",
+            self.model_tab.loader.open_dialog,
+            "Ctrl+M",
+            "Import a trained model (ONNX) and explore it in the Model tab",
+        )
         f.addMenu(self.recent_menu)
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
@@ -243,10 +254,15 @@ class MainWindow(QMainWindow):
         self.files.open_requested.connect(self.open_path)
         self.files.trained_loaded.connect(self._restore_trained)
         self.files.trained_state = self._trained_state
+        self.files.model_state = self.model_tab.imported_model
+        self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)
         self.images.loaded.connect(self._image_loaded)
+        self.model_tab.status_changed.connect(self.show_status)
+        self.model_tab.busy_changed.connect(self._update_busy)
+        self.model_tab.loader.opened.connect(self._model_opened)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.busy_changed.connect(self._update_busy)
         self.doc.compute_failed.connect(lambda msg: self.show_status(msg, error=True))
@@ -265,7 +281,8 @@ class MainWindow(QMainWindow):
         explorer_docks.append(self.teaching.dock)
         if index == 1:
             self._ensure_training()
-            self._hidden_docks = [d for d in explorer_docks if d.isVisible()]
+        if index != 0:  # the explorer's docks belong to the feature-map tab
+            self._hidden_docks = self._hidden_docks or [d for d in explorer_docks if d.isVisible()]
             for d in self._hidden_docks:
                 d.hide()
         else:
@@ -341,7 +358,7 @@ class MainWindow(QMainWindow):
             bar.setStyleSheet(sheet)
 
     def _update_busy(self) -> None:
-        busy = self.doc.busy or self.images.busy
+        busy = self.doc.busy or self.images.busy or self.model_tab.is_busy
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
 
@@ -355,15 +372,29 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:
-        path = self.reporter.open_path("Open", f"{PROJECT_FILTER};;{IMAGE_FILTER};;All files (*)")
+        filters = f"{PROJECT_FILTER};;{IMAGE_FILTER};;{MODEL_FILTER};;All files (*)"
+        path = self.reporter.open_path("Open", filters)
         if path:
             self.open_path(path)
 
     def open_path(self, path: str) -> bool:
-        """Open a project or an image, chosen by suffix (projects first for unknown)."""
+        """Open a project, an image or a model file, chosen by suffix (projects first for
+        unknown). An image goes to the Model tab's model while that tab is shown."""
+        if is_model_file(path):
+            return self.model_tab.open_model(path)
         if path.lower().endswith(IMAGE_SUFFIXES):
+            if self.tabs.currentWidget() is self.model_tab and self.model_tab.load_image(path):
+                return True
             return self.images.load(path)
         return self.files.open_project(path)
+
+    def show_model(self) -> ModelTab:
+        """Switch to the Model tab."""
+        self.tabs.setCurrentWidget(self.model_tab)
+        return self.model_tab
+
+    def _model_opened(self, _model: object) -> None:
+        self.show_model()
 
     def open_project(self, path: str) -> bool:
         return self.files.open_project(path)
@@ -434,4 +465,5 @@ class MainWindow(QMainWindow):
             self.training.shutdown()  # type: ignore[attr-defined]
         self.doc.shutdown()
         self.images.shutdown()
+        self.model_tab.shutdown()
         event.accept()
