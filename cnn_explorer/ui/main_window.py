@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,6 +37,7 @@ from cnn_explorer.ui.explorer.grid_editor import GridEditor
 from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
+from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
@@ -139,6 +140,11 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.grid_dock, self.layers_dock], [350, 370], Qt.Orientation.Horizontal)
         self.resizeDocks([self.grid_dock, self.kernel_dock], [430, 420], Qt.Orientation.Vertical)
         self.resizeDocks([self.layers_dock, self.explain_dock], [520, 330], Qt.Orientation.Vertical)
+        self.sliding = SlidingWindowView(self.doc)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
+        self.sliding_dock.hide()
+        self.explanation.animate_requested.connect(self.show_sliding_window)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -207,8 +213,27 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
+        sliding = self.sliding_dock.toggleViewAction()
+        sliding.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        sliding.setStatusTip("Animate the selected conv or pool layer's sliding window")
+        v.addAction(sliding)
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
+
+    def show_sliding_window(self) -> None:
+        """Open the sliding-window animation under the maps, tall enough to read."""
+        self.tabs.setCurrentIndex(0)
+        if self.height() < 1000 and not self.tabifiedDockWidgets(self.grid_dock):
+            # too short for the Input and Kernel docks above the animation: tab them
+            self.tabifyDockWidget(self.grid_dock, self.kernel_dock)
+        self.sliding_dock.show()
+        self.sliding_dock.raise_()
+        tall = max(300, self.height() * 9 // 20)
+        self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        QTimer.singleShot(
+            0, lambda: self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        )
+        self.sliding.canvas.setFocus()
 
     def _about(self) -> None:
         self.reporter.info(
@@ -257,6 +282,7 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         explorer_docks = [self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock]
+        explorer_docks.append(self.sliding_dock)
         if index == 1:
             self._ensure_training()
             self._hidden_docks = [d for d in explorer_docks if d.isVisible()]
