@@ -26,11 +26,11 @@ def _selected(window) -> tuple[int, int, int, int] | None:  # type: ignore[no-un
 def test_step_forward_and_back_through_taps_and_cells(qtbot, window) -> None:
     view = _open(qtbot, window)
     assert view.position == (0, 0, (0, 0), 0)
-    assert "out[0,0,0]" in view.sum_label.text()
+    assert "out[0,0,0]" in view.sum_text
     for _ in range(4):  # four taps of the 2×2 kernel: 1, 2, 3, 4
         assert view.step_forward()
     assert view.position == (0, 0, (0, 0), 4)  # the result step of the first cell
-    assert "out[0,0,0] = 4" in view.sum_label.text()
+    assert "out[0,0,0] = 4" in view.sum_text
     assert view.step_forward()  # on to the next cell, through the document
     assert view.position == (0, 0, (0, 1), 0)
     assert _selected(window) == (1, 0, 0, 1)
@@ -93,20 +93,20 @@ def test_pool_layer_and_winner(qtbot, window) -> None:
     assert view.position[0] == 2
     view.set_per_cell(True)
     view.jump_to(0, 1)
-    assert "out[0,0,1] = 2" in view.sum_label.text()
-    assert "largest so far" in view.sum_label.text()
+    assert "out[0,0,1] = 2" in view.sum_text
+    assert "largest so far" in view.sum_text
 
 
 def test_an_edit_rebuilds_from_the_new_results(qtbot, window) -> None:
     view = _open(qtbot, window)
     view.set_per_cell(True)
     view.jump_to(0, 0)
-    assert "out[0,0,0] = 4" in view.sum_label.text()
+    assert "out[0,0,0] = 4" in view.sum_text
     window.doc.set_weight(0, 0, 0, 0, 0, 3.0)
     assert view.message == "Recomputing…"  # never the old numbers
     settle(qtbot, window)
     qtbot.waitUntil(lambda: view.position is not None)
-    assert "out[0,0,0] = 6" in view.sum_label.text()
+    assert "out[0,0,0] = 6" in view.sum_text
     window.doc.update_config(0, stride=[2, 2], padding=1, padding_mode="reflect")
     settle(qtbot, window)
     qtbot.waitUntil(lambda: view.position is not None)
@@ -135,7 +135,7 @@ def test_multi_channel_flip_dilation_every_padding_mode(qtbot, window) -> None:
         for _ in range(12):  # into the second input channel
             view.step_forward()
         assert view.in_channel == 1
-        text = view.sum_label.text()
+        text = view.sum_text
         assert "over 3 input channels" in text and "ch 0:" in text and "✓" in text
         view.set_per_cell(True)
         assert view.sw is not None

@@ -100,7 +100,7 @@ class CellGrid:
     def set(self, r: int, c: int, cell: Cell) -> None:
         k = r * self.cols + c
         old = self.shown[k]
-        if old is not None and all(a is b or a == b for a, b in zip(old, cell, strict=True)):
+        if old == cell:
             return
         self.shown[k] = cell
         text, brush, pen, ink, bold = cell
@@ -131,6 +131,7 @@ class SlidingScene:
 
     def __init__(self, scene: QGraphicsScene) -> None:
         self.scene = scene
+        scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)  # items move a lot
         self.input: CellGrid | None = None
         self.kernel: CellGrid | None = None
         self.output: CellGrid | None = None
@@ -140,7 +141,10 @@ class SlidingScene:
         self._titles: list[QGraphicsSimpleTextItem] = []
         self._span = QGraphicsRectItem()
         self._border = QGraphicsRectItem()
-        self._out_brushes: Callable[[float], tuple[QBrush, QColor]] = lambda v: (WHITE, INK)
+        self._out_brushes: Callable[[int, int], tuple[QBrush, QColor]] = lambda r, c: (WHITE, INK)
+        self._in_key = None
+        self._touched = set()
+        self._last_out = None
 
     def build(self, sw: SlidingWindow) -> None:
         """Make the items for ``sw``'s shapes (a new layer, channel or map size)."""
@@ -170,14 +174,14 @@ class SlidingScene:
         self._span.setZValue(4)
         self.scene.addItem(self._span)
         out = sw.out[sw.channel]
-        (lo, hi), signed = colors.levels_for(*colors.finite_range(out))
+        levels, signed = colors.levels_for(*colors.finite_range(out))
         bgs, inks = colors.cell_colors(signed)
-
-        def out_brushes(v: float) -> tuple[QBrush, QColor]:
-            i = int(colors.lut_indices(np.array([v]), (lo, hi))[0])
-            return QBrush(bgs[i]), inks[i]
-
-        self._out_brushes = out_brushes
+        brushes = [QBrush(c) for c in bgs]
+        index = colors.lut_indices(out, levels)
+        self._out_brushes = lambda r, c: (brushes[index[r, c]], inks[index[r, c]])
+        self._in_key: tuple[int, int, int] | None = None
+        self._touched: set[tuple[int, int]] = set()
+        self._last_out: tuple[int, int, int] | None = None
         right = max(self.output.rect.right(), x + TITLE_W)
         bottom = max(g.rect.bottom() for g in (self.input, self.kernel, self.output) if g)
         self.scene.setSceneRect(QRectF(-8, -4, right + 16, bottom + 12))
@@ -219,13 +223,17 @@ class SlidingScene:
             for k, t in enumerate(anim.taps)
             if t.channel == in_ch
         }
-        for r in range(g.rows):
-            for c in range(g.cols):
-                k = taps.get((r, c))
-                if k is None:
-                    g.set(r, c, self._plain(sw, in_ch, r0 + r, c0 + c))
-                else:
-                    g.set(r, c, self._tap_cell(anim, k, step))
+        # only the cells the last and this window cover change, unless the view moved
+        key = (in_ch, r0, c0)
+        every = ((r, c) for r in range(g.rows) for c in range(g.cols))
+        cells = every if key != self._in_key else self._touched | taps.keys()
+        self._in_key, self._touched = key, set(taps)
+        for r, c in cells:
+            k = taps.get((r, c))
+            if k is None:
+                g.set(r, c, self._plain(sw, in_ch, r0 + r, c0 + c))
+            else:
+                g.set(r, c, self._tap_cell(anim, k, step))
         # the input's own cells outlined (the ring outside them is padding)
         h, w = sw.x.shape[1:]
         inner = QRectF((left - c0) * CELL, g.y0 + (top - r0) * CELL, w * CELL, h * CELL)
@@ -236,8 +244,10 @@ class SlidingScene:
         self._show_output(sw, anim, step)
         xs = (g.x0, self.kernel.x0 if self.kernel else 0, self.output.x0)
         for item, text, x in zip(self._titles, titles, xs, strict=True):
-            item.setText(text)
-            item.setPos(x, 0)
+            if item.text() != text:  # an unchanged title must not repaint its region
+                item.setText(text)
+            if item.x() != x:
+                item.setPos(x, 0)
         self._titles[1].setVisible(self.kernel is not None)
 
     def _plain(self, sw: SlidingWindow, ch: int, fr: int, fc: int) -> Cell:
@@ -290,12 +300,20 @@ class SlidingScene:
         now = sw.index
         finished = anim.phase(step) == "result"
         out = sw.out[sw.channel]
+        last = self._last_out
+        self._last_out = (r0, c0, now)
         for r in range(g.rows):
             for c in range(g.cols):
                 i = (r0 + r) * ow + (c0 + c)
+                if (
+                    last is not None
+                    and last[:2] == (r0, c0)
+                    and not min(now, last[2]) <= i <= max(now, last[2])
+                ):
+                    continue  # neither before nor after the cursor's move: unchanged
                 if i < now or (i == now and finished):
                     v = float(out[r0 + r, c0 + c])
-                    brush, ink = self._out_brushes(v)
+                    brush, ink = self._out_brushes(r0 + r, c0 + c)
                     pen = NOW_PEN if i == now else THIN
                     g.set(r, c, (num(v), brush, pen, ink, i == now))
                 elif i == now:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QTransform
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QStackedWidget,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -150,14 +152,13 @@ class SlidingWindowView(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.canvas)
         self.stack.addWidget(self.note)
-        self.sum_label = QLabel()
-        self.sum_label.setObjectName("slidingSum")
-        self.sum_label.setTextFormat(Qt.TextFormat.RichText)
-        self.sum_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.sum_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.sum_label.setStyleSheet("background:#f4f4f8; padding:4px;")
-        self.sum_label.setWordWrap(True)
-        self.sum_label.setFixedWidth(SUM_WIDTH)
+        # a text browser, not a label: new text re-lays out only its own document (a
+        # label's new text re-ran the panel's layout, most of a step's cost)
+        self.sum_view = QTextBrowser()
+        self.sum_view.setObjectName("slidingSum")
+        self.sum_view.setFrameShape(QFrame.Shape.NoFrame)
+        self.sum_view.setStyleSheet("background:#f4f4f8;")
+        self.sum_view.setFixedWidth(SUM_WIDTH)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.setSpacing(2)
@@ -165,10 +166,15 @@ class SlidingWindowView(QWidget):
         body = QHBoxLayout()
         body.setSpacing(4)
         body.addWidget(self.stack, 1)
-        body.addWidget(self.sum_label)
+        body.addWidget(self.sum_view)
         lay.addLayout(body, 1)
 
     # ------------------------------------------------------------------ state
+    @property
+    def sum_text(self) -> str:
+        """The running sum as plain text (what the panel says beside the scene)."""
+        return self.sum_view.toPlainText()
+
     @property
     def playing(self) -> bool:
         return self.timer.isActive()
@@ -260,7 +266,7 @@ class SlidingWindowView(QWidget):
         self._stale = True
         self.message = text
         self.note.setText(text)
-        self.sum_label.setText("")
+        self.sum_view.clear()
         self.stack.setCurrentWidget(self.note)
 
     # ------------------------------------------------------------------ document events
@@ -435,7 +441,7 @@ class SlidingWindowView(QWidget):
             with QSignalBlocker(self.in_combo):
                 self.in_combo.setCurrentIndex(self.in_channel)
         self.items.show(sw, self.in_channel, titles(sw, self.layer_index, self.in_channel))
-        self.sum_label.setText(sum_html(sw, sw.step))
+        self.sum_view.setHtml(sum_html(sw, sw.step))
         self.canvas.ensureVisible(self.items.window_rect(), 8, 8)
 
     def _fit(self) -> None:
