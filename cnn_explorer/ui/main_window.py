@@ -223,12 +223,12 @@ class MainWindow(QMainWindow):
     def show_sliding_window(self) -> None:
         """Open the sliding-window animation under the maps, tall enough to read."""
         self.tabs.setCurrentIndex(0)
-        if self.height() < 1000 and not self.tabifiedDockWidgets(self.grid_dock):
-            # too short for the Input and Kernel docks above the animation: tab them
+        if not self.tabifiedDockWidgets(self.grid_dock):
+            # the Input and Kernel docks stacked leave the animation too little height
             self.tabifyDockWidget(self.grid_dock, self.kernel_dock)
         self.sliding_dock.show()
         self.sliding_dock.raise_()
-        tall = max(300, self.height() * 9 // 20)
+        tall = max(300, self.height() // 2)
         self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
         QTimer.singleShot(
             0, lambda: self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)

@@ -264,15 +264,14 @@ class SlidingScene:
         done = k < step or anim.phase(step) != "tap"
         pen = NOW_PEN if k == step else TAP_PEN
         x = "−∞" if t.is_padding and anim.kind == "max_pool" else num(t.value)
-        if anim.kind == "conv":  # two digits: "x·w" over "= product" fits a cell
+        if anim.kind == "conv":  # x, ·w and = product on three short lines fill a cell
             w = num(t.weight, 2)
             w = f"({w})" if w.startswith("−") else w
             xs = num(t.value, 2)
-            xs = f"({xs})" if xs.startswith("−") else xs
             if k <= step or done:
                 fill = TAP_NOW if k == step else TAP_DONE
-                return f"{xs}·{w}\n= {num(t.product, 2)}", fill, pen, INK, k == step
-            return f"{xs}·{w}", TAP_LATER, pen, FAINT, False
+                return f"{xs}\n·{w}\n= {num(t.product, 2)}", fill, pen, INK, k == step
+            return f"{xs}\n·{w}", TAP_LATER, pen, FAINT, False
         winner = anim.winner if anim.phase(step) != "tap" else anim.taps[step].leader
         if anim.kind == "max_pool" and k == winner and (k <= step or done):
             return f"★ {x}", WINNER, pen, INK, True

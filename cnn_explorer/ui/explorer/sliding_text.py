@@ -8,6 +8,11 @@ import html
 from cnn_explorer.explorer.sliding import CellAnimation, SlidingWindow
 from cnn_explorer.ui.explorer.sliding_items import num
 
+LEGEND = (
+    "<span style='color:#666; font-size:small'>Dark orange: the tap being added; light: "
+    "the rest of the window (its dashed outline is the span, dilation leaves gaps); hatched: "
+    "padding; the output fills in cell by cell (click one, or use the arrow keys).</span>"
+)
 MAX_SUM_TERMS = 9
 """Products written out per channel line of the running sum (the latest ones)."""
 
@@ -70,6 +75,7 @@ def sum_html(sw: SlidingWindow, step: int) -> str:
         )
     else:
         lines.append(f"running value: <b>{num(anim.running(step))}</b>")
+    lines.append(LEGEND)
     return "<br>".join(lines)
 
 
