@@ -337,6 +337,8 @@ def _edit_count(name: str, edits: int, quick: bool) -> int:
     return QUICK_EDITS if quick else edits
 
 
+# Long because it is the whole report: arguments, one row per scene (edits or animation
+# steps), the cold start and the footnote, printed in the order they are read.
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--edits", type=int, default=60)
