@@ -168,3 +168,16 @@ def test_no_spatial_layer_says_so(qtbot, window) -> None:
 
 def view_message(window) -> str:  # type: ignore[no-untyped-def]
     return str(window.sliding.message)
+
+
+def test_the_layer_follows_the_layer_stack_the_combo_and_an_activation_cell(qtbot, window) -> None:
+    view = _open(qtbot, window)
+    window.doc.select_layer(2)  # the max pool, chosen in the Layers dock
+    assert view.position is not None and view.position[0] == 2
+    combo = view.layer_combo
+    combo.setCurrentIndex(combo.findData(0))
+    combo.activated.emit(combo.currentIndex())  # the conv, chosen in the panel
+    assert view.position is not None and view.position[0] == 0
+    assert _selected(window) == (1, 0, 0, 0) and window.doc.selected_layer == 0
+    window.doc.select_cell(Selection(2, 0, 1, 2))  # a ReLU cell: its conv is animated
+    assert view.position is not None and view.position[:3] == (0, 0, (1, 2))

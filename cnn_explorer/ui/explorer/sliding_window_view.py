@@ -82,6 +82,7 @@ class SlidingWindowView(QWidget):
         self.in_channel = 0
         self.message = ""
         self._pending: tuple[tuple[int, int], int] | None = None
+        self._prefer: int | None = None  # a layer chosen while hidden
         self._stale = True
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
@@ -195,12 +196,32 @@ class SlidingWindowView(QWidget):
             and i + 1 < len(self.doc.results.maps)
         )
 
-    def _target(self) -> tuple[int, int, tuple[int, int]] | None:
-        """Layer, output channel and cell to show: the selected cell if it is a conv/pool
-        output, else the layer shown before, else the selected layer, else the first."""
-        sel = self.doc.selection
-        if sel is not None and self._spatial(sel.map_index - 1):
-            return sel.map_index - 1, sel.channel, (sel.row, sel.col)
+    def _selected_cell(self) -> tuple[int, int, tuple[int, int]] | None:
+        """The document's selected cell as ``(layer, channel, cell)`` of a conv/pool
+        output: the cell itself, or back through activations and disabled layers (same
+        shape) to the conv or pool that made it; None for any other cell."""
+        sel, layers = self.doc.selection, self.doc.layers
+        if sel is None:
+            return None
+        i = sel.map_index - 1
+        while 0 <= i < len(layers) and not self._spatial(i):
+            if layers[i].enabled and layers[i].kind != "act":
+                return None
+            i -= 1
+        return (i, sel.channel, (sel.row, sel.col)) if i >= 0 and self._spatial(i) else None
+
+    def _target(self, prefer: int | None = None) -> tuple[int, int, tuple[int, int]] | None:
+        """Layer, output channel and cell to show: ``prefer`` (a layer just chosen), else
+        the selected cell's conv/pool, else the layer shown before, else the selected
+        layer, else the first conv/pool."""
+        picked = self._selected_cell()
+        if prefer is not None and self._spatial(prefer):
+            if picked is not None and picked[0] == prefer:
+                return picked
+            conv = self.doc.layers[prefer].kind == "conv"
+            return prefer, self.doc.selected_filter if conv else 0, (0, 0)
+        if picked is not None:
+            return picked
         cell = self.sw.cell if self.sw is not None else (0, 0)
         ch = self.sw.channel if self.sw is not None else 0
         if self.layer_index is not None and self._spatial(self.layer_index):
@@ -212,12 +233,13 @@ class SlidingWindowView(QWidget):
         return i, self.doc.selected_filter if self.doc.layers[i].kind == "conv" else 0, (0, 0)
 
     # ------------------------------------------------------------------ building
-    def rebuild(self) -> None:
-        """Build the animation from the document's current results (or say why not)."""
+    def rebuild(self, prefer: int | None = None) -> None:
+        """Build the animation from the document's current results (or say why not);
+        ``prefer`` is a conv/pool layer the user just chose."""
         self._pending = None
         if not self.doc.computed:
             return self._show_note("Recomputing…")
-        target = self._target()
+        target = self._target(prefer)
         self._fill_layer_combo()
         if target is None:
             self.sw, self.layer_index = None, None
@@ -276,12 +298,13 @@ class SlidingWindowView(QWidget):
             self._show_note("Recomputing…")
         elif change.kind == "cell":
             self._follow_selection()
-        elif change.kind == "selection" and self.isVisible():
+        elif change.kind == "selection":
             i = self.doc.selected_layer
             if self._spatial(i) and i != self.layer_index:
-                self.layer_index = i
-                self.sw = None
-                self.rebuild()
+                if self.isVisible():
+                    self.rebuild(prefer=i)
+                else:  # shown later on the layer chosen now
+                    self._prefer, self._stale = i, True
 
     def _on_results(self, _results: Results) -> None:
         if not self.isVisible():
@@ -297,11 +320,13 @@ class SlidingWindowView(QWidget):
             return
         if sel is None or sw is None or self._stale:
             return
-        if sel.map_index - 1 != self.layer_index or sel.channel != sw.channel:
-            if self._spatial(sel.map_index - 1):
-                self.rebuild()  # another conv/pool layer or output channel was selected
+        picked = self._selected_cell()
+        if picked is None:
             return
-        cell = (sel.row, sel.col)
+        if picked[0] != self.layer_index or picked[1] != sw.channel:
+            self.rebuild()  # another conv/pool layer or output channel was selected
+            return
+        cell = picked[2]
         if pending is not None and pending[0] == cell:
             step = pending[1]
         elif cell == sw.cell:
@@ -412,11 +437,10 @@ class SlidingWindowView(QWidget):
     def _layer_chosen(self, index: int) -> None:
         i = self.layer_combo.itemData(index)
         if isinstance(i, int) and i != self.layer_index:
-            self.doc.select_layer(i)
-            self.layer_index, self.sw = i, None
-            self.rebuild()
+            self.rebuild(prefer=i)
             if self.sw is not None:
                 self._select(self.sw.cell, self.sw.step)
+            self.doc.select_layer(i)
 
     def _out_channel_chosen(self, ch: int) -> None:
         if self.sw is not None and self.layer_index is not None and ch != self.sw.channel:
@@ -466,4 +490,5 @@ class SlidingWindowView(QWidget):
     def showEvent(self, event: object) -> None:
         super().showEvent(event)  # type: ignore[arg-type]
         if self.sw is None or self._stale:
-            self.rebuild()
+            prefer, self._prefer = self._prefer, None
+            self.rebuild(prefer)
