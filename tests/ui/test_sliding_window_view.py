@@ -174,6 +174,7 @@ def test_the_layer_follows_the_layer_stack_the_combo_and_an_activation_cell(qtbo
     view = _open(qtbot, window)
     window.doc.select_layer(2)  # the max pool, chosen in the Layers dock
     assert view.position is not None and view.position[0] == 2
+    assert view.layer_combo.currentData() == 2
     combo = view.layer_combo
     combo.setCurrentIndex(combo.findData(0))
     combo.activated.emit(combo.currentIndex())  # the conv, chosen in the panel

@@ -260,6 +260,7 @@ class SlidingWindowView(QWidget):
             self.sw = None
             return self._show_note(f"Cannot animate layer {i + 1}: {exc}")
         self.sw, self.layer_index, self._stale = sw, i, False
+        self._fill_layer_combo()
         self.items.build(sw)
         self._fit()
         with QSignalBlocker(self.out_spin):
