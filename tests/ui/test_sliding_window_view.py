@@ -182,3 +182,13 @@ def test_the_layer_follows_the_layer_stack_the_combo_and_an_activation_cell(qtbo
     assert _selected(window) == (1, 0, 0, 0) and window.doc.selected_layer == 0
     window.doc.select_cell(Selection(2, 0, 1, 2))  # a ReLU cell: its conv is animated
     assert view.position is not None and view.position[:3] == (0, 0, (1, 2))
+
+
+def test_the_window_with_the_animation_still_fits_1280x720(qtbot, window) -> None:
+    view = _open(qtbot, window)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720, hint
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (1280, 720))
+    assert view.isVisible() and view.canvas.height() > 80
+    assert view.step_btn.isVisible() and not view.step_btn.visibleRegion().isEmpty()
