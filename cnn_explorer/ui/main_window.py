@@ -37,7 +37,7 @@ from cnn_explorer.ui.explorer.grid_editor import GridEditor
 from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
-from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView
+from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView, with_animate_button
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
@@ -134,7 +134,8 @@ class MainWindow(QMainWindow):
         self.grid_dock = self._dock("Input", self.grid, left, "inputDock")
         self.kernel_dock = self._dock("Kernel", self.kernel, left, "kernelDock")
         self.layers_dock = self._dock("Layers", self.layers, right, "layersDock")
-        self.explain_dock = self._dock("Explanation", self.explanation, right, "explainDock")
+        explained, self.animate_button = with_animate_button(self.explanation)
+        self.explain_dock = self._dock("Explanation", explained, right, "explainDock")
         self.splitDockWidget(self.grid_dock, self.kernel_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.layers_dock, self.explain_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.grid_dock, self.layers_dock], [350, 370], Qt.Orientation.Horizontal)
@@ -144,7 +145,9 @@ class MainWindow(QMainWindow):
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
         self.sliding_dock.hide()
-        self.explanation.animate_requested.connect(self.show_sliding_window)
+        self._sliding_was_shown = False
+        self.animate_button.clicked.connect(self.show_sliding_window)
+        self.tabs.currentChanged.connect(self._sliding_follows_tab)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -220,6 +223,13 @@ class MainWindow(QMainWindow):
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
 
+    def _about(self) -> None:
+        self.reporter.info(
+            "About CNN Explorer",
+            "CNN Explorer: edit an input and kernels, stack layers, and watch every feature "
+            "map update. Click a cell to see its arithmetic and receptive field.",
+        )
+
     def show_sliding_window(self) -> None:
         """Open the sliding-window animation under the maps, tall enough to read."""
         self.tabs.setCurrentIndex(0)
@@ -235,12 +245,14 @@ class MainWindow(QMainWindow):
         )
         self.sliding.canvas.setFocus()
 
-    def _about(self) -> None:
-        self.reporter.info(
-            "About CNN Explorer",
-            "CNN Explorer: edit an input and kernels, stack layers, and watch every feature "
-            "map update. Click a cell to see its arithmetic and receptive field.",
-        )
+    def _sliding_follows_tab(self, index: int) -> None:
+        """The sliding window hides with the other explorer docks on the Training tab."""
+        if index == 1 and self.sliding_dock.isVisible():
+            self._sliding_was_shown = True
+            self.sliding_dock.hide()
+        elif index != 1 and self._sliding_was_shown:
+            self._sliding_was_shown = False
+            self.sliding_dock.show()
 
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
@@ -282,7 +294,6 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         explorer_docks = [self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock]
-        explorer_docks.append(self.sliding_dock)
         if index == 1:
             self._ensure_training()
             self._hidden_docks = [d for d in explorer_docks if d.isVisible()]

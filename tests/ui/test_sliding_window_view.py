@@ -192,3 +192,16 @@ def test_the_window_with_the_animation_still_fits_1280x720(qtbot, window) -> Non
     qtbot.waitUntil(lambda: (window.width(), window.height()) == (1280, 720))
     assert view.isVisible() and view.canvas.height() > 80
     assert view.step_btn.isVisible() and not view.step_btn.visibleRegion().isEmpty()
+
+
+def test_animate_button_opens_it_and_the_training_tab_hides_it(qtbot, window) -> None:
+    window.doc.select_cell(Selection(1, 0, 2, 1))
+    qtbot.mouseClick(window.animate_button, Qt.MouseButton.LeftButton)
+    view = window.sliding
+    qtbot.waitUntil(lambda: view.position is not None)
+    assert window.sliding_dock.isVisible() and view.position[:3] == (0, 0, (2, 1))
+    view.play()
+    window.tabs.setCurrentIndex(1)
+    assert not window.sliding_dock.isVisible() and not view.playing
+    window.tabs.setCurrentIndex(0)
+    assert window.sliding_dock.isVisible()

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
@@ -24,8 +23,6 @@ PLACEHOLDER = (
 class ExplanationPanel(QWidget):
     """Read-only rich text view of the selected cell's computation."""
 
-    animate_requested = Signal()  # "Animate" pressed: show the sliding window
-
     def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
@@ -35,10 +32,6 @@ class ExplanationPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.browser)
-        self.animate_btn = QPushButton("▶ Animate the sliding window")
-        self.animate_btn.setToolTip("Watch this layer's window slide, tap by tap (Ctrl+Shift+A)")
-        self.animate_btn.clicked.connect(self.animate_requested)
-        lay.addWidget(self.animate_btn)
         self.plain_text = ""
         doc.changed.connect(self._on_changed)
         doc.results_ready.connect(self._on_results)

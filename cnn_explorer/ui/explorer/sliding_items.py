@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QMouseEvent, QPen
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
+    QGraphicsView,
 )
 
 from cnn_explorer.engine.geometry import fmt_number
@@ -332,3 +333,20 @@ class SlidingScene:
     def window_rect(self) -> QRectF:
         """Scene rectangle of the window's span (to keep it in view)."""
         return self._span.rect()
+
+
+class SlidingCanvas(QGraphicsView):
+    """The scene's view: reports clicks (scene coordinates) and leaves keys to the panel."""
+
+    clicked = Signal(object)  # QPointF
+    key = Signal(object)  # QKeyEvent
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.mapToScene(event.position().toPoint()))
+        super().mousePressEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        self.key.emit(event)
+        if not event.isAccepted():
+            super().keyPressEvent(event)

@@ -12,8 +12,8 @@ them (a stale animation never shows). The steps come from :mod:`cnn_explorer.exp
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QTransform
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
+from PySide6.QtGui import QKeyEvent, QPainter, QTransform
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -36,7 +36,7 @@ from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.sliding import NotSlidingError, SlidingWindow
 from cnn_explorer.explorer.specs import build_layer
-from cnn_explorer.ui.explorer.sliding_items import SlidingScene
+from cnn_explorer.ui.explorer.sliding_items import SlidingCanvas, SlidingScene
 from cnn_explorer.ui.explorer.sliding_text import sum_html, titles
 
 SPATIAL = ("conv", "maxpool", "avgpool")
@@ -51,23 +51,6 @@ SUM_WIDTH = 330
 """Pixels of the running-sum text beside the scene."""
 MIN_ZOOM = 0.6
 """The scene shrinks to fit the panel, but never below this (numbers stay readable)."""
-
-
-class _Canvas(QGraphicsView):
-    """The scene's view: reports clicks (scene coordinates) and leaves keys to the panel."""
-
-    clicked = Signal(object)  # QPointF
-    key = Signal(object)  # QKeyEvent
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.clicked.emit(self.mapToScene(event.position().toPoint()))
-        super().mousePressEvent(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        self.key.emit(event)
-        if not event.isAccepted():
-            super().keyPressEvent(event)
 
 
 class SlidingWindowView(QWidget):
@@ -139,7 +122,7 @@ class SlidingWindowView(QWidget):
         bar.addStretch(1)
         self.scene = QGraphicsScene(self)
         self.items = SlidingScene(self.scene)
-        self.canvas = _Canvas(self.scene)
+        self.canvas = SlidingCanvas(self.scene)
         self.canvas.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         self.canvas.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
         self.canvas.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -493,3 +476,17 @@ class SlidingWindowView(QWidget):
         if self.sw is None or self._stale:
             prefer, self._prefer = self._prefer, None
             self.rebuild(prefer)
+
+
+def with_animate_button(panel: QWidget) -> tuple[QWidget, QPushButton]:
+    """``panel`` (the explanation) with an "Animate the sliding window" button under it:
+    the box to put in a dock and the button (the window connects it)."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    lay.addWidget(panel, 1)
+    button = QPushButton("▶ Animate the sliding window")
+    button.setToolTip("Watch the selected layer's window slide, tap by tap (Ctrl+Shift+A)")
+    lay.addWidget(button)
+    return box, button
