@@ -125,13 +125,15 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     if args.select:
         m, c, r, q = (int(v) for v in args.select.split(","))
         doc.select_cell(Selection(m, c, r, q))
-    if args.animate is not None:
+    for _ in range(3):
+        app.processEvents()  # type: ignore[attr-defined]
+    if args.animate is not None:  # the sliding window on the selected cell, STEPS on
         win.show_sliding_window()  # type: ignore[attr-defined]
         app.processEvents()  # type: ignore[attr-defined]
         for _ in range(args.animate):
             win.sliding.step_forward()  # type: ignore[attr-defined]
-    for _ in range(3):
-        app.processEvents()  # type: ignore[attr-defined]
+        for _ in range(3):
+            app.processEvents()  # type: ignore[attr-defined]
     out = os.path.abspath(args.screenshot)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     saved = win.grab().save(out, "PNG")  # type: ignore[attr-defined]

@@ -6,9 +6,7 @@
 2. worked_example_explained.png — a max-pool cell clicked: receptive field lit, the
    arithmetic traced back through ReLU and the convolution;
 3. image_edges.png — a drawn 48×48 image through Sobel x / Sobel y → ReLU → max pool;
-4. laptop_1280x800.png — the explained worked example on a 1280×800 laptop screen;
-5. sliding_window.png — the sliding window mid-step at 1280×800: a 3×3 edge kernel with
-   reflect padding over a 5×5 input (``make_screenshots.py sliding`` makes only this one).
+4. laptop_1280x800.png — the explained worked example on a 1280×800 laptop screen.
 """
 
 from __future__ import annotations
@@ -53,31 +51,8 @@ def _shapes_image(path: str) -> None:
     img.save(path)
 
 
-def sliding_window() -> None:
-    """The animation mid-step: the window on the padding ring, products and running sum."""
-    from cnn_explorer.explorer.project import save_project
-    from cnn_explorer.explorer.specs import act_spec, conv_spec, pool_spec
-
-    x = np.zeros((1, 5, 5), np.float32)
-    x[0, :, 3:] = 1.0
-    x[0, 1:4, 1] = 0.5
-    w = np.array([[[[1, 0, -1], [2, 0, -2], [1, 0, -1]]]], np.float32)
-    conv = conv_spec(1, 1, (3, 3), padding=1, padding_mode="reflect", weight=w)
-    conv.bias = np.array([0.5], np.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        proj = os.path.join(tmp, "sliding.cnnx")
-        save_project(proj, x, [conv, act_spec("relu"), pool_spec("maxpool", 2, 2)])
-        out = os.path.join(OUT, "sliding_window.png")
-        _run(
-            proj, "--screenshot", out, "--size", "1280x800", "--select", "1,0,2,4", "--animate", "5"
-        )
-
-
 def main() -> int:
     os.makedirs(OUT, exist_ok=True)
-    if sys.argv[1:] == ["sliding"]:
-        sliding_window()
-        return 0
     _run("--screenshot", os.path.join(OUT, "worked_example.png"))
     _run("--screenshot", os.path.join(OUT, "worked_example_explained.png"), "--select", "3,0,0,1")
     laptop = os.path.join(OUT, "laptop_1280x800.png")
@@ -101,8 +76,7 @@ def main() -> int:
         proj = os.path.join(tmp, "edges.cnnx")
         save_project(proj, x, layers)
         _run(proj, "--screenshot", os.path.join(OUT, "image_edges.png"), "--select", "3,1,2,5")
-    sliding_window()
-    print(f"wrote 5 screenshots to {OUT}")
+    print(f"wrote 4 screenshots to {OUT}")
     return 0
 
 
