@@ -52,7 +52,9 @@ class Frame:
     (conv: the padding mode's zeros/reflected/replicated/wrapped values; max pool: −∞, so
     padding never wins; average pool: 0); NaN on :data:`BEYOND` cells. ``kinds (FH, FW)``:
     :data:`INPUT`, :data:`PADDING` or :data:`BEYOND`. Frame cell ``(fr, fc)`` is input cell
-    ``(fr − top, fc − left)`` (negative or past the edge for padding)."""
+    ``(fr − top, fc − left)`` (negative or past the edge for padding). ``mode`` names the
+    padding's values: the conv's padding mode, ``"zeros"`` (average pool) or
+    ``"−∞: never wins"`` (max pool)."""
 
     values: np.ndarray
     kinds: np.ndarray
@@ -146,7 +148,7 @@ def frame_of(layer: Layer, x: np.ndarray) -> Frame:
     kinds[t : t + h, left : left + w] = INPUT
     if kind == "max_pool":
         values[:, kinds == PADDING] = -np.inf
-    return Frame(values, kinds, t, left, "−∞ (never wins)" if kind == "max_pool" else mode)
+    return Frame(values, kinds, t, left, "−∞: never wins" if kind == "max_pool" else mode)
 
 
 def _window(layer: Layer, x: np.ndarray) -> Window:
