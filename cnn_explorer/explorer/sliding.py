@@ -44,27 +44,49 @@ class NotSlidingError(ValueError):
     the maps given do not belong to it (a stale result)."""
 
 
-@dataclass(frozen=True)
 class Frame:
-    """The layer's input as its windows read it, one channel per plane.
+    """The layer's input as its windows read it, one channel plane at a time.
 
-    ``values (C, FH, FW)``: the input with its padding filled as the engine fills it
-    (conv: the padding mode's zeros/reflected/replicated/wrapped values; max pool: −∞, so
-    padding never wins; average pool: 0); NaN on :data:`BEYOND` cells. ``kinds (FH, FW)``:
-    :data:`INPUT`, :data:`PADDING` or :data:`BEYOND`. Frame cell ``(fr, fc)`` is input cell
+    :meth:`plane` ``(FH, FW)``: channel ``c`` with its padding filled as the engine fills
+    it (conv: the padding mode's zeros/reflected/replicated/wrapped values, from
+    :func:`pad2d`; max pool: −∞, so padding never wins; average pool: 0); NaN on
+    :data:`BEYOND` cells. Planes are made when asked for and the last few kept (a 64-channel
+    512² input padded at once would cost hundreds of MB). ``kinds (FH, FW)``: :data:`INPUT`,
+    :data:`PADDING` or :data:`BEYOND`. Frame cell ``(fr, fc)`` is input cell
     ``(fr − top, fc − left)`` (negative or past the edge for padding). ``mode`` names the
     padding's values: the conv's padding mode, ``"zeros"`` (average pool) or
     ``"−∞: never wins"`` (max pool)."""
 
-    values: np.ndarray
-    kinds: np.ndarray
-    top: int
-    left: int
-    mode: str
+    KEEP = 4  # planes kept
+
+    def __init__(
+        self, x: np.ndarray, kinds: np.ndarray, padding: tuple[int, int, int, int], mode: str
+    ) -> None:
+        self.x, self.kinds, self.padding = x, kinds, padding
+        self.top, self.left = padding[0], padding[2]
+        self.mode = mode
+        self._planes: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @property
     def shape(self) -> tuple[int, int]:
         return int(self.kinds.shape[0]), int(self.kinds.shape[1])
+
+    def plane(self, channel: int) -> np.ndarray:
+        """Channel ``channel`` of the padded input, ``(FH, FW)`` float64 (see above)."""
+        hit = self._planes.get(channel)
+        if hit is not None:
+            self._planes.move_to_end(channel)
+            return hit
+        pad_mode = "zeros" if self.mode.startswith("−∞") else self.mode
+        padded = pad2d(np.asarray(self.x[channel], np.float64), self.padding, pad_mode)
+        values = np.full(self.shape, np.nan)
+        values[: padded.shape[0], : padded.shape[1]] = padded
+        if self.mode.startswith("−∞"):
+            values[self.kinds == PADDING] = -np.inf
+        self._planes[channel] = values
+        if len(self._planes) > self.KEEP:
+            self._planes.popitem(last=False)
+        return values
 
 
 @dataclass(frozen=True)
@@ -132,7 +154,7 @@ class CellAnimation:
 def frame_of(layer: Layer, x: np.ndarray) -> Frame:
     """The padded input of ``layer`` for one image ``x (C, H, W)`` (see :class:`Frame`)."""
     win = _window(layer, x)
-    c, h, w = x.shape
+    _, h, w = x.shape
     t, b, left, r = win.padding
     oh, ow = win.output_hw(h, w)
     eh, ew = win.effective_kernel
@@ -140,15 +162,10 @@ def frame_of(layer: Layer, x: np.ndarray) -> Frame:
     fw = max(w + left + r, (ow - 1) * win.stride[1] + ew)
     kind = getattr(layer, "kind", "")
     mode = win.padding_mode if kind == "conv" else "zeros"
-    padded = pad2d(np.asarray(x, np.float64), (t, b, left, r), mode)
-    values = np.full((c, fh, fw), np.nan)
-    values[:, : padded.shape[1], : padded.shape[2]] = padded
     kinds = np.full((fh, fw), BEYOND, np.int8)
     kinds[: h + t + b, : w + left + r] = PADDING
     kinds[t : t + h, left : left + w] = INPUT
-    if kind == "max_pool":
-        values[:, kinds == PADDING] = -np.inf
-    return Frame(values, kinds, t, left, "−∞: never wins" if kind == "max_pool" else mode)
+    return Frame(x, kinds, (t, b, left, r), "−∞: never wins" if kind == "max_pool" else mode)
 
 
 def _window(layer: Layer, x: np.ndarray) -> Window:

@@ -57,7 +57,7 @@ def _check_layer(layer: layers.Layer, x: np.ndarray) -> None:
                     if sw.frame.kinds[fr, fc] == BEYOND:  # past the frame: read by no one
                         assert tap.is_padding and tap.value == 0
                     elif not (tap.is_padding and layer.kind == "max_pool"):
-                        assert sw.frame.values[tap.channel, fr, fc] == pytest.approx(tap.value)
+                        assert sw.frame.plane(tap.channel)[fr, fc] == pytest.approx(tap.value)
                 if layer.kind != "max_pool":
                     products = [t.product for t in anim.taps]
                     assert [t.running for t in anim.taps] == list(np.cumsum(products))
@@ -88,7 +88,7 @@ def test_frame_holds_the_padding_modes_values(mode: str) -> None:
     conv = _conv(1, 1, 3, padding=2, padding_mode=mode)
     frame = frame_of(conv, x)
     expected = np.pad(x[0].astype(np.float64), 2, mode=NP_MODES[mode])  # type: ignore[call-overload]
-    np.testing.assert_array_equal(frame.values[0], expected)
+    np.testing.assert_array_equal(frame.plane(0), expected)
     assert (frame.top, frame.left, frame.mode) == (2, 2, mode)
     assert (frame.kinds[2:6, 2:7] == INPUT).all()
     assert (frame.kinds == PADDING).sum() == 8 * 9 - 20
@@ -133,7 +133,7 @@ def test_max_pool_window_and_winner(stride: int, padding: int) -> None:
     _check_layer(pool, x)
     out = pool.forward(x)
     sw = SlidingWindow(pool, x, out, 1)
-    assert (sw.frame.values[:, sw.frame.kinds == PADDING] == -np.inf).all()
+    assert all((sw.frame.plane(c)[sw.frame.kinds == PADDING] == -np.inf).all() for c in (0, 1))
     for r in range(out.shape[1]):
         for q in range(out.shape[2]):
             anim = sw.animation((r, q))
@@ -161,7 +161,7 @@ def test_avg_pool_mean_and_divisor(include: bool, ceil: bool) -> None:
     assert last.taps[-1].running / last.divisor == pytest.approx(float(last.result), rel=1e-6)
     if ceil:  # the last window hangs past the padded frame: cells nobody reads
         assert (sw.frame.kinds == BEYOND).any()
-        assert np.isnan(sw.frame.values[0][sw.frame.kinds == BEYOND]).all()
+        assert np.isnan(sw.frame.plane(0)[sw.frame.kinds == BEYOND]).all()
 
 
 def test_the_explorer_worked_example_ends_on_its_maps() -> None:

@@ -201,7 +201,7 @@ class SlidingScene:
         text = self._texts.get(key)
         if text is None:
             kind = sw.frame.kinds[fr, fc]
-            text = "" if kind == BEYOND else num(float(sw.frame.values[ch, fr, fc]))
+            text = "" if kind == BEYOND else num(float(sw.frame.plane(ch)[fr, fc]))
             self._texts[key] = text
         return text
 
