@@ -37,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="select a feature-map cell (shows its explanation), e.g. 1,0,0,1",
     )
     p.add_argument(
+        "--animate",
+        metavar="STEPS",
+        type=int,
+        help="with --screenshot: open the sliding window on the selected cell, take STEPS steps",
+    )
+    p.add_argument(
         "--image-size",
         metavar="ROWSxCOLS",
         help="grid size for an image FILE (default: its aspect ratio, 64 on the longer side)",
@@ -142,6 +148,13 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
         ok = _select_model_cell(win, args.select_cell) and ok
     for _ in range(3):
         app.processEvents()  # type: ignore[attr-defined]
+    if args.animate is not None:  # the sliding window on the selected cell, STEPS on
+        win.show_sliding_window()  # type: ignore[attr-defined]
+        app.processEvents()  # type: ignore[attr-defined]
+        for _ in range(args.animate):
+            win.sliding.step_forward()  # type: ignore[attr-defined]
+        for _ in range(3):
+            app.processEvents()  # type: ignore[attr-defined]
     out = os.path.abspath(args.screenshot)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     saved = win.grab().save(out, "PNG")  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,6 +37,7 @@ from cnn_explorer.ui.explorer.grid_editor import GridEditor
 from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
+from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView, with_animate_button
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
@@ -140,12 +141,20 @@ class MainWindow(QMainWindow):
         self.grid_dock = self._dock("Input", self.grid, left, "inputDock")
         self.kernel_dock = self._dock("Kernel", self.kernel, left, "kernelDock")
         self.layers_dock = self._dock("Layers", self.layers, right, "layersDock")
-        self.explain_dock = self._dock("Explanation", self.explanation, right, "explainDock")
+        explained, self.animate_button = with_animate_button(self.explanation)
+        self.explain_dock = self._dock("Explanation", explained, right, "explainDock")
         self.splitDockWidget(self.grid_dock, self.kernel_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.layers_dock, self.explain_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.grid_dock, self.layers_dock], [350, 370], Qt.Orientation.Horizontal)
         self.resizeDocks([self.grid_dock, self.kernel_dock], [430, 420], Qt.Orientation.Vertical)
         self.resizeDocks([self.layers_dock, self.explain_dock], [520, 330], Qt.Orientation.Vertical)
+        self.sliding = SlidingWindowView(self.doc)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
+        self.sliding_dock.hide()
+        self._sliding_was_shown = False
+        self.animate_button.clicked.connect(self.show_sliding_window)
+        self.tabs.currentChanged.connect(self._sliding_follows_tab)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -221,6 +230,10 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
+        sliding = self.sliding_dock.toggleViewAction()
+        sliding.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        sliding.setStatusTip("Animate the selected conv or pool layer's sliding window")
+        v.addAction(sliding)
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
         # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
@@ -232,6 +245,30 @@ class MainWindow(QMainWindow):
             "CNN Explorer: edit an input and kernels, stack layers, and watch every feature "
             "map update. Click a cell to see its arithmetic and receptive field.",
         )
+
+    def show_sliding_window(self) -> None:
+        """Open the sliding-window animation under the maps, tall enough to read."""
+        self.tabs.setCurrentIndex(0)
+        if not self.tabifiedDockWidgets(self.grid_dock):
+            # the Input and Kernel docks stacked leave the animation too little height
+            self.tabifyDockWidget(self.grid_dock, self.kernel_dock)
+        self.sliding_dock.show()
+        self.sliding_dock.raise_()
+        tall = max(300, self.height() // 2)
+        self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        QTimer.singleShot(
+            0, lambda: self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        )
+        self.sliding.canvas.setFocus()
+
+    def _sliding_follows_tab(self, index: int) -> None:
+        """The sliding window hides with the other explorer docks on the Training tab."""
+        if index == 1 and self.sliding_dock.isVisible():
+            self._sliding_was_shown = True
+            self.sliding_dock.hide()
+        elif index != 1 and self._sliding_was_shown:
+            self._sliding_was_shown = False
+            self.sliding_dock.show()
 
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
