@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -38,9 +38,12 @@ from cnn_explorer.ui.explorer.grid_editor import GridEditor
 from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
+from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView, with_animate_button
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
+from cnn_explorer.ui.model.loader import MODEL_FILTER, is_model_file
+from cnn_explorer.ui.model.tab import ModelTab
 from cnn_explorer.ui.teaching import Teaching
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
@@ -89,7 +92,7 @@ class MainWindow(QMainWindow):
     @reporter.setter
     def reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        for part in (self.files, self.images, self.exporter):
+        for part in (self.files, self.images, self.exporter, self.model_tab.loader):
             part.reporter = reporter
 
     @property
@@ -126,6 +129,8 @@ class MainWindow(QMainWindow):
         self.training: QWidget | None = None
         self._training_placeholder = QLabel("Loading the training tab…")
         self.tabs.addTab(self._training_placeholder, "Training")
+        self.model_tab = ModelTab(self._reporter)
+        self.tabs.addTab(self.model_tab, "Model")
         self.tabs.currentChanged.connect(self._tab_changed)
         self._hidden_docks: list[QDockWidget] = []
         self.setCentralWidget(self.tabs)
@@ -137,12 +142,20 @@ class MainWindow(QMainWindow):
         self.grid_dock = self._dock("Input", self.grid, left, "inputDock")
         self.kernel_dock = self._dock("Kernel", self.kernel, left, "kernelDock")
         self.layers_dock = self._dock("Layers", self.layers, right, "layersDock")
-        self.explain_dock = self._dock("Explanation", self.explanation, right, "explainDock")
+        explained, self.animate_button = with_animate_button(self.explanation)
+        self.explain_dock = self._dock("Explanation", explained, right, "explainDock")
         self.splitDockWidget(self.grid_dock, self.kernel_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.layers_dock, self.explain_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.grid_dock, self.layers_dock], [350, 370], Qt.Orientation.Horizontal)
         self.resizeDocks([self.grid_dock, self.kernel_dock], [430, 420], Qt.Orientation.Vertical)
         self.resizeDocks([self.layers_dock, self.explain_dock], [520, 330], Qt.Orientation.Vertical)
+        self.sliding = SlidingWindowView(self.doc)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
+        self.sliding_dock.hide()
+        self._sliding_was_shown = False
+        self.animate_button.clicked.connect(self.show_sliding_window)
+        self.tabs.currentChanged.connect(self._sliding_follows_tab)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -172,9 +185,16 @@ class MainWindow(QMainWindow):
             "&Open…",
             self.open_dialog,
             QKeySequence.StandardKey.Open,
-            "Open a project or an image",
+            "Open a project, an image or a model file",
         )
         self._act(f, "Open &image…", self.images.open_dialog, "Ctrl+I")
+        self._act(
+            f,
+            "Open &model…",
+            self.model_tab.loader.open_dialog,
+            "Ctrl+M",
+            "Import a trained model (ONNX) and explore it in the Model tab",
+        )
         f.addMenu(self.recent_menu)
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
@@ -215,6 +235,10 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
+        sliding = self.sliding_dock.toggleViewAction()
+        sliding.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        sliding.setStatusTip("Animate the selected conv or pool layer's sliding window")
+        v.addAction(sliding)
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
         # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
@@ -238,6 +262,30 @@ class MainWindow(QMainWindow):
             "map update. Click a cell to see its arithmetic and receptive field.",
         )
 
+    def show_sliding_window(self) -> None:
+        """Open the sliding-window animation under the maps, tall enough to read."""
+        self.tabs.setCurrentIndex(0)
+        if not self.tabifiedDockWidgets(self.grid_dock):
+            # the Input and Kernel docks stacked leave the animation too little height
+            self.tabifyDockWidget(self.grid_dock, self.kernel_dock)
+        self.sliding_dock.show()
+        self.sliding_dock.raise_()
+        tall = max(300, self.height() // 2)
+        self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        QTimer.singleShot(
+            0, lambda: self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        )
+        self.sliding.canvas.setFocus()
+
+    def _sliding_follows_tab(self, index: int) -> None:
+        """The sliding window hides with the other explorer docks on the Training tab."""
+        if index == 1 and self.sliding_dock.isVisible():
+            self._sliding_was_shown = True
+            self.sliding_dock.hide()
+        elif index != 1 and self._sliding_was_shown:
+            self._sliding_was_shown = False
+            self.sliding_dock.show()
+
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -260,10 +308,15 @@ class MainWindow(QMainWindow):
         self.files.open_requested.connect(self.open_path)
         self.files.trained_loaded.connect(self._restore_trained)
         self.files.trained_state = self._trained_state
+        self.files.model_state = self.model_tab.imported_model
+        self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)
         self.images.loaded.connect(self._image_loaded)
+        self.model_tab.status_changed.connect(self.show_status)
+        self.model_tab.busy_changed.connect(self._update_busy)
+        self.model_tab.loader.opened.connect(self._model_opened)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.busy_changed.connect(self._update_busy)
         self.doc.compute_failed.connect(lambda msg: self.show_status(msg, error=True))
@@ -282,7 +335,8 @@ class MainWindow(QMainWindow):
         explorer_docks.append(self.teaching.dock)
         if index == 1:
             self._ensure_training()
-            self._hidden_docks = [d for d in explorer_docks if d.isVisible()]
+        if index != 0:  # the explorer's docks belong to the feature-map tab
+            self._hidden_docks = self._hidden_docks or [d for d in explorer_docks if d.isVisible()]
             for d in self._hidden_docks:
                 d.hide()
         else:
@@ -358,7 +412,7 @@ class MainWindow(QMainWindow):
             bar.setStyleSheet(sheet)
 
     def _update_busy(self) -> None:
-        busy = self.doc.busy or self.images.busy
+        busy = self.doc.busy or self.images.busy or self.model_tab.is_busy
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
 
@@ -372,15 +426,29 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:
-        path = self.reporter.open_path("Open", f"{PROJECT_FILTER};;{IMAGE_FILTER};;All files (*)")
+        filters = f"{PROJECT_FILTER};;{IMAGE_FILTER};;{MODEL_FILTER};;All files (*)"
+        path = self.reporter.open_path("Open", filters)
         if path:
             self.open_path(path)
 
     def open_path(self, path: str) -> bool:
-        """Open a project or an image, chosen by suffix (projects first for unknown)."""
+        """Open a project, an image or a model file, chosen by suffix (projects first for
+        unknown). An image goes to the Model tab's model while that tab is shown."""
+        if is_model_file(path):
+            return self.model_tab.open_model(path)
         if path.lower().endswith(IMAGE_SUFFIXES):
+            if self.tabs.currentWidget() is self.model_tab and self.model_tab.load_image(path):
+                return True
             return self.images.load(path)
         return self.files.open_project(path)
+
+    def show_model(self) -> ModelTab:
+        """Switch to the Model tab."""
+        self.tabs.setCurrentWidget(self.model_tab)
+        return self.model_tab
+
+    def _model_opened(self, _model: object) -> None:
+        self.show_model()
 
     def open_project(self, path: str) -> bool:
         return self.files.open_project(path)
@@ -452,4 +520,5 @@ class MainWindow(QMainWindow):
         self.doc.shutdown()
         self.compare.shutdown()
         self.images.shutdown()
+        self.model_tab.shutdown()
         event.accept()

@@ -7,7 +7,8 @@
    arithmetic traced back through ReLU and the convolution;
 3. image_edges.png — a drawn 48×48 image through Sobel x / Sobel y → ReLU → max pool;
 4. laptop_1280x800.png — the explained worked example on a 1280×800 laptop screen;
-5. lesson_step.png — the guided lesson's first step answered, on a 1280×800 screen.
+5. lesson_step.png — the guided lesson's first step answered, on a 1280×800 screen;
+6. model_tab.png — the ResNet-style ONNX fixture in the Model tab, an Add cell clicked.
 """
 
 from __future__ import annotations
@@ -79,7 +80,15 @@ def main() -> int:
         proj = os.path.join(tmp, "edges.cnnx")
         save_project(proj, x, layers)
         _run(proj, "--screenshot", os.path.join(OUT, "image_edges.png"), "--select", "3,1,2,5")
-    print(f"wrote 5 screenshots to {OUT}")
+    model = os.path.join(ROOT, "tests", "interchange", "fixtures", "resnet.onnx")
+    _run(
+        model,
+        "--screenshot",
+        os.path.join(OUT, "model_tab.png"),
+        "--select-cell",
+        "layer1/Add:4,12,12",
+    )
+    print(f"wrote 6 screenshots to {OUT}")
     return 0
 
 

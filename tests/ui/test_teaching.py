@@ -237,11 +237,11 @@ def test_zoom_scales_fonts_cells_and_maps_and_persists(qtbot, window):
     assert window.teaching.lesson.title.font().pointSizeF() > label_before
     assert window.maps.zoom == 1.25 and window.grid.cell_px > cell
     assert window.grid.table.font().pointSizeF() > grid_pt  # numbers in the cells too
-    w0 = window.maps.view.width()
+    h0 = window.maps.view.height()  # the maps flow in the full width, drawn larger
     assert float(QSettings().value("view/zoom")) == 1.25
     menu_action(window, "View", "Reset zoom").trigger()
     assert window.font().pointSizeF() == pytest.approx(base)
-    assert window.maps.view.width() < w0
+    assert window.maps.view.height() < h0
     menu_action(window, "View", "Zoom out").trigger()
     from cnn_explorer.ui.main_window import MainWindow
 
