@@ -335,7 +335,9 @@ class MainWindow(QMainWindow):
         explorer_docks.append(self.teaching.dock)
         if index == 1:
             self._ensure_training()
-        if index != 0:  # the explorer's docks belong to the feature-map tab
+        compare = self.compare.view if hasattr(self, "compare") else None
+        # the explorer's docks belong to the feature-map tab (and compare mode's)
+        if index != 0 and self.tabs.widget(index) is not compare:
             self._hidden_docks = self._hidden_docks or [d for d in explorer_docks if d.isVisible()]
             for d in self._hidden_docks:
                 d.hide()

@@ -197,3 +197,16 @@ def test_zoom_reaches_the_compare_view(qtbot, window) -> None:
     click(qtbot, view, "b", 3, 0, 1, 1)  # clicks still land on the right cell
     assert window.compare.b.selection == Selection(3, 0, 1, 1)
     window.teaching.zoom.set_factor(1.0)
+
+
+def test_the_editor_docks_stay_in_compare_mode(qtbot, window) -> None:
+    """B's editors are in the docks, and the docks come back after a visit to Training."""
+    _b, view = enter(qtbot, window)
+    docks = (window.grid_dock, window.layers_dock, window.kernel_dock, window.explain_dock)
+    assert all(d.isVisible() for d in docks)
+    window.tabs.setCurrentIndex(1)  # Training
+    assert not window.layers_dock.isVisible()
+    window.tabs.setCurrentWidget(view)
+    assert all(d.isVisible() for d in docks)
+    window.compare.leave_action.trigger()
+    assert all(d.isVisible() for d in docks)
