@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         self.numbers_action.setChecked(self.maps.show_numbers)
         self.maps.numbers_changed.connect(self.numbers_action.setChecked)
         v.addSeparator()
-        self._build_compare(v)
+        self.compare = CompareMode.for_window(self, v)  # View ▸ Compare A | B
         v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
@@ -243,17 +243,6 @@ class MainWindow(QMainWindow):
         self._act(h, "&About", self._about)
         # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
         self.teaching = Teaching(self, v, h, KEEPS_HISTORY)
-
-    def _build_compare(self, menu: QMenu) -> None:
-        """Compare mode (see compare_mode.py): View menu entries and a map-toolbar button."""
-        docks = {"layers": self.layers_dock, "kernel": self.kernel_dock}
-        docks["explain"] = self.explain_dock
-        self.compare = CompareMode(self.doc, self.tabs, self.maps, docks, self.undo_group, self)
-        self.compare.message.connect(self.show_status)
-        for action in (self.compare.toggle_action, self.compare.swap_action):
-            menu.addAction(action)
-        menu.addAction(self.compare.adopt_action)
-        self.maps.toolbar.add_button(self.compare.toggle_action)
 
     def _about(self) -> None:
         self.reporter.info(
@@ -300,7 +289,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         for w in (self.grid, self.kernel, self.layers):
             w.message.connect(self.show_status)
-        self.teaching.zoom.changed.connect(self.compare.set_zoom)
+        self.teaching.zoom.changed.connect(self.compare.set_zoom)  # compare mode's maps too
         self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.grid.image_requested.connect(self.images.open_dialog)
         self.files.status.connect(self.show_status)

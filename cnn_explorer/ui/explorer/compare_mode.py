@@ -14,9 +14,19 @@ document B's layers (one undo step of A's stack) and B the document's old ones.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMenu,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnn_explorer.explorer import compare
 from cnn_explorer.explorer.document import Document
@@ -94,6 +104,18 @@ class CompareMode(QObject):
         self.leave_action.setToolTip("Back to the document's maps; B is discarded")
         self.leave_action.triggered.connect(lambda: self.set_active(False))
         doc.changed.connect(self._a_changed)
+
+    @classmethod
+    def for_window(cls, win: Any, menu: QMenu) -> CompareMode:
+        """Compare mode for the main window ``win``: its actions in ``menu`` (View), a
+        Compare button on the maps' toolbar, messages to the status bar."""
+        docks = {"layers": win.layers_dock, "kernel": win.kernel_dock, "explain": win.explain_dock}
+        mode = cls(win.doc, win.tabs, win.maps, docks, win.undo_group, win)
+        mode.message.connect(win.show_status)
+        for action in (mode.toggle_action, mode.swap_action, mode.adopt_action):
+            menu.addAction(action)
+        win.maps.toolbar.add_button(mode.toggle_action)
+        return mode
 
     @property
     def active(self) -> bool:
