@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QToolButton
 
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.specs import act_spec
@@ -44,6 +45,8 @@ def test_toggle_on_and_off(qtbot, window) -> None:
     assert window.layers_dock.widget().doc is b
     assert window.kernel_dock.widget().doc is b
     assert window.layers_dock.windowTitle().endswith("— B")
+    assert "Compare mode" in view.whatsThis()  # Help ▸ What is this? knows the new panels
+    assert all(b.whatsThis() for b in window.layers_dock.widget().findChildren(QToolButton))
     assert view.row_indices() == [0, 1, 2, 3]
     for m in range(4):
         a_map = window.doc.results.maps[m][0]

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from cnn_explorer.explorer import compare
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
+from cnn_explorer.ui import help as helptext
 from cnn_explorer.ui.explorer.compare_view import CompareView
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
@@ -135,6 +136,9 @@ class CompareMode(QObject):
         self._b_widgets = {"layers": LayerStack(b), "kernel": KernelEditor(b)}
         for w in self._b_widgets.values():
             w.message.connect(self.message)  # type: ignore[attr-defined]
+        helptext.add_whats_this(self.view, "Compare")  # Help ▸ What is this?
+        helptext.add_whats_this(self._b_widgets["layers"], "Layers")
+        helptext.add_whats_this(self._b_widgets["kernel"], "Kernel")
         self._undo.addStack(b.undo_stack)
         return b
 
@@ -208,7 +212,9 @@ class CompareMode(QObject):
             self._a_widgets["explain"] = panel_a = dock.widget()
             split = QSplitter(Qt.Orientation.Vertical)
             split.addWidget(_titled("A", panel_a))
-            split.addWidget(_titled("B", ExplanationPanel(self.b)))
+            explain_b = ExplanationPanel(self.b)
+            helptext.add_whats_this(explain_b, "Explanation")
+            split.addWidget(_titled("B", explain_b))
             dock.setWidget(split)
             panel_a.show()
             self._explain_split = split
