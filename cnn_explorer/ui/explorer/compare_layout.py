@@ -14,7 +14,6 @@ from PySide6.QtCore import QRectF
 
 from cnn_explorer.ui.explorer.map_caption import CAPTION_H
 from cnn_explorer.ui.explorer.map_layout import (
-    CAPTION_MIN,
     CBAR_W,
     GAP,
     MARGIN,
@@ -53,20 +52,20 @@ def grid_tiles(shape: tuple[int, int, int], cw: float) -> tuple[list[QRectF], fl
     """Map rectangles (caption above each) for the ``C`` channels of an ``(C, H, W)`` map in
     a column ``cw`` px wide, relative to the column's top-left, and the block's height.
     One channel is drawn as in the feature-map view (at most the column's width); several
-    shrink until :data:`PER_ROW` fit in a row, then wrap."""
+    share each row, :data:`PER_ROW` of them (twice that beyond 16 channels) or as many as
+    fit at :data:`TILE_MIN` px, each as large as the row allows."""
     c, h, w = shape
     tw, th = tile_size(h, w, TILE_PX_DEFAULT, cw)
-    want = min(c, PER_ROW)
-    step = float(max(tw, CAPTION_MIN) + GAP)
-    if want > 1 and (cw + GAP) // step < want:
-        side = max(TILE_MIN, (cw + GAP) / want - GAP)
-        f = side / max(tw, th)
+    if c > 1:
+        cap = PER_ROW if c <= 16 else 2 * PER_ROW
+        per_row = min(c, cap, max(1, int((cw + GAP) // (TILE_MIN + GAP))))
+        f = min(1.0, ((cw + GAP) / per_row - GAP) / max(tw, th))
         tw, th = max(4, int(tw * f)), max(4, int(th * f))
-        step = max(tw, min(CAPTION_MIN, side)) + GAP
-    per_row = max(1, min(c, int((cw + GAP) // step)))
+    else:
+        per_row = 1
     rects = []
     for i in range(c):
         r, q = divmod(i, per_row)
-        rects.append(QRectF(q * step, r * (CAPTION_H + th + ROW_GAP) + CAPTION_H, tw, th))
+        rects.append(QRectF(q * (tw + GAP), r * (CAPTION_H + th + ROW_GAP) + CAPTION_H, tw, th))
     rows = math.ceil(c / per_row)
     return rects, rows * (CAPTION_H + th) + (rows - 1) * ROW_GAP
