@@ -213,3 +213,16 @@ def test_the_editor_docks_stay_in_compare_mode(qtbot, window) -> None:
     assert all(d.isVisible() for d in docks)
     window.compare.leave_action.trigger()
     assert all(d.isVisible() for d in docks)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 4), (1, 1, 40), (8, 28, 28), (16, 7, 7), (64, 14, 14)])
+@pytest.mark.parametrize("cw", [90.0, 140.0, 300.0])
+def test_tiles_fit_their_column(shape, cw) -> None:
+    from cnn_explorer.ui.explorer.compare_layout import grid_tiles
+
+    rects, height = grid_tiles(shape, cw)
+    assert len(rects) == shape[0]
+    assert all(r.left() >= 0 and r.right() <= cw + 0.5 and r.width() >= 4 for r in rects)
+    assert max(r.bottom() for r in rects) <= height + 0.5
+    for i, r in enumerate(rects):
+        assert not any(r.intersects(q) for q in rects[i + 1 :])
