@@ -226,3 +226,9 @@ def test_tiles_fit_their_column(shape, cw) -> None:
     assert max(r.bottom() for r in rects) <= height + 0.5
     for i, r in enumerate(rects):
         assert not any(r.intersects(q) for q in rects[i + 1 :])
+
+
+def test_compare_mode_fits_a_laptop_screen(qtbot, window) -> None:
+    enter(qtbot, window)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720
