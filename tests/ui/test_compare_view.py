@@ -136,9 +136,12 @@ def test_swap(qtbot, window) -> None:
     b, view = enter(qtbot, window)
     b.set_kind(2, "avgpool")
     settle(qtbot, window)
+    window.doc.select_cell(Selection(3, 0, 1, 1))
+    b.select_cell(Selection(3, 0, 1, 1))
     window.compare.swap_action.trigger()
     settle(qtbot, window)
     assert window.compare.active
+    assert window.doc.selection == b.selection == Selection(3, 0, 1, 1)
     assert window.doc.layers[2].kind == "avgpool" and b.layers[2].kind == "maxpool"
     assert np.array_equal(view.shown_values("a", 3), AVG)
     assert np.array_equal(view.shown_values("d", 3), np.subtract(MAX, AVG))

@@ -231,8 +231,11 @@ class CompareMode(QObject):
         if not self.active:
             return
         assert self.b is not None
+        sel = self.b.selection or self.a.selection
         self.set_active(False)
         self.a.new_document(self.a.input, compare.copy_layers(self.b.layers), "Adopt compare B")
+        self.a.recompute_now()
+        self.a.select_cell(sel)  # the cell being compared stays selected
         self.message.emit("B is now the document (Edit ▸ Undo brings A back).")
 
     def swap(self) -> None:
@@ -241,6 +244,7 @@ class CompareMode(QObject):
             return
         assert self.b is not None
         old_a = compare.copy_layers(self.a.layers)
+        sel_a, sel_b = self.a.selection, self.b.selection
         self._replacing = True
         try:
             self.a.new_document(self.a.input, compare.copy_layers(self.b.layers), "Swap A and B")
@@ -248,6 +252,8 @@ class CompareMode(QObject):
             self._replacing = False
         self.a.recompute_now()
         self._copy_into_b(old_a)
+        self.a.select_cell(sel_b or sel_a)  # the same cell, now on the other side
+        self.b.select_cell(sel_a or sel_b)
         self.message.emit("Swapped A and B (the document changed: undo it after leaving).")
 
     # ------------------------------------------------------------------ the shared input
