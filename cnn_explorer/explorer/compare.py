@@ -16,7 +16,8 @@ import numpy as np
 
 from cnn_explorer.explorer.model import Change, Explorer, Region
 from cnn_explorer.explorer.results import Results
-from cnn_explorer.explorer.specs import LayerSpec
+from cnn_explorer.explorer.specs import LayerSpec, document_bytes
+from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 
 Shape = tuple[int, int, int]
 
@@ -120,6 +121,17 @@ def diff_bound(d: np.ndarray) -> float:
     with np.errstate(all="ignore"):
         f = np.abs(d[np.isfinite(d)])
     return float(f.max()) if f.size else 0.0
+
+
+def check_room(a: Explorer) -> None:
+    """Raise ValueError (a sentence with the numbers) when comparing ``a`` would hold more
+    feature maps than one document may: A's, B's and their differences, three times A's."""
+    need = 3 * document_bytes(a.input.shape, a.layers)
+    if need > MAX_DOCUMENT_BYTES:
+        raise ValueError(
+            f"comparing needs A's, B's and the difference maps: {need / 2**20:,.0f} MB, more "
+            f"than the {MAX_DOCUMENT_BYTES / 2**20:,.0f} MB the explorer allows"
+        )
 
 
 def copy_layers(layers: list[LayerSpec]) -> list[LayerSpec]:

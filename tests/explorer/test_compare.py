@@ -189,6 +189,13 @@ def test_a_three_layer_stack_with_channels() -> None:
     assert not d[1].any() and d[4].any()
 
 
+def test_room_for_three_sets_of_maps() -> None:
+    compare.check_room(Explorer())  # the worked example: a few bytes
+    big = Explorer(np.zeros((1, 512, 512), np.float32), [conv_spec(1, 64, (3, 3), padding=1)])
+    with pytest.raises(ValueError, match="MB"):  # 64 MB of maps… three times, then some
+        compare.check_room(Explorer(big.input, [*big.layers, *[act_spec("relu")] * 5]))
+
+
 def test_scales() -> None:
     a = np.array([[0.0, 2.0]], np.float32)
     b = np.array([[-1.0, 1.0]], np.float32)

@@ -235,3 +235,13 @@ def test_compare_mode_fits_a_laptop_screen(qtbot, window) -> None:
     enter(qtbot, window)
     hint = window.minimumSizeHint()
     assert hint.width() <= 1280 and hint.height() <= 720
+
+
+def test_compare_mode_is_refused_without_room(qtbot, window, monkeypatch) -> None:
+    from cnn_explorer.explorer import compare
+
+    monkeypatch.setattr(compare, "MAX_DOCUMENT_BYTES", 100)  # a worked example is ~170 B ×3
+    window.compare.toggle_action.trigger()
+    assert not window.compare.active and not window.compare.toggle_action.isChecked()
+    assert window.tabs.currentWidget() is window.maps
+    assert window.last_status.startswith("Not done: comparing needs")

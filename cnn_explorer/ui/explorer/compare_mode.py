@@ -150,6 +150,12 @@ class CompareMode(QObject):
             self.toggle_action.setChecked(on)  # toggled → back here
             return
         if on:
+            try:
+                compare.check_room(self.a.model)
+            except ValueError as exc:
+                self.toggle_action.setChecked(False)
+                self.message.emit(f"Not done: {exc}.")
+                return
             self._enter()
         else:
             self._leave()
