@@ -296,6 +296,13 @@ class MainWindow(QMainWindow):
             out.append(build_layer(spec))
         return out or None
 
+    def open_in_training(self, imported: object) -> bool:
+        """Fine-tune a model imported from a file (an ``interchange`` ImportedModel, e.g.
+        from the Model tab's "Open in training"): switch to the Training tab and hand it
+        over (see ``TrainingTab.open_in_training``). False when the tab refused it."""
+        tab = self.show_training()
+        return bool(tab.open_in_training(imported))  # type: ignore[attr-defined]
+
     def _trained_state(self) -> Any:
         return None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
 
