@@ -116,6 +116,31 @@ class TrainedModel:
         record = self.extra.get(PREPROCESSING_KEY)
         return record if isinstance(record, dict) else None
 
+    def preprocessing_record(self) -> dict[str, Any]:
+        """How pictures become this model's input, as a preprocessing record (what an
+        export writes beside the weights): an imported model's own record with this
+        model's class names, else the app's loaders' convention: pixels scaled to 0–1,
+        grey for one channel and RGB for three, no mean or std. ValueError when the input
+        shape is unknown (a weights file that did not record it)."""
+        if self.input_shape is None:
+            raise ValueError("the network's input size is unknown: train it on a dataset first")
+        own = self.preprocessing
+        base = (
+            dict(own)
+            if own is not None
+            else {
+                "colour": "grey" if self.input_shape[0] == 1 else "rgb",
+                "scale": 1 / 255,
+                "mean": [0.0],
+                "std": [1.0],
+            }
+        )
+        return {
+            **base,
+            "input_shape": list(self.input_shape),
+            "class_names": list(self.class_names),
+        }
+
     @property
     def source(self) -> str:
         """The dataset it was trained on (a folder or ``builtin:shapes``), or ""."""

@@ -40,6 +40,7 @@ from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
+from cnn_explorer.ui.network_export import ExportSource, NetworkExporter
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
 
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.files = ProjectFiles(self.doc, self._reporter, self.recent_menu, self)
         self.images = ImageLoader(self.doc, self._reporter, self)
         self.exporter = MapExporter(self.doc, self._reporter, self.maps.export_image, self)
+        self.network_exporter = NetworkExporter(self._reporter, self._export_source, self)
         self._build_actions()
         self._build_status()
         self._connect()
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
     @reporter.setter
     def reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        for part in (self.files, self.images, self.exporter):
+        for part in (self.files, self.images, self.exporter, self.network_exporter):
             part.reporter = reporter
 
     @property
@@ -181,6 +183,11 @@ class MainWindow(QMainWindow):
             export = self.exporter.export_selected_dialog
             self._act(exp, f"As {fmt.upper()}…", lambda _c=False, x=fmt, e=export: e(x))
         self._act(f, "Export &all maps…", self.exporter.export_all_dialog)
+        net = f.addMenu("Export &network")
+        net.setToolTip("The Training tab's trained network, with its preprocessing and classes")
+        for fmt, text in (("onnx", "&ONNX…"), ("torch", "&PyTorch…")):
+            export_net = self.network_exporter.export_dialog
+            self._act(net, text, lambda _c=False, x=fmt, e=export_net: e(x))
         f.addSeparator()
         quit_action = self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         if not quit_action.shortcuts():  # Linux desktops have no standard Quit key
@@ -240,6 +247,7 @@ class MainWindow(QMainWindow):
         self.files.trained_state = self._trained_state
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
+        self.network_exporter.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)
         self.images.loaded.connect(self._image_loaded)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
@@ -302,6 +310,12 @@ class MainWindow(QMainWindow):
         over (see ``TrainingTab.open_in_training``). False when the tab refused it."""
         tab = self.show_training()
         return bool(tab.open_in_training(imported))  # type: ignore[attr-defined]
+
+    def _export_source(self) -> ExportSource | None:
+        """What File ▸ Export network writes: the Training tab's trained network."""
+        if self.training is None:
+            return None
+        return self.training.export_source()  # type: ignore[attr-defined,no-any-return]
 
     def _trained_state(self) -> Any:
         return None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
@@ -435,4 +449,5 @@ class MainWindow(QMainWindow):
             self.training.shutdown()  # type: ignore[attr-defined]
         self.doc.shutdown()
         self.images.shutdown()
+        self.network_exporter.shutdown()
         event.accept()

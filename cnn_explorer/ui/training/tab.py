@@ -44,6 +44,7 @@ from cnn_explorer.training.networks import ARCH_EXPLORER, ARCH_LOADED, as_chain
 from cnn_explorer.training.session import Prepare, TrainingSession
 from cnn_explorer.training.worker import TrainingWorker
 from cnn_explorer.ui.common.messages import Reporter
+from cnn_explorer.ui.network_export import ExportSource
 from cnn_explorer.ui.training.controls import TrainingControls, set_item_enabled
 from cnn_explorer.ui.training.datasets import DatasetLoading
 from cnn_explorer.ui.training.explorer_link import ExplorerDocument, ExplorerLink, ExplorerSource
@@ -67,8 +68,7 @@ class TrainingTab(QWidget):
     ) -> None:
         super().__init__(parent)
         self.session = TrainingSession(preprocessor)
-        self.reporter = Reporter(self)
-        """Asks questions (a new classifier layer?); tests swap in a RecordingReporter."""
+        self.reporter = Reporter(self)  # tests swap in a RecordingReporter
         self.worker = TrainingWorker(self)
         self.controls = TrainingControls()
         self.datasets = DatasetLoading(self.controls, self.session)
@@ -257,10 +257,9 @@ class TrainingTab(QWidget):
     def open_in_training(self, imported: ImportedModel) -> bool:
         """Fine-tune a model imported from a file: it becomes the trained network and the
         "Loaded weights" architecture, the dataset controls switch to its input size (RGB:
-        its preprocessing makes the colour it wants), and the freeze list ticks every layer
-        but the last. Choose a folder, Load and Start. A folder with another number of
-        classes is offered a new classifier layer when the run starts. Refused (False,
-        message) while a run is alive or when the model is not a classifier."""
+        its preprocessing makes its colour), and every layer but the last is ticked to
+        freeze; a folder with another class count is offered a new classifier layer on
+        Start. False (and a message) while a run is alive or for a non-classifier."""
         if self.worker.is_running():
             self._set_status("Training is running: stop it before opening another model.", True)
             return False
@@ -278,6 +277,16 @@ class TrainingTab(QWidget):
         self.controls.color.setCurrentIndex(self.controls.color.findData(3))
         self._show_adopted(message, clear_run=True)
         return True
+
+    def export_source(self) -> ExportSource | None:
+        """A copy of the trained network, its input shape and preprocessing record, for
+        File ▸ Export network; None before one exists (ValueError: input size unknown)."""
+        model = self.session.trained
+        if model is None:
+            return None
+        record = model.preprocessing_record()
+        assert model.input_shape is not None  # preprocessing_record checked it
+        return ExportSource(model.network.copy(), model.input_shape, record)
 
     def trained_state(self) -> TrainedState | None:
         """The trained network (a copy) with *its own* class names and input shape, for a
