@@ -97,7 +97,7 @@ class NetworkExporter(QObject):
         if self._source() is None:
             return self._refuse(f"No network to export as {name}", NOTHING)
         path = self.reporter.save_path(f"Export network as {name}", filters, suggested)
-        return bool(path) and self.export_to(path, fmt)
+        return path is not None and self.export_to(path, fmt)
 
     def export_to(self, path: str, fmt: str) -> bool:
         """Export the trained network to ``path`` as ``fmt`` in the background; False (and a
