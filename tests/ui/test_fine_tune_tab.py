@@ -49,6 +49,7 @@ def test_open_in_training_fine_tunes_the_last_layer(
     assert tab.controls.image_size.value() == 8 and tab.controls.color.currentData() == 3
     assert [t.split(":")[0] for t in ticked(tab)] == ["1. stem", "2. bn", "4. conv"]
     assert "tiny.onnx" in tab.status.text()
+    assert not tab.insight.run() and "has branches" in tab.insight.status.text()
     with qtbot.waitSignal(tab.worker.finished, timeout=TIMEOUT) as done:
         assert tab.start()
     assert done.args == ["completed"]
