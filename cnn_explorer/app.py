@@ -24,7 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="See how a convolutional neural network works: edit inputs and kernels, "
         "stack layers, watch every feature map update.",
     )
-    p.add_argument("file", nargs="?", help="project (.cnnx) or image (PNG, JPEG, BMP, GIF) to open")
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="project (.cnnx), image (PNG, JPEG, BMP, GIF) or model file (.onnx) to open",
+    )
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
     p.add_argument(
@@ -33,9 +37,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="select a feature-map cell (shows its explanation), e.g. 1,0,0,1",
     )
     p.add_argument(
+        "--animate",
+        metavar="STEPS",
+        type=int,
+        help="with --screenshot: open the sliding window on the selected cell, take STEPS steps",
+    )
+    p.add_argument(
         "--image-size",
         metavar="ROWSxCOLS",
         help="grid size for an image FILE (default: its aspect ratio, 64 on the longer side)",
+    )
+    p.add_argument(
+        "--lesson",
+        metavar="STEP",
+        type=int,
+        help="open the guided lesson set up at step STEP (1 = the worked example)",
+    )
+    p.add_argument(
+        "--select-cell",
+        metavar="NODE:CH,ROW,COL",
+        help="with a model FILE: select a cell of a node's output in the Model tab",
     )
     p.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -92,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             r, c = _pair(args.image_size)
             opts = ImageOptions(r, c, win.images.channels_for(args.file))
         ok = win.load_image(args.file, opts) if opts is not None else win.open_path(args.file)
+    if args.lesson:
+        win.teaching.open_lesson(max(0, args.lesson - 1))
     win.show()
     if args.quit_after_show:
         app.processEvents()
@@ -109,6 +132,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     from cnn_explorer.explorer.explain import Selection
 
     win.images.wait(60_000)  # type: ignore[attr-defined]
+    for _ in range(3):  # a model file: its import, then its forward pass
+        win.model_tab.wait(120_000)  # type: ignore[attr-defined]
     app.processEvents()  # type: ignore[attr-defined]
     doc = win.doc  # type: ignore[attr-defined]
     doc.recompute_now()
@@ -119,8 +144,17 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     if args.select:
         m, c, r, q = (int(v) for v in args.select.split(","))
         doc.select_cell(Selection(m, c, r, q))
+    if args.select_cell and win.model_tab.doc.ready:  # type: ignore[attr-defined]
+        ok = _select_model_cell(win, args.select_cell) and ok
     for _ in range(3):
         app.processEvents()  # type: ignore[attr-defined]
+    if args.animate is not None:  # the sliding window on the selected cell, STEPS on
+        win.show_sliding_window()  # type: ignore[attr-defined]
+        app.processEvents()  # type: ignore[attr-defined]
+        for _ in range(args.animate):
+            win.sliding.step_forward()  # type: ignore[attr-defined]
+        for _ in range(3):
+            app.processEvents()  # type: ignore[attr-defined]
     out = os.path.abspath(args.screenshot)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     saved = win.grab().save(out, "PNG")  # type: ignore[attr-defined]
@@ -129,6 +163,21 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
         print(f"cnn-explorer: could not write {out}", file=sys.stderr)
         return 1
     return 0 if ok else 2
+
+
+def _select_model_cell(win: object, text: str) -> bool:
+    """``NODE:CH,ROW,COL`` (or ``NODE:I`` for vectors) → the Model tab's selection."""
+    from cnn_explorer.explorer.graph_view_model import GraphCell
+
+    node, _, where = text.rpartition(":")
+    try:
+        index = tuple(int(v) for v in where.split(","))
+        win.model_tab.doc.select_node(node)  # type: ignore[attr-defined]
+        win.model_tab.doc.select_cell(GraphCell(node, index))  # type: ignore[attr-defined]
+    except (KeyError, IndexError, ValueError) as exc:
+        print(f"cnn-explorer: --select-cell {text}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _note(text: str) -> None:
@@ -175,6 +224,13 @@ class _StderrReporter:
 
     def image_options(self, _w: int, _h: int, default: object, _preview: object = None) -> object:
         return default
+
+    def input_size(self, _reason: str, _default: object) -> None:
+        return None  # headless: the error that follows says what is missing
+
+    def import_report(self, model: object) -> object:
+        print(model.report.text(), file=sys.stderr)  # type: ignore[attr-defined]
+        return model.preprocessing  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

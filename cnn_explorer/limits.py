@@ -61,3 +61,11 @@ MAX_MODEL_BYTES = 1 << 30
 """Largest model file the app reads, counting its external weight files (ONNX ``.data``):
 checked from the file sizes before anything is read, so a huge download is refused at once
 instead of filling memory."""
+
+MAX_ARCHIVE_MEMBERS = 64
+"""Most files a model archive (a ``.keras`` zip) may hold: Keras writes three, plus
+assets; a directory of thousands of tiny members is refused before anything is unpacked."""
+
+MAX_CONFIG_BYTES = 16 << 20
+"""Largest model architecture (a Keras ``config.json`` or ``model_config``) the app reads:
+real ones are kilobytes."""

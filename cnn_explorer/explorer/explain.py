@@ -8,7 +8,7 @@ this module only picks the layers and formats. Qt-free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,9 +80,44 @@ def layer_param_count(spec: LayerSpec) -> int:
     return geometry.conv_param_count(c, o, kh, kw, bool(spec.config.get("bias", True)))
 
 
-def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
-    """Parameters a dense layer mapping the same input to the same output would need."""
-    return geometry.dense_param_count_equivalent(in_shape, out_shape)
+def dense_equivalent(in_shape: Sequence[int], out_shape: Sequence[int], bias: bool = True) -> int:
+    """Parameters a dense layer mapping the same input to the same output would need, with
+    one bias per output only when ``bias`` (like for like with the conv it is compared to)."""
+    return geometry.dense_param_count_equivalent(in_shape, out_shape, bias)
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Weight sharing in numbers, like for like: a conv's weights and biases beside those of
+    a dense layer mapping the same input ``(C, H, W)`` to the same output, which has biases
+    exactly when the conv has them."""
+
+    conv_weights: int
+    conv_biases: int
+    dense_weights: int
+    dense_biases: int
+
+    @property
+    def conv_total(self) -> int:
+        return self.conv_weights + self.conv_biases
+
+    @property
+    def dense_total(self) -> int:
+        return self.dense_weights + self.dense_biases
+
+
+def param_counts(
+    spec: LayerSpec, in_shape: Sequence[int], out_shape: Sequence[int]
+) -> ParamCounts | None:
+    """:class:`ParamCounts` of a conv layer (None for other kinds)."""
+    if spec.kind != "conv" or spec.weight is None:
+        return None
+    bias = bool(spec.config.get("bias", True))
+    total = layer_param_count(spec)
+    biases = int(spec.weight.shape[0]) if bias else 0
+    dense = dense_equivalent(in_shape, out_shape, bias)
+    dense_biases = int(np.prod(out_shape)) if bias else 0
+    return ParamCounts(total - biases, biases, dense - dense_biases, dense_biases)
 
 
 def filter_of(specs: Sequence[LayerSpec], sel: Selection) -> tuple[int, int] | None:
@@ -112,8 +147,22 @@ def receptive_regions(
     )
 
 
+Formatter = Callable[[str, geometry.Explanation | None, str], str]
+"""Renders one step of a trace from ``(label, explanation, text)``: the layer's label
+("layer 1 Conv2D 1→1, 2×2"), the engine's explanation (None for a disabled layer or one
+that could not be explained) and the default text of that step."""
+
+
+def _plain(label: str, _e: geometry.Explanation | None, text: str) -> str:
+    return f"{label}:  {text}" if _e is not None else f"{label}{text}"
+
+
 def explain_trace(
-    specs: Sequence[LayerSpec], maps: Sequence[np.ndarray], sel: Selection
+    specs: Sequence[LayerSpec],
+    maps: Sequence[np.ndarray],
+    sel: Selection,
+    fmt: Formatter = _plain,
+    join: str = "\n  ← ",
 ) -> tuple[str, list[Selection]]:
     """The arithmetic of the selected cell, one line per step back to a spatial layer, and
     the cells the value came from one to one (through activations to the same cell, through
@@ -132,20 +181,18 @@ def explain_trace(
     for _ in range(8):  # trace back through activations and max-pool winners
         if i < 0:
             break
-        text, nxt = _explain_one(specs[i], maps[i], cell, i + 1)
+        text, nxt = _explain_one(specs[i], maps[i], cell, i + 1, fmt)
         lines.append(text)
         if nxt is None:
             break
         trace.append(nxt)
         cell = nxt
         i -= 1
-    if len(lines) > 1:
-        lines = [lines[0], *(f"  ← {ln}" for ln in lines[1:])]
-    return "\n".join(lines), trace
+    return join.join(lines), trace
 
 
 def _explain_one(
-    spec: LayerSpec, x: np.ndarray, sel: Selection, map_index: int
+    spec: LayerSpec, x: np.ndarray, sel: Selection, map_index: int, fmt: Formatter = _plain
 ) -> tuple[str, Selection | None]:
     """One line for layer ``map_index - 1`` and the input cell to explain next (or None).
 
@@ -153,12 +200,12 @@ def _explain_one(
     winner; conv and average pool stop (their line already lists every input)."""
     label = f"layer {map_index} {spec.title}"
     if not spec.enabled:
-        return f"{label} (disabled): passes its input through", sel
+        return fmt(label, None, " (disabled): passes its input through"), sel
     try:
         e = build_layer(spec).explain(x, sel.row, sel.col, sel.channel)
-        text = f"{label}:  {geometry.format_explanation(e)}"
+        text = fmt(label, e, geometry.format_explanation(e))
     except Exception as exc:  # an explanation must never take the window down
-        return f"{label}: (no explanation: {exc})", None
+        return fmt(label, None, f": (no explanation: {exc})"), None
     prev = Selection(map_index - 1, sel.channel, sel.row, sel.col)
     if spec.kind in ELEMENTWISE:
         return text, prev if map_index - 1 > 0 else None

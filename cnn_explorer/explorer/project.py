@@ -14,8 +14,9 @@ until the whole file has been validated. Qt-free.
 A project may also carry the Training tab's trained classifier (:class:`TrainedState`): its
 engine config (``network_to_state``: a chain of layers, or a graph network's nodes) under
 ``"trained"`` in ``project.json``, its arrays as ``trained/<layer or node>.<name>`` in
-``arrays.npz``. The section is optional, so format version 1
-is unchanged: files without it load as before, and older readers ignore it.
+``arrays.npz``. The section is optional, so format version 1 is unchanged: files without it
+load as before, and older readers ignore it. The Model tab's imported model is an optional
+section of the same kind (:mod:`.project_model`).
 
 The trained section may in turn carry the run's :class:`~cnn_explorer.engine.history.
 TrainingHistory` (loss and accuracy curves, the filter snapshot of every epoch, the last
@@ -53,6 +54,14 @@ from cnn_explorer.engine.serialize import (
     model_from_config,
     network_to_state,
     write_npz,
+)
+from cnn_explorer.explorer.project_model import (
+    ModelPlan,
+    SavedModel,
+    build_model,
+    check_model_members,
+    model_entry,
+    model_plan,
 )
 from cnn_explorer.explorer.specs import LayerSpec
 from cnn_explorer.explorer.validate import (
@@ -112,13 +121,20 @@ class Project:
     input: np.ndarray
     layers: list[LayerSpec]
     trained: TrainedState | None = None
+    model: SavedModel | None = None
+    """The Model tab's imported model (graph and arrays; preprocessing and import report
+    as metadata)."""
 
 
 def save_project(
-    path: str, x: np.ndarray, layers: list[LayerSpec], trained: TrainedState | None = None
+    path: str,
+    x: np.ndarray,
+    layers: list[LayerSpec],
+    trained: TrainedState | None = None,
+    model: SavedModel | None = None,
 ) -> None:
-    """Write input ``x (C, H, W)``, ``layers`` and an optional trained network to ``path``
-    atomically (temp + replace)."""
+    """Write input ``x (C, H, W)``, ``layers``, an optional trained network and an optional
+    imported model to ``path`` atomically (temp + replace)."""
     arrays: dict[str, np.ndarray] = {"input": np.asarray(x, np.float32)}
     entries = []
     for i, spec in enumerate(layers):
@@ -139,6 +155,8 @@ def save_project(
     }
     if trained is not None:
         meta["trained"] = _trained_entry(trained, arrays)
+    if model is not None:
+        meta["model"] = model_entry(model, arrays)
     buf = io.BytesIO()
     write_npz(buf, arrays)
     with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -167,12 +185,15 @@ def read_project(path: str) -> Project:
             _check_header(meta, name)
             plans = plan_layers(meta.get("layers"), name)
             trained = _trained_plan(meta.get("trained"), name)
-            wanted = _wanted_arrays(meta, plans, trained, name)
+            model = model_plan(meta.get("model"), name)
+            wanted = _wanted_arrays(meta, plans, trained, model, name)
             budget = sum(spec.max_bytes() for _, spec in wanted) + _DIRECTORY_SLACK
             raw = outer.read_bytes(ARRAYS_MEMBER, budget)
         with archive_from_bytes(raw, name) as inner:
             if trained is not None:
                 _check_trained_members(trained, inner.names, name)
+            if model is not None:
+                check_model_members(model, inner.names, name)
             arrays = {key: inner.read_array(f"{key}.npy", spec) for key, spec in wanted}
     except FileNotFoundError:
         raise ProjectError(f"{name}: no such file.") from None
@@ -186,7 +207,8 @@ def read_project(path: str) -> Project:
     specs = [_layer(p, arrays) for p in plans]
     check_document_size(x.shape, specs, name)
     state = None if trained is None else _trained(trained, arrays, name)
-    return Project(x.astype(np.float32), specs, state)
+    imported = None if model is None else build_model(model, arrays, name)
+    return Project(x.astype(np.float32), specs, state, imported)
 
 
 def _parse_json(raw: bytes, name: str) -> Any:
@@ -197,7 +219,11 @@ def _parse_json(raw: bytes, name: str) -> Any:
 
 
 def _wanted_arrays(
-    meta: dict[str, Any], plans: list[LayerPlan], trained: _TrainedPlan | None, name: str
+    meta: dict[str, Any],
+    plans: list[LayerPlan],
+    trained: _TrainedPlan | None,
+    model: ModelPlan | None,
+    name: str,
 ) -> list[tuple[str, ArraySpec]]:
     """Every array the JSON refers to, with what it must be (an array may serve once)."""
     key = meta.get("input")
@@ -208,6 +234,8 @@ def _wanted_arrays(
         wanted.extend(plan.arrays.values())
     if trained is not None:
         wanted.extend(trained.specs.items())
+    if model is not None:
+        wanted.extend(model.specs.items())
     seen: dict[str, ArraySpec] = {}
     for k, spec in wanted:
         if seen.setdefault(k, spec) is not spec:

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a model file (ONNX) on an image or a .npy array and print its top "
         "classes; optionally save every intermediate map.",
     )
-    p.add_argument("model", metavar="MODEL", help="model file (.onnx)")
+    p.add_argument("model", metavar="MODEL", help="model file (.onnx, .keras, .h5)")
     p.add_argument("input", metavar="INPUT", help="image (PNG, JPEG, BMP, GIF) or .npy array")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (5)")
     p.add_argument("--out", metavar="MAPS.npz", help="save every tensor by node name")

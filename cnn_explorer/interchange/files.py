@@ -1,14 +1,21 @@
 """Checks every model reader shares: a path is an existing regular file, not a symlink,
-within the size limit, read without following links."""
+within the size limit, read without following links; the imported graph's maps fit in
+memory at the chosen input size."""
 
 from __future__ import annotations
 
+import math
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cnn_explorer.interchange.model import ModelFileError
-from cnn_explorer.limits import MAX_MODEL_BYTES
+from cnn_explorer.interchange.model import ImportReport, ModelFileError
+from cnn_explorer.limits import MAX_DOCUMENT_BYTES, MAX_MODEL_BYTES
+
+if TYPE_CHECKING:
+    from cnn_explorer.engine.graph import Graph
 
 
 def mb(n: float) -> str:
@@ -56,3 +63,22 @@ def read_range(path: Path, offset: int = 0, length: int | None = None) -> bytes:
     if length is not None and len(data) != length:
         raise ModelFileError(f"{path.name} is truncated")
     return data
+
+
+def memory_estimate(graph: Graph, input_shape: Sequence[int]) -> int:
+    """Bytes of float32 the input and every map take for one image."""
+    shapes = graph.output_shapes(tuple(input_shape))
+    return 4 * sum(math.prod(s) for s in shapes.values())
+
+
+def check_memory(graph: Graph, shape: tuple[int, int, int], report: ImportReport) -> None:
+    """Refuse (before anything runs) a graph whose maps at ``shape`` exceed
+    :data:`~cnn_explorer.limits.MAX_DOCUMENT_BYTES`."""
+    need = memory_estimate(graph, shape)
+    if need > MAX_DOCUMENT_BYTES:
+        raise ModelFileError(
+            f"at input size {shape[0]}×{shape[1]}×{shape[2]} the model's maps take about "
+            f"{mb(need)}, more than the {mb(MAX_DOCUMENT_BYTES)} this app allows; choose a "
+            "smaller input size",
+            report,
+        )

@@ -19,7 +19,7 @@ from cnn_explorer.interchange.model import (
     Preprocessing,
 )
 
-MODEL_SUFFIXES = (".onnx", ".safetensors", ".pt", ".pth", ".npz")
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".safetensors", ".pt", ".pth", ".npz")
 """Model files :func:`load_model` reads (any case)."""
 
 
@@ -44,6 +44,10 @@ def load_model(
         from cnn_explorer.interchange.onnx_import import import_onnx
 
         return import_onnx(p, input_shape=input_shape, check=self_check)
+    if suffix in (".keras", ".h5"):
+        from cnn_explorer.interchange.keras_import import import_keras
+
+        return import_keras(p, input_shape=input_shape, check=self_check)
     if suffix in (".safetensors", ".pt", ".pth"):
         from cnn_explorer.interchange.safetensors_import import import_state_dict_file
 

@@ -13,7 +13,6 @@ Uses the ``onnx`` package only: never onnxruntime, never code from the file.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import onnx
 
 from cnn_explorer.engine.graph import Graph
-from cnn_explorer.interchange.files import mb
+from cnn_explorer.interchange.files import check_memory
 from cnn_explorer.interchange.model import (
     ImportedModel,
     ImportReport,
@@ -35,7 +34,6 @@ from cnn_explorer.interchange.onnx_ops import build_converters
 from cnn_explorer.interchange.onnx_ops_const import FOLDABLE, FOLDED, fold_constant
 from cnn_explorer.interchange.onnx_reader import OnnxFile, read_onnx, tensor_array
 from cnn_explorer.interchange.onnx_selfcheck import self_check
-from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 
 CONVERTERS = build_converters()
 SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(CONVERTERS))
@@ -125,12 +123,6 @@ def _weights(model: onnx.ModelProto, b: Builder) -> None:
                 )
 
 
-def memory_estimate(graph: Graph, input_shape: Sequence[int]) -> int:
-    """Bytes of float32 the input and every map take for one image."""
-    shapes = graph.output_shapes(tuple(input_shape))
-    return 4 * sum(math.prod(s) for s in shapes.values())
-
-
 def convert(f: OnnxFile, input_shape: tuple[int, int, int], report: ImportReport) -> Graph:
     """The engine graph for ``f`` at ``input_shape`` (entries added to ``report``)."""
     model = f.model
@@ -184,14 +176,7 @@ def import_onnx(
         if exc.report is None:  # the entries so far show where the conversion stopped
             raise ModelFileError(str(exc), report) from None
         raise
-    need = memory_estimate(graph, shape)
-    if need > MAX_DOCUMENT_BYTES:
-        raise ModelFileError(
-            f"at input size {shape[0]}×{shape[1]}×{shape[2]} the model's maps take about "
-            f"{mb(need)}, more than the {mb(MAX_DOCUMENT_BYTES)} this app allows; choose a "
-            "smaller input size",
-            report,
-        )
+    check_memory(graph, shape, report)
     note = bn_folding_note(f.model)
     if note:
         report.transformations.append(note)

@@ -6,7 +6,6 @@ model), and whether the exporter folded BatchNorm into the convolutions.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import onnx
 
 from cnn_explorer.engine.graph import Graph
-from cnn_explorer.interchange.files import check_regular_file, read_range
+from cnn_explorer.interchange.labels import LABELS_FILE, labels_beside, parse_class_names
 from cnn_explorer.interchange.model import (
     METADATA_CLASS_NAME_KEYS,
     METADATA_PREPROCESSING,
@@ -22,53 +21,6 @@ from cnn_explorer.interchange.model import (
     ModelFileError,
     Preprocessing,
 )
-
-LABELS_FILE = "labels.txt"
-"""Class names, one a line, read from beside a model that does not carry its own."""
-
-MAX_LABELS_BYTES = 1 << 20
-"""Largest ``labels.txt`` read (a million bytes is ~50,000 class names)."""
-
-
-def parse_class_names(text: str) -> tuple[str, ...]:
-    """Class names from a JSON list, or from newline- or comma-separated text."""
-    text = text.strip()
-    if not text:
-        return ()
-    if text.startswith("["):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, list):
-            return tuple(str(v) for v in data)
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):  # {"0": "cat", "1": "dog"}: ordered by index
-            try:
-                return tuple(str(v) for _, v in sorted(data.items(), key=lambda kv: int(kv[0])))
-            except ValueError:
-                pass
-    sep = "\n" if "\n" in text else ","
-    return tuple(part.strip() for part in text.split(sep) if part.strip())
-
-
-def _labels_beside(path: Path, report: ImportReport) -> tuple[str, ...]:
-    labels = path.parent / LABELS_FILE
-    if not labels.exists() and not labels.is_symlink():
-        return ()
-    try:
-        size = check_regular_file(labels, "the class names file")
-        if size > MAX_LABELS_BYTES:
-            raise ModelFileError(f"{LABELS_FILE} is larger than {MAX_LABELS_BYTES} bytes")
-        text = read_range(labels).decode("utf-8")
-    except (ModelFileError, UnicodeDecodeError) as exc:
-        report.warnings.append(f"{LABELS_FILE} beside the model was not read: {exc}")
-        return ()
-    return parse_class_names(text.replace("\r\n", "\n"))
 
 
 def _output_classes(graph: Graph, shape: tuple[int, int, int]) -> int | None:
@@ -103,7 +55,7 @@ def read_preprocessing(
         if not names and key in meta:
             names, source = parse_class_names(meta[key]), f"the metadata key {key!r}"
     if not names:
-        names, source = _labels_beside(path, report), LABELS_FILE
+        names, source = labels_beside(path, report), LABELS_FILE
     classes = _output_classes(graph, shape)
     if names and classes != len(names):
         report.warnings.append(

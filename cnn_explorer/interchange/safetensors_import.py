@@ -31,7 +31,7 @@ import numpy as np
 
 from cnn_explorer.engine.archive import FileFormatError
 from cnn_explorer.engine.serialize import FORMAT_VERSION, GRAPH_FORMAT_NAME, graph_from_config
-from cnn_explorer.interchange.files import check_model_file
+from cnn_explorer.interchange.files import check_memory, check_model_file
 from cnn_explorer.interchange.model import (
     METADATA_CLASS_NAMES,
     METADATA_PREPROCESSING,
@@ -48,7 +48,6 @@ from cnn_explorer.interchange.state_dict_templates import (
     natural_sorted,
 )
 from cnn_explorer.interchange.torch_export import METADATA_ARCHITECTURE, METADATA_KEYS
-from cnn_explorer.limits import MAX_DOCUMENT_BYTES
 
 MAX_HEADER_BYTES = 16 << 20
 """Largest safetensors JSON header (ResNet-34's is about 20 kB)."""
@@ -282,13 +281,7 @@ def import_state_dict(
         graph.output_shapes(shape)
     except ValueError as exc:
         raise ModelFileError(f"{label} does not compute on input {shape}: {exc}") from None
-    from cnn_explorer.interchange.onnx_import import memory_estimate
-
-    if memory_estimate(graph, shape) > MAX_DOCUMENT_BYTES:
-        raise ModelFileError(
-            f"at input size {'×'.join(map(str, shape))} the model's maps would take more than "
-            f"the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB this app allows; choose a smaller input size"
-        )
+    check_memory(graph, (shape[0], shape[1], shape[2]), report)
     if prep is None:
         prep = Preprocessing(shape, "rgb" if shape[0] == 3 else "grey")
     elif prep.input_shape != shape:

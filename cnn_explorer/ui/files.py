@@ -18,8 +18,12 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QMenu
 
 from cnn_explorer.explorer.document import Document
+from cnn_explorer.explorer.graph_view_model import checked_shapes
 from cnn_explorer.explorer.project import SUFFIX, Project, ProjectError, read_project, save_project
+from cnn_explorer.explorer.project_model import SavedModel
 from cnn_explorer.explorer.specs import LayerSpec
+from cnn_explorer.interchange.model import ImportedModel
+from cnn_explorer.interchange.saved_model import imported_from_saved, saved_meta
 from cnn_explorer.ui.common.messages import Reporter
 
 PROJECT_FILTER = f"CNN Explorer project (*{SUFFIX})"
@@ -34,6 +38,7 @@ class ProjectFiles(QObject):
     name_changed = Signal()  # the file (or untitled name) shown in the title changed
     open_requested = Signal(str)  # a recent file was chosen (the window opens it by kind)
     trained_loaded = Signal(object, str)  # (TrainedState, file name) of an opened project
+    model_loaded = Signal(object, str)  # (ImportedModel, file name) of an opened project
 
     def __init__(
         self, doc: Document, reporter: Reporter, recent_menu: QMenu, parent: QObject | None
@@ -47,6 +52,9 @@ class ProjectFiles(QObject):
         self.persist_settings = True  # headless runs (screenshots) leave QSettings alone
         self.trained_state: Callable[[], Any] = lambda: None
         """Returns the training tab's network to save with the project (None: no tab)."""
+        self.model_state: Callable[[], Any] = lambda: None
+        """Returns the Model tab's imported model to save with the project (None: none)."""
+        self._model: ImportedModel | None = None
         self.rebuild_recent()
 
     @property
@@ -95,6 +103,8 @@ class ProjectFiles(QObject):
         self.status.emit(f"Opened {name}", False)
         if project.trained is not None:  # a project without one leaves the tab as it is
             self.trained_loaded.emit(project.trained, name)
+        if self._model is not None:  # likewise for the Model tab
+            self.model_loaded.emit(self._model, name)
         return True
 
     def start_new(self, x: np.ndarray, layers: list[LayerSpec], untitled: str) -> bool:
@@ -113,10 +123,12 @@ class ProjectFiles(QObject):
             self._open_failed(f"{os.path.basename(path)} is a folder, not a project file.")
             return None
         try:
-            return read_project(path)
+            project = read_project(path)
+            self._model = None if project.model is None else _imported(project.model, path)
         except (ProjectError, OSError) as exc:
             self._open_failed(str(exc))
             return None
+        return project
 
     def _open_failed(self, text: str) -> None:
         self.reporter.error("Cannot open project", text)
@@ -143,7 +155,9 @@ class ProjectFiles(QObject):
 
     def save_to(self, path: str) -> bool:
         try:
-            save_project(path, self.doc.input, self.doc.layers, self.trained_state())
+            model = self.model_state()
+            saved = None if model is None else SavedModel(model.graph, saved_meta(model))
+            save_project(path, self.doc.input, self.doc.layers, self.trained_state(), model=saved)
         except (OSError, ValueError) as exc:  # ValueError: data that cannot be stored
             self.reporter.error("Cannot save", f"Could not write {path}: {exc}")
             return False
@@ -187,3 +201,15 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _imported(saved: SavedModel, path: str) -> ImportedModel:
+    """The imported model a project holds, its metadata validated by the importer's types
+    and its maps' memory checked (ProjectError: the project is not opened)."""
+    try:
+        model = imported_from_saved(saved.graph, saved.meta)
+        checked_shapes(model.graph, model.preprocessing.input_shape)
+    except ValueError as exc:  # ModelFileError, the engine's ShapeError, the memory rule
+        name = os.path.basename(path)
+        raise ProjectError(f"{name}: the imported model cannot be used: {exc}.") from None
+    return model

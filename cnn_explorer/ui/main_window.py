@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,10 +37,14 @@ from cnn_explorer.ui.explorer.grid_editor import GridEditor
 from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
+from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView, with_animate_button
 from cnn_explorer.ui.export import MapExporter
 from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
-from cnn_explorer.ui.network_export import ExportSource, NetworkExporter
+from cnn_explorer.ui.model.loader import MODEL_FILTER, is_model_file
+from cnn_explorer.ui.model.tab import ModelTab
+from cnn_explorer.ui.network_actions import NetworkActions
+from cnn_explorer.ui.teaching import Teaching
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
 
@@ -70,7 +74,13 @@ class MainWindow(QMainWindow):
         self.files = ProjectFiles(self.doc, self._reporter, self.recent_menu, self)
         self.images = ImageLoader(self.doc, self._reporter, self)
         self.exporter = MapExporter(self.doc, self._reporter, self.maps.export_image, self)
-        self.network_exporter = NetworkExporter(self._reporter, self._export_source, self)
+        self.networks = NetworkActions(
+            self._reporter,
+            self.show_training,
+            lambda: self.training,
+            self.model_tab.imported_model,
+            self,
+        )
         self._build_actions()
         self._build_status()
         self._connect()
@@ -78,6 +88,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         if restore_state:
             self._restore_state()
+            self.teaching.restore()
 
     # ------------------------------------------------------------------ parts
     @property
@@ -88,7 +99,8 @@ class MainWindow(QMainWindow):
     @reporter.setter
     def reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        for part in (self.files, self.images, self.exporter, self.network_exporter):
+        parts = (self.files, self.images, self.exporter, self.model_tab.loader)
+        for part in (*parts, self.networks):
             part.reporter = reporter
 
     @property
@@ -99,6 +111,7 @@ class MainWindow(QMainWindow):
     @persist_settings.setter
     def persist_settings(self, on: bool) -> None:
         self.files.persist_settings = on
+        self.teaching.set_persist(on)
 
     @property
     def current_path(self) -> str | None:
@@ -124,6 +137,8 @@ class MainWindow(QMainWindow):
         self.training: QWidget | None = None
         self._training_placeholder = QLabel("Loading the training tab…")
         self.tabs.addTab(self._training_placeholder, "Training")
+        self.model_tab = ModelTab(self._reporter)
+        self.tabs.addTab(self.model_tab, "Model")
         self.tabs.currentChanged.connect(self._tab_changed)
         self._hidden_docks: list[QDockWidget] = []
         self.setCentralWidget(self.tabs)
@@ -135,12 +150,20 @@ class MainWindow(QMainWindow):
         self.grid_dock = self._dock("Input", self.grid, left, "inputDock")
         self.kernel_dock = self._dock("Kernel", self.kernel, left, "kernelDock")
         self.layers_dock = self._dock("Layers", self.layers, right, "layersDock")
-        self.explain_dock = self._dock("Explanation", self.explanation, right, "explainDock")
+        explained, self.animate_button = with_animate_button(self.explanation)
+        self.explain_dock = self._dock("Explanation", explained, right, "explainDock")
         self.splitDockWidget(self.grid_dock, self.kernel_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.layers_dock, self.explain_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.grid_dock, self.layers_dock], [350, 370], Qt.Orientation.Horizontal)
         self.resizeDocks([self.grid_dock, self.kernel_dock], [430, 420], Qt.Orientation.Vertical)
         self.resizeDocks([self.layers_dock, self.explain_dock], [520, 330], Qt.Orientation.Vertical)
+        self.sliding = SlidingWindowView(self.doc)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
+        self.sliding_dock.hide()
+        self._sliding_was_shown = False
+        self.animate_button.clicked.connect(self.show_sliding_window)
+        self.tabs.currentChanged.connect(self._sliding_follows_tab)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -170,10 +193,19 @@ class MainWindow(QMainWindow):
             "&Open…",
             self.open_dialog,
             QKeySequence.StandardKey.Open,
-            "Open a project or an image",
+            "Open a project, an image or a model file",
         )
         self._act(f, "Open &image…", self.images.open_dialog, "Ctrl+I")
+        self._act(
+            f,
+            "Open &model…",
+            self.model_tab.loader.open_dialog,
+            "Ctrl+M",
+            "Import a trained model (ONNX) and explore it in the Model tab",
+        )
         f.addMenu(self.recent_menu)
+        f.addSeparator()
+        self.networks.add_to(f)  # fine-tune the Model tab's model; export the trained one
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
         self._act(f, "Save &as…", self.files.save_as, QKeySequence.StandardKey.SaveAs)
@@ -183,11 +215,6 @@ class MainWindow(QMainWindow):
             export = self.exporter.export_selected_dialog
             self._act(exp, f"As {fmt.upper()}…", lambda _c=False, x=fmt, e=export: e(x))
         self._act(f, "Export &all maps…", self.exporter.export_all_dialog)
-        net = f.addMenu("Export &network")
-        net.setToolTip("The Training tab's trained network, with its preprocessing and classes")
-        for fmt, text in (("onnx", "&ONNX…"), ("torch", "&PyTorch…")):
-            export_net = self.network_exporter.export_dialog
-            self._act(net, text, lambda _c=False, x=fmt, e=export_net: e(x))
         f.addSeparator()
         quit_action = self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         if not quit_action.shortcuts():  # Linux desktops have no standard Quit key
@@ -214,8 +241,14 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
+        sliding = self.sliding_dock.toggleViewAction()
+        sliding.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        sliding.setStatusTip("Animate the selected conv or pool layer's sliding window")
+        v.addAction(sliding)
         h = mb.addMenu("&Help")
         self._act(h, "&About", self._about)
+        # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
+        self.teaching = Teaching(self, v, h, KEEPS_HISTORY)
 
     def _about(self) -> None:
         self.reporter.info(
@@ -223,6 +256,30 @@ class MainWindow(QMainWindow):
             "CNN Explorer: edit an input and kernels, stack layers, and watch every feature "
             "map update. Click a cell to see its arithmetic and receptive field.",
         )
+
+    def show_sliding_window(self) -> None:
+        """Open the sliding-window animation under the maps, tall enough to read."""
+        self.tabs.setCurrentIndex(0)
+        if not self.tabifiedDockWidgets(self.grid_dock):
+            # the Input and Kernel docks stacked leave the animation too little height
+            self.tabifyDockWidget(self.grid_dock, self.kernel_dock)
+        self.sliding_dock.show()
+        self.sliding_dock.raise_()
+        tall = max(300, self.height() // 2)
+        self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        QTimer.singleShot(
+            0, lambda: self.resizeDocks([self.sliding_dock], [tall], Qt.Orientation.Vertical)
+        )
+        self.sliding.canvas.setFocus()
+
+    def _sliding_follows_tab(self, index: int) -> None:
+        """The sliding window hides with the other explorer docks on the Training tab."""
+        if index == 1 and self.sliding_dock.isVisible():
+            self._sliding_was_shown = True
+            self.sliding_dock.hide()
+        elif index != 1 and self._sliding_was_shown:
+            self._sliding_was_shown = False
+            self.sliding_dock.show()
 
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
@@ -245,11 +302,16 @@ class MainWindow(QMainWindow):
         self.files.open_requested.connect(self.open_path)
         self.files.trained_loaded.connect(self._restore_trained)
         self.files.trained_state = self._trained_state
+        self.files.model_state = self.model_tab.imported_model
+        self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
-        self.network_exporter.status.connect(self.show_status)
+        self.networks.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)
         self.images.loaded.connect(self._image_loaded)
+        self.model_tab.status_changed.connect(self.show_status)
+        self.model_tab.busy_changed.connect(self._update_busy)
+        self.model_tab.loader.opened.connect(self._model_opened)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.busy_changed.connect(self._update_busy)
         self.doc.compute_failed.connect(lambda msg: self.show_status(msg, error=True))
@@ -265,9 +327,11 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         explorer_docks = [self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock]
+        explorer_docks.append(self.teaching.dock)
         if index == 1:
             self._ensure_training()
-            self._hidden_docks = [d for d in explorer_docks if d.isVisible()]
+        if index != 0:  # the explorer's docks belong to the feature-map tab
+            self._hidden_docks = self._hidden_docks or [d for d in explorer_docks if d.isVisible()]
             for d in self._hidden_docks:
                 d.hide()
         else:
@@ -304,18 +368,9 @@ class MainWindow(QMainWindow):
             out.append(build_layer(spec))
         return out or None
 
-    def open_in_training(self, imported: object) -> bool:
-        """Fine-tune a model imported from a file (an ``interchange`` ImportedModel, e.g.
-        from the Model tab's "Open in training"): switch to the Training tab and hand it
-        over (see ``TrainingTab.open_in_training``). False when the tab refused it."""
-        tab = self.show_training()
-        return bool(tab.open_in_training(imported))  # type: ignore[attr-defined]
-
-    def _export_source(self) -> ExportSource | None:
-        """What File ▸ Export network writes: the Training tab's trained network."""
-        if self.training is None:
-            return None
-        return self.training.export_source()  # type: ignore[attr-defined,no-any-return]
+    def open_in_training(self, imported: Any) -> bool:
+        """Fine-tune an ImportedModel in the Training tab (see NetworkActions)."""
+        return self.networks.open_in_training(imported)
 
     def _trained_state(self) -> Any:
         return None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
@@ -356,7 +411,7 @@ class MainWindow(QMainWindow):
             bar.setStyleSheet(sheet)
 
     def _update_busy(self) -> None:
-        busy = self.doc.busy or self.images.busy
+        busy = self.doc.busy or self.images.busy or self.model_tab.is_busy
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
 
@@ -370,15 +425,29 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:
-        path = self.reporter.open_path("Open", f"{PROJECT_FILTER};;{IMAGE_FILTER};;All files (*)")
+        filters = f"{PROJECT_FILTER};;{IMAGE_FILTER};;{MODEL_FILTER};;All files (*)"
+        path = self.reporter.open_path("Open", filters)
         if path:
             self.open_path(path)
 
     def open_path(self, path: str) -> bool:
-        """Open a project or an image, chosen by suffix (projects first for unknown)."""
+        """Open a project, an image or a model file, chosen by suffix (projects first for
+        unknown). An image goes to the Model tab's model while that tab is shown."""
+        if is_model_file(path):
+            return self.model_tab.open_model(path)
         if path.lower().endswith(IMAGE_SUFFIXES):
+            if self.tabs.currentWidget() is self.model_tab and self.model_tab.load_image(path):
+                return True
             return self.images.load(path)
         return self.files.open_project(path)
+
+    def show_model(self) -> ModelTab:
+        """Switch to the Model tab."""
+        self.tabs.setCurrentWidget(self.model_tab)
+        return self.model_tab
+
+    def _model_opened(self, _model: object) -> None:
+        self.show_model()
 
     def open_project(self, path: str) -> bool:
         return self.files.open_project(path)
@@ -449,5 +518,6 @@ class MainWindow(QMainWindow):
             self.training.shutdown()  # type: ignore[attr-defined]
         self.doc.shutdown()
         self.images.shutdown()
-        self.network_exporter.shutdown()
+        self.model_tab.shutdown()
+        self.networks.shutdown()
         event.accept()

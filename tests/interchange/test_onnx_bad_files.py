@@ -59,7 +59,7 @@ def test_not_onnx(tmp_path: Path, content: bytes) -> None:
 def test_other_suffixes_go_to_their_reader_or_are_named(tmp_path: Path) -> None:
     path = tmp_path / "weights.safetensors"
     path.write_bytes(b"{}")
-    with pytest.raises(ModelFileError, match="weights.safetensors"):
+    with pytest.raises(ModelFileError, match=r"weights\.safetensors"):
         load_model(path)
     other = tmp_path / "notes.txt"
     other.write_text("hi")

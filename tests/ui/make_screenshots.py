@@ -6,7 +6,9 @@
 2. worked_example_explained.png — a max-pool cell clicked: receptive field lit, the
    arithmetic traced back through ReLU and the convolution;
 3. image_edges.png — a drawn 48×48 image through Sobel x / Sobel y → ReLU → max pool;
-4. laptop_1280x800.png — the explained worked example on a 1280×800 laptop screen.
+4. laptop_1280x800.png — the explained worked example on a 1280×800 laptop screen;
+5. lesson_step.png — the guided lesson's first step answered, on a 1280×800 screen;
+6. model_tab.png — the ResNet-style ONNX fixture in the Model tab, an Add cell clicked.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def main() -> int:
     _run("--screenshot", os.path.join(OUT, "worked_example_explained.png"), "--select", "3,0,0,1")
     laptop = os.path.join(OUT, "laptop_1280x800.png")
     _run("--screenshot", laptop, "--size", "1280x800", "--select", "3,0,0,1")
+    lesson = os.path.join(OUT, "lesson_step.png")
+    _run("--screenshot", lesson, "--size", "1280x800", "--lesson", "1", "--select", "1,0,0,0")
 
     from cnn_explorer import imageio
     from cnn_explorer.explorer import presets
@@ -76,7 +80,15 @@ def main() -> int:
         proj = os.path.join(tmp, "edges.cnnx")
         save_project(proj, x, layers)
         _run(proj, "--screenshot", os.path.join(OUT, "image_edges.png"), "--select", "3,1,2,5")
-    print(f"wrote 4 screenshots to {OUT}")
+    model = os.path.join(ROOT, "tests", "interchange", "fixtures", "resnet.onnx")
+    _run(
+        model,
+        "--screenshot",
+        os.path.join(OUT, "model_tab.png"),
+        "--select-cell",
+        "layer1/Add:4,12,12",
+    )
+    print(f"wrote 6 screenshots to {OUT}")
     return 0
 
 

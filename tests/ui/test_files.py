@@ -281,7 +281,7 @@ def test_unsaveable_data_is_reported_not_raised(window, tmp_path, monkeypatch):
     spec.weight = np.array([[[[object()]]]], dtype=object)  # only pickle could store it
     from cnn_explorer.ui import files
 
-    def save_unsaveable(target, x, layers, trained=None):
+    def save_unsaveable(target, x, layers, trained=None, model=None):
         save_project(target, x, [spec])
 
     monkeypatch.setattr(files, "save_project", save_unsaveable)

@@ -84,3 +84,26 @@ def test_a_model_that_is_not_a_classifier_is_refused_with_a_reason(
     features = Graph(list(tiny_residual().nodes)[:5])
     assert not tab.open_in_training(imported(features, tiny_preprocessing))
     assert "Cannot fine-tune tiny.onnx" in tab.status.text()
+
+
+def test_the_model_tab_model_goes_to_training_from_the_file_menu(  # type: ignore[no-untyped-def]
+    qtbot, window, tmp_path, tiny_residual, tiny_preprocessing
+):
+    from cnn_explorer.interchange.onnx_export import save_onnx
+
+    assert not window.networks.fine_tune_imported()
+    assert "Open a model file first" in window.reporter.errors[-1][1]
+    graph = tiny_residual()
+    prep = Preprocessing.from_dict(tiny_preprocessing)
+    path = tmp_path / "tiny.onnx"
+    save_onnx(path, graph, (3, 8, 8), preprocessing=prep, class_names=list(prep.class_names))
+    assert window.open_path(str(path))
+    window.model_tab.wait()
+    qtbot.waitUntil(lambda: window.model_tab.doc.ready, timeout=30_000)
+    assert window.networks.fine_tune_imported()
+    tab = window.training
+    assert window.tabs.currentWidget() is tab
+    assert tab.class_names == ["horizontal", "vertical"]
+    x = np.random.default_rng(1).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(tab.trained(x), graph(x), atol=1e-5, rtol=1e-5)
+    assert ticked(tab) and len(ticked(tab)) == tab.controls.freeze.count() - 1

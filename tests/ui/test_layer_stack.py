@@ -28,7 +28,8 @@ def test_add_remove_reorder_layers(qtbot, window):
     shown = [stack.row_text(i).replace("\u00a0", " ") for i in (0, 1)]  # unbroken spaces
     assert "H = W = (3 + 2·0 − 1·(2−1) − 1) / 1 + 1 = 2" in shown[1]
     assert "H = W = (4 + 2·0 − 1·(2−1) − 1) / 1 + 1 = 3" in shown[0]
-    assert "4 parameters (a dense layer would need 153)" in stack.row_text(0)
+    # Like for like: this conv has no bias, so the dense layer it is compared to has none.
+    assert "4 parameters (no bias); a dense layer would need 144" in stack.row_text(0)
     assert cell_texts(window, 3) == [["4", "2"], ["2", "4"]]
     # Duplicate, then disable the copy.
     stack.list.setCurrentRow(0)

@@ -31,8 +31,8 @@ def test_export_as_onnx_runs_in_the_reference_like_the_engine(  # type: ignore[n
     open_model(window, graph, tiny_preprocessing)
     target = tmp_path / "tuned.onnx"
     window.reporter.next_save = str(target)
-    with qtbot.waitSignal(window.network_exporter.finished, timeout=60_000) as done:
-        assert window.network_exporter.export_dialog("onnx")
+    with qtbot.waitSignal(window.networks.exporter.finished, timeout=60_000) as done:
+        assert window.networks.exporter.export_dialog("onnx")
     assert done.args == [[str(target)]] and "Exported tuned.onnx" in window.last_status
     proto = onnx.load(str(target))
     x = np.random.default_rng(3).normal(size=(2, 3, 8, 8)).astype(np.float32)
@@ -49,8 +49,8 @@ def test_export_as_pytorch_writes_code_and_weights_that_reimport(  # type: ignor
 ):
     graph = tiny_residual()
     open_model(window, graph, tiny_preprocessing)
-    with qtbot.waitSignal(window.network_exporter.finished, timeout=60_000) as done:
-        assert window.network_exporter.export_to(str(tmp_path / "tuned"), "torch")
+    with qtbot.waitSignal(window.networks.exporter.finished, timeout=60_000) as done:
+        assert window.networks.exporter.export_to(str(tmp_path / "tuned"), "torch")
     py, weights = tmp_path / "tuned.py", tmp_path / "tuned.safetensors"
     assert done.args == [[str(py), str(weights)]]
     assert "class " in py.read_text() and "load_state_dict" in py.read_text()
@@ -61,11 +61,11 @@ def test_export_as_pytorch_writes_code_and_weights_that_reimport(  # type: ignor
 
 
 def test_nothing_to_export_and_a_missing_folder_are_said_plainly(qtbot, window, tmp_path):  # type: ignore[no-untyped-def]
-    assert not window.network_exporter.export_dialog("onnx")
+    assert not window.networks.exporter.export_dialog("onnx")
     assert "Training tab" in window.reporter.errors[-1][1]
     window.show_training()
     settle(qtbot, window)
-    assert not window.network_exporter.export_to(str(tmp_path / "no" / "m.onnx"), "onnx")
+    assert not window.networks.exporter.export_to(str(tmp_path / "no" / "m.onnx"), "onnx")
     assert "Training tab" in window.reporter.errors[-1][1]  # still nothing trained
 
 
@@ -73,12 +73,12 @@ def test_a_failed_export_leaves_no_partial_file_and_says_why(  # type: ignore[no
     qtbot, window, tmp_path, tiny_residual, tiny_preprocessing
 ):
     open_model(window, tiny_residual(), tiny_preprocessing)
-    assert not window.network_exporter.export_to(str(tmp_path / "no" / "m.onnx"), "onnx")
+    assert not window.networks.exporter.export_to(str(tmp_path / "no" / "m.onnx"), "onnx")
     assert "does not exist" in window.reporter.errors[-1][1]
     target = tmp_path / "m.onnx"
     target.mkdir()  # a folder where the file should go: the final rename fails
-    with qtbot.waitSignal(window.network_exporter.finished, timeout=60_000) as done:
-        assert window.network_exporter.export_to(str(target), "onnx")
+    with qtbot.waitSignal(window.networks.exporter.finished, timeout=60_000) as done:
+        assert window.networks.exporter.export_to(str(target), "onnx")
     assert done.args == [[]]
     title, text = window.reporter.errors[-1]
     assert title == "Export failed" and text.startswith("Could not export to m.onnx: ")

@@ -6,12 +6,17 @@ swap in :class:`RecordingReporter` and no dialog can ever block a test run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from cnn_explorer.limits import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from cnn_explorer.interchange.model import ImportedModel, Preprocessing
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
 """The file-dialog filter for every image the app reads."""
@@ -24,6 +29,16 @@ class ImageOptions:
     rows: int
     cols: int
     channels: int
+
+
+def parse_input_size(text: str) -> tuple[int, int, int] | None:
+    """``"3×224×224"`` (or with ``x``, ``,`` or spaces) → ``(3, 224, 224)``; None if not
+    three whole numbers ≥ 1."""
+    parts = re.split(r"[×xX,\s]+", text.strip())
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    c, h, w = (int(p) for p in parts)
+    return (c, h, w) if min(c, h, w) >= 1 else None
 
 
 def save_question(before: str = "closing", note: str = "") -> str:
@@ -89,6 +104,30 @@ class Reporter:
             return None
         return dlg.options()
 
+    def input_size(self, reason: str, default: tuple[int, int, int]) -> tuple[int, int, int] | None:
+        """Ask the size ``(C, H, W)`` to import a model at (``reason`` says why); None:
+        Cancel."""
+        text = "×".join(map(str, default))
+        while True:
+            text, ok = QInputDialog.getText(
+                self.parent, "Input size", f"{reason}\n\nChannels × height × width:", text=text
+            )
+            if not ok:
+                return None
+            size = parse_input_size(text)
+            if size is not None:
+                return size
+
+    def import_report(self, model: ImportedModel) -> Preprocessing | None:
+        """Show what the import did and let the user adjust the preprocessing; the
+        preprocessing to open the model with, or None (Cancel)."""
+        from cnn_explorer.ui.common.import_report import ImportReportDialog
+
+        dlg = ImportReportDialog(model, self.parent)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dlg.preprocessing()
+
 
 @dataclass
 class RecordingReporter(Reporter):
@@ -108,6 +147,13 @@ class RecordingReporter(Reporter):
     image_answer: ImageOptions | None = None
     image_defaults: list[ImageOptions] = field(default_factory=list)
     """The size offered for every image asked about (the dialog's starting values)."""
+    reports: list[ImportedModel] = field(default_factory=list)
+    """Every imported model whose report was shown."""
+    import_answer: Preprocessing | None = None
+    """The preprocessing to answer the import report with (None: the model's own)."""
+    import_cancel: bool = False
+    input_size_answer: tuple[int, int, int] | None = None
+    """The answer to "which input size?" (None: Cancel); questions go to ``questions``."""
 
     def error(self, title: str, text: str) -> None:
         self.errors.append((title, text))
@@ -141,3 +187,13 @@ class RecordingReporter(Reporter):
     ) -> ImageOptions | None:
         self.image_defaults.append(default)
         return self.image_answer or default
+
+    def import_report(self, model: ImportedModel) -> Preprocessing | None:
+        self.reports.append(model)
+        if self.import_cancel:
+            return None
+        return self.import_answer or model.preprocessing
+
+    def input_size(self, reason: str, default: tuple[int, int, int]) -> tuple[int, int, int] | None:
+        self.questions.append(reason)
+        return self.input_size_answer

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QHBoxLayout, QTextBrowser, QToolButton, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
+from cnn_explorer.explorer.transcript import transcript
 from cnn_explorer.ui.common import colors
 
 PLACEHOLDER = (
@@ -32,6 +34,20 @@ class ExplanationPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.browser)
+        copy_row = QHBoxLayout()
+        copy_row.addStretch(1)
+        self.copy_buttons: dict[str, QToolButton] = {}
+        for style, text in (("plain", "Copy as text"), ("latex", "Copy as LaTeX")):
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(
+                f"Copy the arithmetic {text[5:]}, each product labelled with its input and "
+                "weight (x[0,1]·w[0,1]) and then with the numbers"
+            )
+            b.clicked.connect(lambda _c=False, st=style: self.copy(st))
+            copy_row.addWidget(b)
+            self.copy_buttons[style] = b
+        lay.addLayout(copy_row)
         self.plain_text = ""
         doc.changed.connect(self._on_changed)
         doc.results_ready.connect(self._on_results)
@@ -49,6 +65,8 @@ class ExplanationPanel(QWidget):
         sel = self.doc.selection
         maps = self.doc.results.maps
         notes = self.doc.results.notes
+        for b in self.copy_buttons.values():
+            b.setEnabled(sel is not None and sel.map_index < len(maps))
         note_html = "".join(f"<p style='color:#a33'>⚠ {html.escape(n)}</p>" for n in notes if n)
         if sel is None or sel.map_index >= len(maps):
             self.plain_text = ""
@@ -64,7 +82,7 @@ class ExplanationPanel(QWidget):
         parts = [
             f"<h3 style='margin:2px 0'>Cell [{sel.channel}, {sel.row}, {sel.col}] of {name} = "
             f"{html.escape(colors.fmt(value, 6))}</h3>",
-            "<p style='font-family: DejaVu Sans Mono, monospace; font-size:10pt; "
+            "<p style='font-family: DejaVu Sans Mono, monospace; "
             "white-space: pre-wrap; background:#f4f4f8'>"
             + html.escape(text).replace("\n", "<br>")
             + "</p>",
@@ -90,3 +108,17 @@ class ExplanationPanel(QWidget):
         )
         self.plain_text = text
         self.browser.setHtml("".join(parts) + note_html)
+
+    def transcript(self, style: str = "plain") -> str:
+        """The selected cell's arithmetic with labelled products ("" with no selection)."""
+        sel, maps = self.doc.selection, self.doc.results.maps
+        if sel is None or sel.map_index >= len(maps):
+            return ""
+        return transcript(self.doc.layers, maps, sel, style)
+
+    def copy(self, style: str = "plain") -> str:
+        """Put :meth:`transcript` on the clipboard; returns what was copied."""
+        text = self.transcript(style)
+        if text:
+            QGuiApplication.clipboard().setText(text)
+        return text

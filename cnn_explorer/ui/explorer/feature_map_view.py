@@ -39,6 +39,7 @@ from cnn_explorer.ui.explorer.map_layout import (
     inner_width,
     plan_sections,
 )
+from cnn_explorer.ui.explorer.map_numbers import NumbersItem
 from cnn_explorer.ui.explorer.map_scene import MapScene
 from cnn_explorer.ui.explorer.map_toolbar import (
     CHANNEL_MODES,
@@ -82,6 +83,9 @@ class FeatureMapView(QWidget):
             True: colors.lut_text_colors(True),
             False: colors.lut_text_colors(False),
         }
+        self.zoom = 1.0
+        """View ▸ Zoom factor: the scene is drawn this many times larger."""
+        self._scene_size = (1, 1)
         self._build_ui()
         self.paint_count = 0
         doc.results_ready.connect(self.show_results)
@@ -301,8 +305,9 @@ class FeatureMapView(QWidget):
         self._update_values(res, 0)
 
     def _avail(self) -> int:
-        """Width (px) the maps flow in: the scroll viewport (its bar is always shown)."""
-        return max(200, self.scroll.viewport().width())
+        """Width (scene units) the maps flow in: the scroll viewport (its bar is always
+        shown) at the current View ▸ Zoom."""
+        return max(200, int(self.scroll.viewport().width() / self.zoom))
 
     def _place(self) -> None:
         """Lay the existing items out for the current width, tile size and view state."""
@@ -335,8 +340,8 @@ class FeatureMapView(QWidget):
         note_right, bottom = self._scene.place(plans, notes, bottom, avail)
         w = int(max(right, note_right) + MARGIN)
         h = int(bottom + MARGIN)
-        self.view.setFixedSize(max(w, avail), h)
-        self.view.setRange(QRectF(0, 0, max(w, avail), h), padding=0)
+        self._scene_size = (max(w, avail), h)
+        self._fit_view()
         self._scrolled()
 
     # ------------------------------------------------------------------ value updates
@@ -357,17 +362,17 @@ class FeatureMapView(QWidget):
         """The part of the scene inside the scroll viewport (plus a margin), or None when
         the view is not on screen (then every tile is updated at once).
 
-        The view has a fixed size with one scene unit per pixel, so the scroll bar values
-        are the scene coordinates of the viewport's top-left corner."""
+        The view has a fixed size with :attr:`zoom` pixels per scene unit, so the scroll
+        bar values over the zoom are the scene coordinates of the viewport's corner."""
         if not self.view.isVisible():
             return None
-        vp = self.scroll.viewport()
-        x = self.scroll.horizontalScrollBar().value()
-        y = self.scroll.verticalScrollBar().value()
-        return QRectF(x - 32, y - 32, vp.width() + 64, vp.height() + 64)
+        vp, z = self.scroll.viewport(), self.zoom
+        x = self.scroll.horizontalScrollBar().value() / z
+        y = self.scroll.verticalScrollBar().value() / z
+        return QRectF(x - 32, y - 32, vp.width() / z + 64, vp.height() / z + 64)
 
     def _scrolled(self) -> None:
-        self._scene.pin_bars(self.scroll.verticalScrollBar().value())
+        self._scene.pin_bars(self.scroll.verticalScrollBar().value() / self.zoom)
         self._flush_visible()
 
     def _flush_visible(self) -> None:
@@ -454,6 +459,21 @@ class FeatureMapView(QWidget):
         if t is None or t.overlay is None or not t.overlay.isVisible():
             return None
         return np.asarray(t.overlay.image[..., 3] == 0)
+
+    # ------------------------------------------------------------------ zoom
+    def set_zoom(self, factor: float) -> None:
+        """Draw every map, title and number ``factor`` times larger (View ▸ Zoom: a
+        projector); the layout flows in the width that leaves."""
+        if factor != self.zoom:
+            self.zoom = NumbersItem.zoom = factor
+            self._fit_view()
+            self.relayout()
+
+    def _fit_view(self) -> None:
+        """Show the scene (pixel = scene unit at zoom 1) scaled by :attr:`zoom`."""
+        w, h = self._scene_size
+        self.view.setFixedSize(max(1, round(w * self.zoom)), max(1, round(h * self.zoom)))
+        self.view.setRange(QRectF(0, 0, w, h), padding=0)
 
     # ------------------------------------------------------------------ resize
     def resizeEvent(self, ev: object) -> None:

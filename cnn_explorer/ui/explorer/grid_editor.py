@@ -7,7 +7,7 @@ number shown where it fits. Paint mode turns a mouse drag into one stroke: cells
 live and the stroke is one undo step. Bad input (a non-number, a paste with text) is
 reported through :attr:`GridEditor.message`, never raised.
 
-The display, the zoom (Ctrl+wheel, Ctrl+= / Ctrl+−, Fit with Ctrl+0) and following the
+The display, the zoom (Ctrl+wheel; Ctrl+= / Ctrl+−, Fit with Ctrl+0 in the table) and the
 selected feature-map cell's receptive field (outlined, scrolled into view) are view state:
 no undo step, nothing in the document changes.
 """
@@ -15,8 +15,8 @@ no undo step, nothing in the document changes.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -87,6 +87,7 @@ class GridEditor(QWidget):
             hdr.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
             hdr.setMinimumSectionSize(MIN_CELL)
         self.cell_px = 0
+        self.font_scale = 1.0  # View ▸ Zoom: the numbers grow with the window's font
         self.fitting = False
         """True while the grid keeps fitting the panel (Fit, or a picture just loaded)."""
         self.table.zoom_requested.connect(self.zoom)
@@ -156,15 +157,7 @@ class GridEditor(QWidget):
             zb.setToolTip(tip)
             zb.clicked.connect(fn)
             self._zoom_buttons.append(zb)
-        for keys, fn in (
-            (("Ctrl+=", "Ctrl++"), lambda: self.zoom(1)),
-            (("Ctrl+-",), lambda: self.zoom(-1)),
-            (("Ctrl+0",), self.fit),
-        ):
-            for key in keys:
-                sc = QShortcut(QKeySequence(key), self)
-                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                sc.activated.connect(fn)
+        self.table.fit_requested.connect(self.fit)  # Ctrl+0 in the table (GRID_KEYS)
         self.zoom_label = QLabel()
         self.zoom_label.setToolTip("Side of one cell on screen")
         buttons = []
@@ -299,7 +292,7 @@ class GridEditor(QWidget):
             return
         self.cell_px = px
         font = self.table.font()
-        font.setPointSize(9 if px >= 40 else 7 if px >= 20 else 5)
+        font.setPointSizeF((9 if px >= 40 else 7 if px >= 20 else 5) * self.font_scale)
         self.table.setFont(font)
         for hdr in (self.table.horizontalHeader(), self.table.verticalHeader()):
             hdr.setDefaultSectionSize(px)

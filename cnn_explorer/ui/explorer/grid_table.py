@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPainter, QPen
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 from cnn_explorer.ui.explorer.input_model import InputModel
@@ -43,6 +43,29 @@ def label_step(label_px: int, cell_px: int) -> int:
     return LABEL_STEPS[-1]
 
 
+GRID_KEYS: dict[str, str] = {
+    "Ctrl+=": "Input grid: zoom in",
+    "Ctrl++": "Input grid: zoom in",
+    "Ctrl+-": "Input grid: zoom out",
+    "Ctrl+0": "Input grid: fit",
+}
+"""The grid's zoom keys. While the table has focus they zoom the grid, winning over the
+window's View ▸ Zoom (the same keys), which zooms everything from anywhere else."""
+
+_KEY_STEPS = {
+    QKeySequence(k)[0]: (0 if "fit" in t else 1 if "in" in t else -1) for k, t in GRID_KEYS.items()
+}
+
+
+def _zoom_step(event: QKeyEvent) -> int | None:
+    """+1 / −1 / 0 (fit) for a :data:`GRID_KEYS` key press, else None (Shift ignored:
+    Ctrl++ is Ctrl+Shift+= on many keyboards)."""
+    plain = event.modifiers() & ~(
+        Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+    )
+    return _KEY_STEPS.get(QKeyCombination(plain, Qt.Key(event.key())))
+
+
 class GridTable(QTableView):
     """The table: copy/paste shortcuts and paint strokes, told to the panel by signals."""
 
@@ -52,7 +75,8 @@ class GridTable(QTableView):
     stroke_started = Signal()
     painted = Signal(list)  # cells [(row, col), ...] the brush went over
     stroke_ended = Signal()
-    zoom_requested = Signal(int)  # +1 zoom in, -1 zoom out (Ctrl+wheel)
+    zoom_requested = Signal(int)  # +1 zoom in, -1 zoom out (Ctrl+wheel, GRID_KEYS)
+    fit_requested = Signal()  # Ctrl+0
     resized = Signal()
 
     def __init__(self) -> None:
@@ -64,7 +88,19 @@ class GridTable(QTableView):
         self._last_cell: tuple[int, int] | None = None
         self.viewport().installEventFilter(self)
 
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride:
+            assert isinstance(event, QKeyEvent)
+            if _zoom_step(event) is not None:
+                event.accept()  # a key press for this table, not the window's shortcut
+                return True
+        return super().event(event)
+
     def keyPressEvent(self, event: Any) -> None:
+        step = _zoom_step(event)
+        if step is not None:
+            self.zoom_requested.emit(step) if step else self.fit_requested.emit()
+            return
         if event.matches(QKeySequence.StandardKey.Copy):
             self.copy_requested.emit()
             return

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.explorer.document import Document
-from cnn_explorer.explorer.explain import dense_equivalent, size_formula
+from cnn_explorer.explorer.explain import ParamCounts, param_counts, size_formula
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.specs import ACTIVATIONS, act_spec, conv_spec, pool_spec
 from cnn_explorer.limits import MAX_LAYERS
@@ -65,6 +65,20 @@ def _count(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {word}"
     return f"{n:,}"
+
+
+def param_text(p: ParamCounts) -> str:
+    """Weight sharing, like for like: "4 parameters (no bias); a dense layer would need 144"
+    or "5 parameters (4 weights + 1 bias); a dense layer would need 153 (144 + 9 biases)"."""
+    if not p.conv_biases:
+        dense = _count(p.dense_total)
+        return f"{_count(p.conv_total)} parameters (no bias); a dense layer would need {dense}"
+    s = "" if p.conv_biases == 1 else "es"
+    return (
+        f"{_count(p.conv_total)} parameters ({_count(p.conv_weights)} weights +"
+        f" {p.conv_biases} bias{s}); a dense layer would need {_count(p.dense_total)}"
+        f" ({_count(p.dense_weights)} + {_count(p.dense_biases)} biases)"
+    )
 
 
 ADD_TIP = "Insert a layer after the selected one"
@@ -210,12 +224,11 @@ class LayerStack(QWidget):
             formula = size_formula(spec, in_shape)
             if formula:
                 lines.append(f"   {unbroken(formula)}")
-        if spec.kind == "conv" and in_shape is not None and st.output_shape is not None:
-            dense = dense_equivalent(in_shape, st.output_shape)
-            lines.append(
-                f"   {_count(doc.model.param_count(i))} parameters"
-                f" (a dense layer would need {_count(dense)})"
-            )
+        counts = None
+        if in_shape is not None and st.output_shape is not None:
+            counts = param_counts(spec, in_shape, st.output_shape)
+        if counts is not None:
+            lines.append(f"   {param_text(counts)}")
         return "\n".join(lines)
 
     def sync(self) -> None:

@@ -58,7 +58,11 @@ class NumbersItem(QGraphicsObject):
     cost nothing. Each number is drawn centred in its cell, and only when it fits: the
     most precise of :func:`label_choices` whose width (measured with the font drawn
     with) leaves :data:`LABEL_PAD` px free on both sides; nothing when none fits.
+
+    ``zoom`` (class-wide, set by View ▸ Zoom) lets the numbers grow with the maps.
     """
+
+    zoom = 1.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,7 +95,7 @@ class NumbersItem(QGraphicsObject):
         small for any number."""
         if min(cell_w, cell_h) < 12:
             return False
-        px = int(max(8, min(16, min(cell_w, cell_h) * 0.38)))
+        px = int(max(8, min(16 * self.zoom, min(cell_w, cell_h) * 0.38)))
         key = (px, round(cell_w, 2), round(cell_h, 2))
         if key != self._fit_key:
             self._fit_key = key
