@@ -184,6 +184,8 @@ class MainWindow(QMainWindow):
         menu.addAction(a)
         return a
 
+    # Long because it lists every menu entry in menu order, so the menus read top to bottom
+    # as the user sees them (the parts that own a whole submenu add it themselves).
     def _build_actions(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
