@@ -44,6 +44,7 @@ from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
 from cnn_explorer.ui.model.loader import MODEL_FILTER, is_model_file
 from cnn_explorer.ui.model.tab import ModelTab
+from cnn_explorer.ui.network_actions import NetworkActions
 from cnn_explorer.ui.teaching import Teaching
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
@@ -74,6 +75,13 @@ class MainWindow(QMainWindow):
         self.files = ProjectFiles(self.doc, self._reporter, self.recent_menu, self)
         self.images = ImageLoader(self.doc, self._reporter, self)
         self.exporter = MapExporter(self.doc, self._reporter, self.maps.export_image, self)
+        self.networks = NetworkActions(
+            self._reporter,
+            self.show_training,
+            lambda: self.training,
+            self.model_tab.imported_model,
+            self,
+        )
         self._build_actions()
         self._build_status()
         self._connect()
@@ -92,7 +100,8 @@ class MainWindow(QMainWindow):
     @reporter.setter
     def reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        for part in (self.files, self.images, self.exporter, self.model_tab.loader):
+        parts = (self.files, self.images, self.exporter, self.model_tab.loader)
+        for part in (*parts, self.networks):
             part.reporter = reporter
 
     @property
@@ -176,6 +185,8 @@ class MainWindow(QMainWindow):
         menu.addAction(a)
         return a
 
+    # Long because it lists every menu entry in menu order, so the menus read top to bottom
+    # as the user sees them (the parts that own a whole submenu add it themselves).
     def _build_actions(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
@@ -196,6 +207,8 @@ class MainWindow(QMainWindow):
             "Import a trained model (ONNX) and explore it in the Model tab",
         )
         f.addMenu(self.recent_menu)
+        f.addSeparator()
+        self.networks.add_to(f)  # fine-tune the Model tab's model; export the trained one
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
         self._act(f, "Save &as…", self.files.save_as, QKeySequence.StandardKey.SaveAs)
@@ -301,6 +314,7 @@ class MainWindow(QMainWindow):
         self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
+        self.networks.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)
         self.images.loaded.connect(self._image_loaded)
         self.model_tab.status_changed.connect(self.show_status)
@@ -363,6 +377,10 @@ class MainWindow(QMainWindow):
                 break
             out.append(build_layer(spec))
         return out or None
+
+    def open_in_training(self, imported: Any) -> bool:
+        """Fine-tune an ImportedModel in the Training tab (see NetworkActions)."""
+        return self.networks.open_in_training(imported)
 
     def _trained_state(self) -> Any:
         return None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
@@ -512,4 +530,5 @@ class MainWindow(QMainWindow):
         self.compare.shutdown()
         self.images.shutdown()
         self.model_tab.shutdown()
+        self.networks.shutdown()
         event.accept()
