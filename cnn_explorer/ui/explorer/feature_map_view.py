@@ -30,6 +30,7 @@ from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
 from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.map_composite import COMPOSITE, composite_mode
 from cnn_explorer.ui.explorer.map_items import MapGroup, MapTile
 from cnn_explorer.ui.explorer.map_layout import (
     MARGIN,
@@ -68,6 +69,8 @@ class FeatureMapView(QWidget):
         self.channel_mode = CHANNEL_MODES[0]
         self.show_numbers = True
         self.fit_width = True
+        self.image_display = "Auto"
+        """The input's display mode (the grid's "Show"): 3-channel maps follow it."""
         self.tile_px = 0  # set from the slider in _build_ui
         self.drawn_px = 0.0
         """Drawn size of the largest tiles after fitting to the width."""
@@ -153,6 +156,26 @@ class FeatureMapView(QWidget):
             self._structure = ()  # overviews get (or lose) their enlarged tile
             if self._results is not None:
                 self.show_results(self._results)
+
+    def set_image_display(self, mode: str) -> None:
+        """Follow the input display ("Auto", "Colour map", "Grey" or "RGB"): a 3-channel
+        input (under "Auto"), or any 3-channel map (under "RGB" or "Grey"), is drawn as one
+        picture with its channels small beside it."""
+        if mode not in colors.DISPLAY_MODES:
+            raise ValueError(f"unknown display mode {mode!r}")
+        if mode != self.image_display:
+            self.image_display = mode
+            if self._results is not None:
+                self.show_results(self._results)
+
+    def picture_tile(self, map_index: int) -> MapTile | None:
+        """The picture of a 3-channel map, brought up to date (None when it has none)."""
+        g = self.group(map_index)
+        if g is None or g.composite is None:
+            return None
+        if g.composite.pending is not None:
+            self._apply_pending(g.composite)
+        return g.composite
 
     def set_tile_size(self, px: int) -> None:
         """Draw maps from 16×16 up ``px`` wide (smaller maps in proportion), now."""
@@ -255,7 +278,12 @@ class FeatureMapView(QWidget):
     def _structure_of(self, res: Results) -> tuple:
         shapes = tuple(tuple(m.shape) for m in res.maps)
         errs = tuple((s.error or "") for s in res.statuses)
-        return (shapes, errs, self.scale_mode, self.channel_mode)
+        return (shapes, errs, self.scale_mode, self.channel_mode, self._pictures(res))
+
+    def _pictures(self, res: Results) -> tuple[str | None, ...]:
+        """Per map: "RGB" or "Grey" when it is drawn as one picture, else None."""
+        d = self.image_display
+        return tuple(composite_mode(d, m, x.shape) for m, x in enumerate(res.maps))
 
     def show_results(self, res: Results) -> None:
         """Update the display: in place when the structure is unchanged, else rebuild."""
@@ -292,10 +320,18 @@ class FeatureMapView(QWidget):
         """Bring the items in line with the current maps (adding or removing only the
         tiles that appeared or went), place them and show every value."""
         shapes = [(x.shape[0], x.shape[1], x.shape[2]) for x in res.maps]
-        overview = [self._overview_of(c) for c, _, _ in shapes]
-        self._groups = self._scene.sync(shapes, overview, self.scale_mode != "Per map")
-        for g, title, over in zip(self._groups, self._titles, overview, strict=True):
-            g.title.set_text(title, "overview · click a tile to enlarge it" if over else "")
+        pictures = self._pictures(res)
+        overview = [
+            self._overview_of(c) and p is None
+            for (c, _, _), p in zip(shapes, pictures, strict=True)
+        ]
+        with_bar = self.scale_mode != "Per map"
+        self._groups = self._scene.sync(shapes, overview, with_bar, list(pictures))
+        for g, title, over, pic in zip(self._groups, self._titles, overview, pictures, strict=True):
+            hint = "overview · click a tile to enlarge it" if over else ""
+            if pic is not None:
+                hint = f"shown as {pic} (the input's Show) · channels beside it"
+            g.title.set_text(title, hint)
         self._layout_key = ()
         self._place()
         self._update_values(res, 0)
@@ -318,6 +354,7 @@ class FeatureMapView(QWidget):
                 g.title.natural_width(),
                 g.map_index in self._collapsed,
                 g.focus is not None,
+                g.composite is not None,
             )
             for g in self._groups
         ]
@@ -399,9 +436,14 @@ class FeatureMapView(QWidget):
             self.hover_label.setText(HOVER_HINT)
             return
         m, ch, r, c = where
-        v = float(maps[m][ch, r, c])
         name = "input" if m == 0 else f"layer {m}"
-        text = f"{name}[{ch},{r},{c}] = {v:.6g}"
+        if ch == COMPOSITE:
+            v3 = [float(v) for v in maps[m][:3, r, c]]
+            names = ("R", "G", "B") if len(v3) == 3 else ("", "", "")
+            vals = " · ".join(f"{n} {v:.6g}" for n, v in zip(names, v3, strict=True))
+            text = f"{name}[:,{r},{c}] = {vals}"
+        else:
+            text = f"{name}[{ch},{r},{c}] = {float(maps[m][ch, r, c]):.6g}"
         self.hover_label.setText(text)
         self.hover_text.emit(text)
 

@@ -44,6 +44,10 @@ FRAME_PEN = pg.mkPen(160, 160, 160)
 FOCUS_PEN = pg.mkPen(20, 20, 20, width=3)
 """The frame of an overview's small tile whose channel is shown enlarged."""
 
+COMPOSITE = -1
+"""The channel number of a tile that shows a 3-channel map as one picture: its hover
+reports this channel, a click selects channel 0."""
+
 HoverSlot = Callable[[tuple[int, int, int, int] | None], None]
 """Told ``(map, channel, row, col)`` under the mouse, or None when it leaves a map."""
 ClickSlot = Callable[[Selection], None]
@@ -130,7 +134,7 @@ class MapImage(pg.ImageItem):
         cell = self.cell_at(ev.pos())
         if cell is not None:
             ev.accept()
-            self._click(Selection(self.map_index, self.channel, *cell))
+            self._click(Selection(self.map_index, max(self.channel, 0), *cell))
 
 
 @dataclass
@@ -240,7 +244,12 @@ class MapTile:
 
     def highlight(self, sel: Selection | None, region: Any) -> None:
         """Mark the selected cell and dim what lies outside the receptive field."""
-        here = sel is not None and (sel.map_index, sel.channel) == (self.map_index, self.channel)
+        picture = self.channel == COMPOSITE  # every channel at once
+        here = (
+            sel is not None
+            and sel.map_index == self.map_index
+            and (picture or sel.channel == self.channel)
+        )
         self.cell_box.setVisible(here)
         if sel is not None and here:
             self.cell_box.setRect(QRectF(sel.col, sel.row, 1, 1))
@@ -251,7 +260,7 @@ class MapTile:
             return
         h, w = region.shape
         chans = region.channels
-        used = chans is None or self.channel in set(int(v) for v in chans)
+        used = chans is None or picture or self.channel in set(int(v) for v in chans)
         mask = region.mask if used else np.zeros((h, w), bool)
         rgba = np.zeros((h, w, 4), np.uint8)
         rgba[..., 3] = np.where(mask, 0, 150 if max(h, w) <= NUMBERS_MAX else 105)
@@ -302,6 +311,8 @@ class MapGroup:
     signed: bool | None = None
     levels: tuple[float, float] | None = None
     focus: MapTile | None = None
+    composite: MapTile | None = None
+    """A 3-channel map shown as one picture (its channels drawn small beside it)."""
 
     def set_focus(self, channel: int) -> None:
         """Enlarge ``channel`` (an overview) and frame its small tile."""
@@ -314,8 +325,8 @@ class MapGroup:
                 self.tiles[ch].vb.setBorder(pen)
 
     def all_tiles(self) -> list[MapTile]:
-        """The channel tiles and the enlarged one (if any)."""
-        return [*self.tiles, self.focus] if self.focus is not None else list(self.tiles)
+        """The channel tiles, the enlarged one and the picture (if any)."""
+        return [*self.tiles, *(t for t in (self.focus, self.composite) if t is not None)]
 
 
 def make_tile(
@@ -323,6 +334,7 @@ def make_tile(
     where: tuple[int, int],
     hover: HoverSlot,
     click: ClickSlot,
+    kind: type[MapTile] = MapTile,
 ) -> MapTile:
     """Create the (hidden until placed) items of channel ``where[1]`` of map ``where[0]``;
     ``add`` puts items in the scene. :meth:`MapTile.place` puts them somewhere."""
@@ -343,7 +355,7 @@ def make_tile(
     for item in (outline, cell_box, trace_box):
         vb.addItem(item)
     vb.disableAutoRange()
-    tile = MapTile(m, ch, vb, img, caption, None, outline, cell_box, trace_box)
+    tile = kind(m, ch, vb, img, caption, None, outline, cell_box, trace_box)
     return tile
 
 

@@ -168,9 +168,12 @@ def missing_notes(layers: Sequence[LayerSpec], res: Results) -> list[tuple[str, 
 
 
 def has_cell(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> bool:
-    """True when ``(map, channel, row, col)`` is a cell of ``maps`` (hover texts)."""
+    """True when ``(map, channel, row, col)`` is a cell of ``maps`` (hover texts; channel
+    −1 is the picture of a 3-channel map)."""
     m, ch, r, c = where
     if not 0 <= m < len(maps):
         return False
     n, h, w = maps[m].shape
+    if ch == -1:  # a 3-channel map's picture (map_composite.COMPOSITE)
+        return n == 3 and 0 <= r < h and 0 <= c < w
     return 0 <= ch < n and 0 <= r < h and 0 <= c < w
