@@ -121,6 +121,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
         doc.select_cell(Selection(m, c, r, q))
     for _ in range(3):
         app.processEvents()  # type: ignore[attr-defined]
+    win.maps.finish_drawing()  # type: ignore[attr-defined]
+    app.processEvents()  # type: ignore[attr-defined]
     out = os.path.abspath(args.screenshot)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     saved = win.grab().save(out, "PNG")  # type: ignore[attr-defined]

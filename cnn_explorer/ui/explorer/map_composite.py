@@ -20,7 +20,10 @@ from cnn_explorer.explorer.stats import MapStats
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_items import COMPOSITE, DISPLAY_MAX, MapTile
 
-__all__ = ["COMPOSITE", "CompositeTile", "composite_mode"]
+__all__ = ["COMPOSITE", "PICTURE_HINT", "CompositeTile", "composite_mode"]
+
+PICTURE_HINT = "shown as {} (the input's Show) · channels beside it"
+"""The header hint of a map drawn as a picture ("RGB" or "Grey")."""
 
 
 def composite_mode(display: str, m: int, shape: tuple[int, int, int]) -> str | None:

@@ -59,7 +59,7 @@ class MapScene:
     # ------------------------------------------------------------------ items
     def _new_tile(self, m: int, ch: int, shape: Shape) -> MapTile:
         tile = make_tile(self.scene.addItem, (m, ch), *self._slots)
-        tile.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+        tile.set_extent(shape[1], shape[2])
         return tile
 
     def _drop_tile(self, tile: MapTile) -> None:
@@ -98,7 +98,7 @@ class MapScene:
             c = shape[0]
             if self._shapes.get(m, shape)[1:] != shape[1:]:
                 for t in g.all_tiles():
-                    t.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+                    t.set_extent(shape[1], shape[2])
             self._shapes[m] = shape
             while len(g.tiles) > c:
                 self._drop_tile(g.tiles.pop())
@@ -118,7 +118,7 @@ class MapScene:
             g.set_focus(0)
         elif not overview and g.focus is not None:
             if g.focus.channel < len(g.tiles):
-                g.tiles[g.focus.channel].vb.setBorder(FRAME_PEN)
+                g.tiles[g.focus.channel].set_border(FRAME_PEN)
             self._drop_tile(g.focus)
             g.focus = None
         if g.focus is not None and g.focus.channel >= shape[0]:
@@ -129,7 +129,7 @@ class MapScene:
             tile = make_tile(
                 self.scene.addItem, (g.map_index, COMPOSITE), *self._slots, CompositeTile
             )
-            tile.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+            tile.set_extent(shape[1], shape[2])
             g.composite = tile
         elif mode is None and g.composite is not None:
             self._drop_tile(g.composite)
