@@ -119,6 +119,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     if args.select:
         m, c, r, q = (int(v) for v in args.select.split(","))
         doc.select_cell(Selection(m, c, r, q))
+        app.processEvents()  # type: ignore[attr-defined]
+        win.maps.reveal_selection()  # type: ignore[attr-defined]
     for _ in range(3):
         app.processEvents()  # type: ignore[attr-defined]
     win.maps.finish_drawing()  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRectF, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
@@ -72,8 +72,7 @@ class FeatureMapView(QWidget):
         self.channel_mode = CHANNEL_MODES[0]
         self.show_numbers = True
         self.fit_width = True
-        self.image_display = "Auto"
-        """The input's display mode (the grid's "Show"): 3-channel maps follow it."""
+        self.image_display = "Auto"  # the input's display (the grid's "Show")
         self.tile_px = 0  # set from the slider in _build_ui
         self.drawn_px = 0.0
         """Drawn size of the largest tiles after fitting to the width."""
@@ -84,10 +83,7 @@ class FeatureMapView(QWidget):
         self._titles: list[str] = []
         self._results: Results | None = None
         self._hovered: tuple[int, int, int, int] | None = None
-        self._text_colors = {
-            True: colors.lut_text_colors(True),
-            False: colors.lut_text_colors(False),
-        }
+        self._text_colors = {signed: colors.lut_text_colors(signed) for signed in (True, False)}
         self._build_ui()
         self.paint_count = 0
         doc.results_ready.connect(self.show_results)
@@ -175,9 +171,8 @@ class FeatureMapView(QWidget):
 
     def set_tile_size(self, px: int) -> None:
         """Draw maps from 16×16 up ``px`` wide (smaller maps in proportion), now."""
-        self.size_slider.blockSignals(True)
-        self.size_slider.setValue(px)
-        self.size_slider.blockSignals(False)
+        with QSignalBlocker(self.size_slider):
+            self.size_slider.setValue(px)
         self.tile_px = self.size_slider.value()
         self._place()
 
@@ -231,10 +226,7 @@ class FeatureMapView(QWidget):
         self.numbers_changed.emit(on)
 
     def group(self, map_index: int) -> MapGroup | None:
-        for g in self._groups:
-            if g.map_index == map_index:
-                return g
-        return None
+        return next((g for g in self._groups if g.map_index == map_index), None)
 
     def _fresh(self, t: MapTile | None) -> MapTile | None:
         """``t`` brought up to date (drawn now if it was off screen)."""
@@ -264,9 +256,7 @@ class FeatureMapView(QWidget):
     def cell_text(self, map_index: int, channel: int, row: int, col: int) -> str:
         """The number drawn in a cell ("" when numbers are not drawn) — for tests."""
         t = self.tile(map_index, channel)
-        if t is None or t.numbers is None:
-            return ""
-        return t.numbers.text(row, col)
+        return "" if t is None or t.numbers is None else t.numbers.text(row, col)
 
     # ------------------------------------------------------------------ results
     def _structure_of(self, res: Results) -> tuple:
@@ -304,9 +294,8 @@ class FeatureMapView(QWidget):
         self.paint_count += 1
 
     def _overview_of(self, channels: int) -> bool:
-        if self.channel_mode == "Overview":
-            return channels > 1
-        return self.channel_mode == "Auto" and channels > OVERVIEW_CHANNELS
+        most = 1 if self.channel_mode == "Overview" else OVERVIEW_CHANNELS
+        return self.channel_mode != "All large" and channels > most
 
     def _rebuild(self, res: Results) -> None:
         """Bring the items in line with the current maps (adding or removing only the
@@ -453,6 +442,14 @@ class FeatureMapView(QWidget):
             for t in g.all_tiles():
                 t.highlight(sel, regions.get(g.map_index))
                 t.trace(traced.get((t.map_index, t.channel)))
+
+    def reveal_selection(self) -> None:
+        """Scroll the selected cell's tile into view (a selection made elsewhere)."""
+        sel = self.doc.selection
+        t = None if sel is None else self.tile(sel.map_index, sel.channel)
+        if t is not None and not t.rect.isEmpty():
+            c, half = t.rect.center(), int(t.rect.height() / 2) + 20
+            self.scroll.ensureVisible(int(c.x()), int(c.y()), 50, half)
 
     def traced_cell(self, map_index: int, channel: int = 0) -> tuple[int, int] | None:
         """The (row, col) marked as the source of the selected value (tests)."""
