@@ -93,3 +93,17 @@ def test_any_three_channel_map_can_be_a_picture(qtbot, window):
     assert np.array_equal(
         maps.picture_tile(1).export_rgb(), colors.composite_rgba(x, levels)[..., :3]
     )
+
+
+def test_the_picture_comes_and_goes_with_the_third_channel(qtbot, window, tmp_path):
+    _load_photo(qtbot, window, tmp_path)
+    maps = window.maps
+    window.grid.channels_combo.setCurrentIndex(0)  # grayscale: one channel, no picture
+    settle(qtbot, window)
+    assert maps.picture_tile(0) is None
+    assert [t.channel for t in maps.shown_tiles() if t.map_index == 0] == [0]
+    window.doc.undo_stack.undo()
+    settle(qtbot, window)
+    pic = maps.picture_tile(0)
+    assert pic is not None and not pic.rect.isEmpty()
+    assert np.array_equal(pic.export_rgb()[..., 0], np.rint(window.doc.input[0] * 255))
