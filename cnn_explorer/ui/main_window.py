@@ -288,6 +288,8 @@ class MainWindow(QMainWindow):
             w.message.connect(self.show_status)
         self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.grid.image_requested.connect(self.images.open_dialog)
+        self.grid.display_changed.connect(self.maps.set_image_display)  # one "Show" setting
+        self.maps.set_image_display(self.grid.display)
         self.files.status.connect(self.show_status)
         self.files.name_changed.connect(self._update_title)
         self.files.open_requested.connect(self.open_path)
