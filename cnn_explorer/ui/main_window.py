@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,12 +30,12 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.specs import worked_example_layers
 from cnn_explorer.limits import IMAGE_SUFFIXES
+from cnn_explorer.ui import window_settings
 from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
 from cnn_explorer.ui.explorer.compare_mode import CompareMode, undo_group
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
-from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView, with_animate_button
@@ -162,9 +162,7 @@ class MainWindow(QMainWindow):
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
         self.sliding_dock.hide()
-        self._sliding_was_shown = False
         self.animate_button.clicked.connect(self.show_sliding_window)
-        self.tabs.currentChanged.connect(self._sliding_follows_tab)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -279,15 +277,6 @@ class MainWindow(QMainWindow):
         )
         self.sliding.canvas.setFocus()
 
-    def _sliding_follows_tab(self, index: int) -> None:
-        """The sliding window hides with the other explorer docks on the Training tab."""
-        if index == 1 and self.sliding_dock.isVisible():
-            self._sliding_was_shown = True
-            self.sliding_dock.hide()
-        elif index != 1 and self._sliding_was_shown:
-            self._sliding_was_shown = False
-            self.sliding_dock.show()
-
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -305,6 +294,8 @@ class MainWindow(QMainWindow):
         self.teaching.zoom.changed.connect(self.compare.set_zoom)  # compare mode's maps too
         self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.grid.image_requested.connect(self.images.open_dialog)
+        self.grid.display_changed.connect(self.maps.set_image_display)  # one "Show" setting
+        self.maps.set_image_display(self.grid.display)
         self.files.status.connect(self.show_status)
         self.files.name_changed.connect(self._update_title)
         self.files.open_requested.connect(self.open_path)
@@ -335,7 +326,7 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         explorer_docks = [self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock]
-        explorer_docks.append(self.teaching.dock)
+        explorer_docks += [self.teaching.dock, self.sliding_dock]
         if index == 1:
             self._ensure_training()
         compare = self.compare.view if hasattr(self, "compare") else None
@@ -481,30 +472,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ settings
     def _restore_state(self) -> None:
-        s = QSettings()
-        geo = s.value("window/geometry")
-        state = s.value("window/state")
-        if geo is not None:
-            self.restoreGeometry(geo)  # type: ignore[arg-type]
-        if state is not None:
-            self.restoreState(state)  # type: ignore[arg-type]
-        mode = s.value("view/scale")
-        if isinstance(mode, str):
-            self.maps.set_scale_mode(mode)
-        shown = s.value("view/input_display")
-        if shown in DISPLAY_MODES:
-            self.grid.set_display(str(shown))
-        self.maps.restore_settings(s)
+        window_settings.restore(self)
 
     def save_window_state(self) -> None:
-        if not self.persist_settings:
-            return
-        s = QSettings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("view/scale", self.maps.scale_mode)
-        s.setValue("view/input_display", self.grid.display)
-        self.maps.save_settings(s)
+        if self.persist_settings:
+            window_settings.save(self)
 
     # ------------------------------------------------------------------ events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

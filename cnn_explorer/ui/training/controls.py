@@ -121,7 +121,11 @@ class TrainingControls(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll, 1)
         outer.addWidget(self._run_box())
-        self.setMinimumWidth(330)
+        # Wide enough for the settings beside the vertical scroll bar: they scroll down,
+        # never sideways (the horizontal bar is off, so they would be cut off instead).
+        beside_bar = self.scroll.verticalScrollBar().sizeHint().width()
+        need = column.minimumSizeHint().width() + beside_bar + 2 * self.scroll.frameWidth()
+        self.setMinimumWidth(min(400, max(330, need)))
         self.setMaximumWidth(400)
         self.source.currentIndexChanged.connect(self._source_changed)
         self._source_changed()
