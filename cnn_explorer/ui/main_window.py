@@ -222,9 +222,7 @@ class MainWindow(QMainWindow):
             quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         e = mb.addMenu("&Edit")
-        # Undo/Redo act on the active stack: the document's, or B's in compare mode.
-        self.undo_group = undo_group(self.doc, self)
-        self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
+        self.undo_action = undo_group(self).createUndoAction(self, "&Undo")  # B's in compare
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts(QKeySequence.StandardKey.Redo)
@@ -242,8 +240,6 @@ class MainWindow(QMainWindow):
         self.numbers_action.setChecked(self.maps.show_numbers)
         self.maps.numbers_changed.connect(self.numbers_action.setChecked)
         v.addSeparator()
-        self.compare = CompareMode.for_window(self, v)  # View ▸ Compare A | B
-        v.addSeparator()
         for dock in (self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock):
             v.addAction(dock.toggleViewAction())
         sliding = self.sliding_dock.toggleViewAction()
@@ -254,6 +250,7 @@ class MainWindow(QMainWindow):
         self._act(h, "&About", self._about)
         # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
         self.teaching = Teaching(self, v, h, KEEPS_HISTORY)
+        self.compare = CompareMode.for_window(self, v)  # View ▸ Compare A | B; B − A
 
     def _about(self) -> None:
         self.reporter.info(
@@ -291,7 +288,6 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         for w in (self.grid, self.kernel, self.layers):
             w.message.connect(self.show_status)
-        self.teaching.zoom.changed.connect(self.compare.set_zoom)  # compare mode's maps too
         self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.grid.image_requested.connect(self.images.open_dialog)
         self.grid.display_changed.connect(self.maps.set_image_display)  # one "Show" setting
@@ -329,9 +325,7 @@ class MainWindow(QMainWindow):
         explorer_docks += [self.teaching.dock, self.sliding_dock]
         if index == 1:
             self._ensure_training()
-        compare = self.compare.view if hasattr(self, "compare") else None
-        # the explorer's docks belong to the feature-map tab (and compare mode's)
-        if index != 0 and self.tabs.widget(index) is not compare:
+        if index != 0 and self.tabs.widget(index) is not self.compare.view:  # maps' docks
             self._hidden_docks = self._hidden_docks or [d for d in explorer_docks if d.isVisible()]
             for d in self._hidden_docks:
                 d.hide()

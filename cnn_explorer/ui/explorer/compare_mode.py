@@ -40,12 +40,14 @@ from cnn_explorer.ui.explorer.layer_stack import LayerStack
 TAB_TITLE = "Compare A | B"
 
 
-def undo_group(doc: Document, parent: QObject) -> QUndoGroup:
-    """The window's undo group: Edit ▸ Undo/Redo act on its active stack, the document's
-    (B's while compare mode is on)."""
-    group = QUndoGroup(parent)
-    group.addStack(doc.undo_stack)
-    group.setActiveStack(doc.undo_stack)
+def undo_group(win: Any) -> QUndoGroup:
+    """The main window's undo group, made once and kept as ``win.undo_group``: Edit ▸
+    Undo/Redo act on its active stack, the document's (B's while compare mode is on)."""
+    group = getattr(win, "undo_group", None)
+    if group is None:
+        group = win.undo_group = QUndoGroup(win)
+        group.addStack(win.doc.undo_stack)
+        group.setActiveStack(win.doc.undo_stack)
     return group
 
 
@@ -108,14 +110,18 @@ class CompareMode(QObject):
 
     @classmethod
     def for_window(cls, win: Any, menu: QMenu) -> CompareMode:
-        """Compare mode for the main window ``win``: its actions in ``menu`` (View), a
-        Compare button on the maps' toolbar, messages to the status bar."""
+        """Compare mode for the main window ``win`` (its docks, tabs, undo group and zoom
+        made): its actions in ``menu`` (View), a Compare button on the maps' toolbar,
+        messages to the status bar."""
         docks = {"layers": win.layers_dock, "kernel": win.kernel_dock, "explain": win.explain_dock}
         mode = cls(win.doc, win.tabs, win.maps, docks, win.undo_group, win)
         mode.message.connect(win.show_status)
+        menu.addSeparator()
         for action in (mode.toggle_action, mode.swap_action, mode.adopt_action):
             menu.addAction(action)
         win.maps.toolbar.add_button(mode.toggle_action)
+        helptext.add_whats_this(win.maps, "Feature maps")  # the new button too
+        win.teaching.zoom.changed.connect(mode.set_zoom)  # View ▸ Zoom: its maps too
         return mode
 
     @property

@@ -148,7 +148,7 @@ class CompareScene:
         tiles = []
         for c in range(shape[0]):
             t = make_tile(self.scene.addItem, (m, c), hover, self._click)
-            t.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+            t.set_extent(shape[1], shape[2])  # its view box is made when first drawn
             tiles.append(t)
         return tiles
 
