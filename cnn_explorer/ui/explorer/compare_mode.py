@@ -122,6 +122,7 @@ class CompareMode(QObject):
         win.maps.toolbar.add_button(mode.toggle_action)
         helptext.add_whats_this(win.maps, "Feature maps")  # the new button too
         win.teaching.zoom.changed.connect(mode.set_zoom)  # View ▸ Zoom: its maps too
+        mode.set_zoom(win.teaching.zoom.factor)
         return mode
 
     @property
