@@ -1,5 +1,6 @@
 """What the main window remembers between launches (QSettings): its geometry and dock
-layout, the colour scale, how the input is shown, and the feature-map view's own choices.
+layout, the colour scale, how the input is shown, and the feature-map view's tile size,
+fitting and channel layout.
 
 One place for the keys, so saving and restoring cannot drift apart.
 """
@@ -31,7 +32,15 @@ def restore(window: MainWindow) -> None:
     shown = s.value("view/input_display")
     if shown in DISPLAY_MODES:
         window.grid.set_display(str(shown))
-    window.maps.restore_settings(s)
+    px = s.value("view/tile_px")
+    if isinstance(px, int | str) and str(px).isdigit():
+        window.maps.set_tile_size(int(px))
+    fit = s.value("view/fit_width")
+    if fit in ("0", "1"):
+        window.maps.set_fit_width(fit == "1")
+    channels = s.value("view/channels")
+    if isinstance(channels, str):
+        window.maps.set_channel_mode(channels)
 
 
 def save(window: MainWindow) -> None:
@@ -41,4 +50,6 @@ def save(window: MainWindow) -> None:
     s.setValue("window/state", window.saveState())
     s.setValue("view/scale", window.maps.scale_mode)
     s.setValue("view/input_display", window.grid.display)
-    window.maps.save_settings(s)
+    s.setValue("view/tile_px", window.maps.tile_px)
+    s.setValue("view/fit_width", "1" if window.maps.fit_width else "0")
+    s.setValue("view/channels", window.maps.channel_mode)

@@ -23,7 +23,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
@@ -491,24 +491,6 @@ class FeatureMapView(QWidget):
         """Lay the maps out again for the current width (after a resize)."""
         self._layout_key = ()
         self._place()
-
-    def save_settings(self, s: QSettings) -> None:
-        """Remember the tile size, fitting and channel layout (not the scale: the window
-        stores that one)."""
-        s.setValue("view/tile_px", self.tile_px)
-        s.setValue("view/fit_width", "1" if self.fit_width else "0")
-        s.setValue("view/channels", self.channel_mode)
-
-    def restore_settings(self, s: QSettings) -> None:
-        px = s.value("view/tile_px")
-        if isinstance(px, (int, str)) and str(px).isdigit():
-            self.set_tile_size(int(px))
-        fit = s.value("view/fit_width")
-        if fit in ("0", "1"):
-            self.set_fit_width(fit == "1")
-        mode = s.value("view/channels")
-        if isinstance(mode, str):
-            self.set_channel_mode(mode)
 
     def export_image(self, map_index: int, channel: int) -> np.ndarray:
         """``(H, W, 3)`` uint8 colour rendering of a map as currently displayed."""
