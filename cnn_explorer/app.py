@@ -166,7 +166,7 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     if not saved:
         print(f"cnn-explorer: could not write {out}", file=sys.stderr)
         return 1
-    return 0 if ok else 2
+    return 0 if ok and not getattr(win.reporter, "errors", 0) else 2  # type: ignore[attr-defined]
 
 
 def _select_model_cell(win: object, text: str) -> bool:
@@ -207,8 +207,10 @@ class _StderrReporter:
 
     def __init__(self, parent: object) -> None:
         self.parent = parent
+        self.errors = 0  # files that failed in the background (a model import) count too
 
     def error(self, title: str, text: str) -> None:
+        self.errors += 1
         print(f"cnn-explorer: {title}: {text}", file=sys.stderr)
 
     def info(self, title: str, text: str) -> None:

@@ -258,7 +258,8 @@ def test_no_bad_project_changes_the_open_document(window: object, corpus: Path) 
         ("slope_text.cnnx", "slope must be a number from 0 to 1, not 'abc'"),
         ("bomb_input.cnnx", "the input would unpack to 1,024.0 MB"),
         ("trained_names.cnnx", "outputs (3,) values but the file names 2 classes"),
-        ("weights_text.npz", "weights_text.npz is a text file, not a readable project file"),
+        # a .npz is a network file: it opens as a model, and says why it cannot
+        ("weights_text.npz", "weights_text.npz is a text file, not a NumPy archive (.npz)"),
         ("truncated.jpg", "truncated.jpg is truncated"),
     ],
 )
