@@ -33,7 +33,7 @@ import numpy as np
 from cnn_explorer.engine.errors import ShapeError, nonfinite_report
 from cnn_explorer.engine.layers import Layer, layer_from_dict
 from cnn_explorer.engine.merge import MergeLayer
-from cnn_explorer.engine.network import Network
+from cnn_explorer.engine.network import Network, Predictor
 
 Shape = tuple[int, ...]
 
@@ -55,7 +55,7 @@ class Node:
             object.__setattr__(self, "inputs", tuple(self.inputs))
 
 
-class Graph:
+class Graph(Predictor):
     """A directed acyclic graph of layers with one input tensor and one output tensor."""
 
     INPUT: ClassVar[str] = "input"
@@ -367,21 +367,6 @@ class Graph:
             if text:
                 reports.append(text)
         return reports
-
-    def predict_logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Output tensor for a batch ``(N, ...)``, computed ``batch_size`` at a time."""
-        outs = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0,))
-
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Predicted class per sample ``(N,)`` (argmax of the logits)."""
-        return np.argmax(self.predict_logits(x, batch_size), axis=-1)
-
-    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(N, K)`` (softmax of the logits)."""
-        from cnn_explorer.engine import losses as _losses
-
-        return _losses.softmax(self.predict_logits(x, batch_size), -1)
 
     def loss_and_grads(
         self, x: np.ndarray, y: np.ndarray, training: bool = True

@@ -68,7 +68,30 @@ class LayerStatus:
 NO_INPUT = "no input"
 
 
-class Network:
+class Predictor:
+    """Batched prediction for anything called as ``model(x) -> output`` (a Network or a
+    Graph): the same three methods, written once."""
+
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Outputs for a batch ``(N, ...)``, computed ``batch_size`` at a time."""
+        outs = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0,))
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Predicted class per sample ``(N,)`` (argmax of the logits)."""
+        return np.argmax(self.predict_logits(x, batch_size), axis=-1)
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(N, K)`` (softmax of the logits)."""
+        from cnn_explorer.engine import losses as _losses
+
+        return _losses.softmax(self.predict_logits(x, batch_size), -1)
+
+
+class Network(Predictor):
     """An ordered stack of :class:`~cnn_explorer.engine.layers.Layer` objects."""
 
     def __init__(self, layers: Iterable[Layer] = ()) -> None:
@@ -251,21 +274,6 @@ class Network:
             if text:
                 reports.append(text)
         return reports
-
-    def predict_logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Last-layer outputs for a batch ``(N, ...)``, computed ``batch_size`` at a time."""
-        outs = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0,))
-
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Predicted class per sample ``(N,)`` (argmax of the logits)."""
-        return np.argmax(self.predict_logits(x, batch_size), axis=-1)
-
-    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(N, K)`` (softmax of the logits)."""
-        from cnn_explorer.engine import losses as _losses
-
-        return _losses.softmax(self.predict_logits(x, batch_size), -1)
 
     def loss_and_grads(
         self, x: np.ndarray, y: np.ndarray, training: bool = True
