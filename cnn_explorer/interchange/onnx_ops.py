@@ -313,6 +313,20 @@ def _activation(name: str, **settings: float) -> Converter:
     return convert
 
 
+def gelu(b: Builder, n: OnnxNode) -> None:
+    """``Gelu`` (opset 20, or the spelled-out form :mod:`onnx_patterns` recognises): the
+    engine has the tanh approximation only."""
+    x = b.ref(n)
+    approximate = str(n.attr("approximate", "none"))
+    if approximate != "tanh":
+        raise ModelFileError(
+            f"node {n.label!r} (Gelu) is the exact GELU; this app has GELU with the tanh "
+            "approximation only (approximate='tanh')"
+        )
+    b.emit(n, Activation("gelu_tanh"), [x])
+    b.entry(n, "mapped", "Activation gelu_tanh")
+
+
 def prelu(b: Builder, n: OnnxNode) -> None:
     x = b.ref(n)
     slope = b.const(n, 1, "slope")
@@ -360,6 +374,7 @@ def build_converters() -> dict[str, Converter]:
         "Sigmoid": _activation("sigmoid"),
         "Tanh": _activation("tanh"),
         "Softplus": _activation("softplus"),
+        "Gelu": gelu,
         "PRelu": prelu,
         "Clip": clip,
         **t.CONVERTERS,
