@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
             export = self.exporter.export_selected_dialog
             self._act(exp, f"As {fmt.upper()}…", lambda _c=False, x=fmt, e=export: e(x))
         self._act(f, "Export &all maps…", self.exporter.export_all_dialog)
+        f.addMenu(self.model_tab.exporter.menu)
         f.addSeparator()
         quit_action = self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         if not quit_action.shortcuts():  # Linux desktops have no standard Quit key
