@@ -8,7 +8,8 @@
 3. image_edges.png — a drawn 48×48 image through Sobel x / Sobel y → ReLU → max pool;
 4. laptop_1280x800.png — the explained worked example on a 1280×800 laptop screen;
 5. lesson_step.png — the guided lesson's first step answered, on a 1280×800 screen;
-6. model_tab.png — the ResNet-style ONNX fixture in the Model tab, an Add cell clicked.
+6. model_tab.png — the ResNet-style ONNX fixture in the Model tab, an Add cell clicked;
+7. model_filters.png — the same model's first conv: its filters as colour patches.
 """
 
 from __future__ import annotations
@@ -88,7 +89,14 @@ def main() -> int:
         "--select-cell",
         "layer1/Add:4,12,12",
     )
-    print(f"wrote 6 screenshots to {OUT}")
+    _run(
+        model,
+        "--screenshot",
+        os.path.join(OUT, "model_filters.png"),
+        "--select-cell",
+        "stem/stem.0/Conv:2,10,10",
+    )
+    print(f"wrote 7 screenshots to {OUT}")
     return 0
 
 
