@@ -153,6 +153,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
     if args.select:
         m, c, r, q = (int(v) for v in args.select.split(","))
         doc.select_cell(Selection(m, c, r, q))
+        app.processEvents()  # type: ignore[attr-defined]
+        win.maps.reveal_selection()  # type: ignore[attr-defined]
     if args.select_cell and win.model_tab.doc.ready:  # type: ignore[attr-defined]
         ok = _select_model_cell(win, args.select_cell) and ok
     for _ in range(3):
@@ -164,6 +166,8 @@ def _screenshot(app: object, win: object, args: argparse.Namespace, ok: bool) ->
             win.sliding.step_forward()  # type: ignore[attr-defined]
         for _ in range(3):
             app.processEvents()  # type: ignore[attr-defined]
+    win.maps.finish_drawing()  # type: ignore[attr-defined]
+    app.processEvents()  # type: ignore[attr-defined]
     out = os.path.abspath(args.screenshot)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     saved = win.grab().save(out, "PNG")  # type: ignore[attr-defined]

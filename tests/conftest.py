@@ -84,3 +84,57 @@ def collect_garbage_in_the_gui_thread(request: pytest.FixtureRequest) -> Iterato
         collector.timer.stop()
         gc.collect()
         gc.enable()
+
+
+TINY_PREPROCESSING = {
+    "input_shape": [3, 8, 8],
+    "colour": "rgb",
+    "scale": 1 / 255,
+    "mean": [0.5],
+    "std": [0.25],
+    "class_names": ["horizontal", "vertical"],
+}
+
+
+def _tiny_residual(classes: int = 2, softmax: bool = False):  # type: ignore[no-untyped-def]
+    """stem conv → BN → ReLU → conv, added back to the ReLU's output → ReLU → global
+    average → Flatten → Dense "fc" (→ Softmax): ResNet's smallest block, on 3×8×8."""
+    from cnn_explorer.engine.extra_layers import GlobalAvgPool2D, Softmax
+    from cnn_explorer.engine.graph import Graph, Node
+    from cnn_explorer.engine.layers import Activation, BatchNorm2D, Conv2D, Dense, Flatten
+    from cnn_explorer.engine.merge import Add
+
+    rng = np.random.default_rng(0)
+    nodes = [
+        Node("stem", Conv2D(3, 4, 3, padding=1, rng=rng), ("input",)),
+        Node("bn", BatchNorm2D(4), ("stem",)),
+        Node("relu", Activation("relu"), ("bn",)),
+        Node("conv", Conv2D(4, 4, 3, padding=1, rng=rng), ("relu",)),
+        Node("add", Add(), ("relu", "conv")),
+        Node("relu2", Activation("relu"), ("add",)),
+        Node("pool", GlobalAvgPool2D(), ("relu2",)),
+        Node("flat", Flatten(), ("pool",)),
+        Node("fc", Dense(4, classes, rng=rng), ("flat",)),
+    ]
+    if softmax:
+        nodes.append(Node("prob", Softmax(), ("fc",)))
+    graph = Graph(nodes)
+    bn = graph.node("bn").layer
+    bn.buffers["running_mean"][...] = [0.1, -0.2, 0.3, 0.0]
+    bn.buffers["running_var"][...] = [1.5, 0.5, 2.0, 1.0]
+    return graph
+
+
+@pytest.fixture
+def tiny_residual() -> Callable[..., object]:
+    """``tiny_residual(classes=2, softmax=False)`` -> a small residual engine Graph with a
+    BatchNorm (set running statistics) and a Dense classifier node "fc", for fine-tuning
+    and export tests; its preprocessing record is the ``tiny_preprocessing`` fixture."""
+    return _tiny_residual
+
+
+@pytest.fixture
+def tiny_preprocessing() -> dict:
+    """The ``Preprocessing.to_dict()`` record of ``tiny_residual`` (RGB 8×8, mean 0.5,
+    std 0.25, classes horizontal/vertical like ``make_bars``)."""
+    return dict(TINY_PREPROCESSING)

@@ -923,7 +923,9 @@ class Dense(Layer):
 class BatchNorm2D(Layer):
     """Per-channel batch normalisation (``nn.BatchNorm2d``): training uses the batch's mean
     and (biased) variance and updates running stats with the unbiased variance; inference
-    uses the running stats. ``gamma``/``beta`` are ``(C,)``."""
+    uses the running stats, and so does a frozen layer (``trainable=False``) in training:
+    freezing it for fine-tuning keeps it exactly as it was. ``gamma``/``beta`` are
+    ``(C,)``."""
 
     kind = "batch_norm"
 
@@ -964,6 +966,7 @@ class BatchNorm2D(Layer):
     def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
         xb = x if x.ndim == 4 else x[None]
         gamma, beta = self.params["gamma"], self.params["beta"]
+        training = training and self.trainable  # frozen: keeps its statistics (fine-tuning)
         with np.errstate(all="ignore"):
             if training:
                 mean = xb.mean(axis=(0, 2, 3))

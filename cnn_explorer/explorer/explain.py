@@ -16,6 +16,9 @@ import numpy as np
 from cnn_explorer.engine import geometry
 from cnn_explorer.explorer.specs import LayerSpec, build_layer
 
+ELEMENTWISE = ("act", "batchnorm", "dropout")
+"""Kinds computing each cell from the same cell of their input (shape unchanged)."""
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -44,7 +47,9 @@ def size_formula(spec: LayerSpec, in_shape: tuple[int, ...] | None) -> str:
         return ""
     win = window(spec)
     if win is None:
-        return "elementwise: shape unchanged" if spec.kind == "act" else "disabled: passes input"
+        if not spec.enabled:
+            return "disabled: passes input"
+        return "elementwise: shape unchanged" if spec.kind in ELEMENTWISE else ""
     t, b, left, r = win.padding
     h = geometry.explain_output_size(
         in_shape[1], win.kernel[0], win.stride[0], (t, b), win.dilation[0]
@@ -65,7 +70,10 @@ def size_formula(spec: LayerSpec, in_shape: tuple[int, ...] | None) -> str:
 
 
 def layer_param_count(spec: LayerSpec) -> int:
-    """Trainable parameters of the layer (conv: weights + biases; others: 0)."""
+    """Trainable parameters of the layer (conv: weights + biases; batch norm: γ and β per
+    channel; others: 0)."""
+    if spec.kind == "batchnorm":
+        return 2 * len(spec.config["gamma"])
     if spec.kind != "conv" or spec.weight is None:
         return 0
     o, c, kh, kw = spec.weight.shape
@@ -115,8 +123,8 @@ def param_counts(
 def filter_of(specs: Sequence[LayerSpec], sel: Selection) -> tuple[int, int] | None:
     """``(layer, filter)`` of the conv that made the selected cell's channel: the layer of
     the map itself, or the nearest conv before it through channel-wise layers
-    (activations, pools, disabled layers keep the channel index). None for the input or
-    when no conv made the channel."""
+    (activations, pools, batch norm, dropout, disabled layers keep the channel index).
+    None for the input or when no conv made the channel."""
     for i in range(sel.map_index - 1, -1, -1):
         spec = specs[i] if i < len(specs) else None
         if spec is None:
@@ -199,7 +207,7 @@ def _explain_one(
     except Exception as exc:  # an explanation must never take the window down
         return fmt(label, None, f": (no explanation: {exc})"), None
     prev = Selection(map_index - 1, sel.channel, sel.row, sel.col)
-    if spec.kind == "act":
+    if spec.kind in ELEMENTWISE:
         return text, prev if map_index - 1 > 0 else None
     winner = getattr(e, "winner", None)
     if spec.kind == "maxpool" and winner is not None and map_index - 1 > 0:

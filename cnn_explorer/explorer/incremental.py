@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnn_explorer.explorer.specs import LayerSpec, build_layer, build_network
+from cnn_explorer.explorer.specs import BATCHNORM_LISTS, LayerSpec, build_layer, build_network
 from cnn_explorer.explorer.stats import MapStats, map_stats, update_stats
 
 Region = tuple[int, int, int, int]
@@ -73,7 +73,7 @@ def forward_cost(
 # --------------------------------------------------------------------------- input cells
 def supports_cells(spec: LayerSpec) -> bool:
     """True when a region of this layer's output can be recomputed from a crop."""
-    if not spec.enabled or spec.kind in ("act", "maxpool", "avgpool"):
+    if not spec.enabled or spec.kind in ("act", "maxpool", "avgpool", "batchnorm", "dropout"):
         return True
     return spec.kind == "conv" and spec.config.get("padding_mode", "zeros") == "zeros"
 
@@ -179,9 +179,9 @@ def patch_filters(
     filters: list[int],
 ) -> tuple[list[np.ndarray], list[MapStats], int, np.ndarray | None]:
     """Recompute only output channels ``filters`` of conv ``index`` and carry them through
-    the channel-wise layers after it (activations, pools). Returns the patched maps and
-    stats, the index ``j`` of the first layer that still needs a full forward (a later
-    conv mixes all channels) or ``len(layers)``, and the old values of the patched
+    the channel-wise layers after it (activations, pools, batch norm, dropout). Returns the
+    patched maps and stats, the index ``j`` of the first layer that still needs a full
+    forward (a later conv mixes all channels) or ``len(layers)``, and the old values of the patched
     channels of ``maps[j]`` (that conv's input)."""
     maps, stats = list(prev), list(prev_stats)
     spec = layers[index]
@@ -203,10 +203,22 @@ def patch_filters(
             maps[j + 1], stats[j + 1] = maps[j], stats[j]
         else:
             with np.errstate(all="ignore"):
-                block = build_layer(s).forward(np.ascontiguousarray(maps[j][filters]))
+                layer = build_layer(_channels_of(s, filters))
+                block = layer.forward(np.ascontiguousarray(maps[j][filters]))
             old = _write_channels(maps, stats, j + 1, filters, block)
         j += 1
     return maps, stats, j, old
+
+
+def _channels_of(spec: LayerSpec, filters: list[int]) -> LayerSpec:
+    """``spec`` for channels ``filters`` of its input only: a batch norm keeps those
+    channels' values; every other channel-wise layer is the same for any channel count."""
+    if spec.kind != "batchnorm":
+        return spec
+    sub = spec.copy()
+    for key in BATCHNORM_LISTS:
+        sub.config[key] = [spec.config[key][f] for f in filters]
+    return sub
 
 
 def delta_through_conv(

@@ -12,10 +12,11 @@ anything is computed. A malformed, oversized or future-version file raises
 until the whole file has been validated. Qt-free.
 
 A project may also carry the Training tab's trained classifier (:class:`TrainedState`): its
-engine config (``network_to_state``) under ``"trained"`` in ``project.json``, its arrays as
-``trained/<layer>.<name>`` in ``arrays.npz``. The section is optional, so format version 1
-is unchanged: files without it load as before, and older readers ignore it. The Model
-tab's imported model is an optional section of the same kind (:mod:`.project_model`).
+engine config (``network_to_state``: a chain of layers, or a graph network's nodes) under
+``"trained"`` in ``project.json``, its arrays as ``trained/<layer or node>.<name>`` in
+``arrays.npz``. The section is optional, so format version 1 is unchanged: files without it
+load as before, and older readers ignore it. The Model tab's imported model is an optional
+section of the same kind (:mod:`.project_model`).
 
 The trained section may in turn carry the run's :class:`~cnn_explorer.engine.history.
 TrainingHistory` (loss and accuracy curves, the filter snapshot of every epoch, the last
@@ -44,13 +45,13 @@ from cnn_explorer.engine.archive import (
     open_archive,
 )
 from cnn_explorer.engine.history import TrainingHistory
-from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.serialize import (
+    Model,
     array_specs,
     atomic_write,
     check_classifier,
     load_state,
-    network_from_config,
+    model_from_config,
     network_to_state,
     write_npz,
 )
@@ -97,14 +98,16 @@ _DIRECTORY_SLACK = 1 << 16
 class TrainedState:
     """A trained classifier as everything needed to use it again.
 
-    ``network`` is the whole engine network (conv part and Flatten/Dense head);
+    ``network`` is the whole engine network (conv part and Flatten/Dense head), a chain
+    :class:`~cnn_explorer.engine.network.Network` or a
+    :class:`~cnn_explorer.engine.graph.Graph` (an imported model fine-tuned here);
     ``class_names[k]`` names output ``k``; ``input_shape`` ``(C, H, W)`` is the image size
     it was trained on (images are resized to it and scaled to [0, 1]; None if unknown);
     ``extra`` holds JSON-safe notes such as the dataset source; ``history`` how it was
     trained (None for a network loaded from a weights file, or an older project).
     """
 
-    network: Network
+    network: Model
     class_names: list[str]
     input_shape: tuple[int, int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -253,7 +256,7 @@ class _TrainedPlan:
     """The trained section after its JSON was validated: the network built from its
     description (initial values) and the arrays to read into it."""
 
-    network: Network
+    network: Model
     specs: dict[str, ArraySpec]
     entry: dict[str, Any]
     history: HistoryPlan | None = None
@@ -305,7 +308,7 @@ def _trained_plan(entry: object, name: str) -> _TrainedPlan | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("network"), dict):
         raise ProjectError(f"{where} section is damaged (no network description).")
     try:
-        network = network_from_config(entry["network"], "its description")
+        network = model_from_config(entry["network"], "its description")
     except FileFormatError as exc:
         raise ProjectError(f"{where} cannot be rebuilt: {exc}.") from None
     if not isinstance(entry.get("extra", {}), dict):

@@ -23,8 +23,13 @@ from cnn_explorer.engine.network import NO_INPUT, LayerStatus, Network
 from cnn_explorer.explorer import presets
 from cnn_explorer.limits import MAX_INPUT_SIDE
 
-LAYER_KINDS = ("conv", "act", "maxpool", "avgpool")
-"""Every kind of layer the explorer's stack can hold."""
+LAYER_KINDS = ("conv", "act", "maxpool", "avgpool", "batchnorm", "dropout")
+"""Every kind of layer the explorer's stack can hold. ``batchnorm`` and ``dropout`` come
+from trained networks and compute as in inference (the explorer never trains): batch
+normalisation with its running statistics, dropout as the identity."""
+
+BATCHNORM_LISTS = ("gamma", "beta", "mean", "var")
+"""A batchnorm spec's per-channel values: scale γ, shift β, running mean and variance."""
 
 ACTIVATIONS: dict[str, str] = {
     kind: ACTIVATION_LABELS[kind] for kind in ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
@@ -45,6 +50,8 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "act": ("fn", "slope"),
     "maxpool": ("size", "stride", "padding"),
     "avgpool": ("size", "stride", "padding"),
+    "batchnorm": ("eps", *BATCHNORM_LISTS),
+    "dropout": ("p",),
 }
 """The config fields of each layer kind (the property test edits every one of them)."""
 
@@ -58,6 +65,9 @@ class LayerSpec:
     "valid"), padding_mode, dilation [dh, dw], bias (bool), flip (true convolution).
     act config: fn (one of :data:`ACTIVATIONS`), slope.
     pool config: size [kh, kw], stride [sh, sw], padding (int).
+    batchnorm config: eps, and gamma, beta, mean, var (one number per channel each): in
+    inference ``y = (x − mean) / √(var + eps) · gamma + beta`` per channel.
+    dropout config: p (the training-time drop probability; the identity in inference).
     ``weight`` is ``(O, C, kh, kw)`` and ``bias`` ``(O,)`` for conv, else ``None``.
     """
 
@@ -88,6 +98,10 @@ class LayerSpec:
             return f"Conv2D {cin}→{c['filters']}, {kh}×{kw}"
         if self.kind == "act":
             return ACTIVATIONS.get(c["fn"], c["fn"])
+        if self.kind == "batchnorm":
+            return f"BatchNorm ({len(c['gamma'])} channels, inference)"
+        if self.kind == "dropout":
+            return f"Dropout {c['p']:g} (identity in inference)"
         kh, kw = c["size"]
         return f"{'Max' if self.kind == 'maxpool' else 'Avg'} pool {kh}×{kw}"
 
@@ -168,6 +182,26 @@ def pool_spec(kind: str = "maxpool", size: int = 2, stride: int = 2, padding: in
     return LayerSpec(
         kind, {"size": [size, size], "stride": [stride, stride], "padding": int(padding)}
     )
+
+
+def batchnorm_spec(
+    gamma: Sequence[float],
+    beta: Sequence[float],
+    mean: Sequence[float],
+    var: Sequence[float],
+    eps: float = 1e-5,
+) -> LayerSpec:
+    """A batch normalisation spec in inference mode (one value per channel in each list)."""
+    lists = {
+        k: [float(v) for v in vals]
+        for k, vals in zip(BATCHNORM_LISTS, (gamma, beta, mean, var), strict=True)
+    }
+    return LayerSpec("batchnorm", {"eps": float(eps), **lists})
+
+
+def dropout_spec(p: float = 0.5) -> LayerSpec:
+    """A dropout spec: the identity in the explorer (inference), ``p`` kept for display."""
+    return LayerSpec("dropout", {"p": float(p)})
 
 
 def worked_example_layers() -> list[LayerSpec]:
@@ -255,9 +289,28 @@ def build_layer(spec: LayerSpec) -> layers.Layer:
     elif spec.kind in ("maxpool", "avgpool"):
         pool = layers.MaxPool2D if spec.kind == "maxpool" else layers.AvgPool2D
         layer = pool(tuple(c["size"]), stride=tuple(c["stride"]), padding=int(c["padding"]))
+    elif spec.kind == "batchnorm":
+        layer = _batchnorm(c)
+    elif spec.kind == "dropout":
+        layer = layers.Dropout(float(c["p"]))
     else:
         raise ValueError(f"unknown layer kind {spec.kind!r}")
     layer.enabled = spec.enabled
+    return layer
+
+
+def _batchnorm(c: dict[str, Any]) -> layers.BatchNorm2D:
+    """The engine BatchNorm2D of a batchnorm config (float32 like a trained one)."""
+    values = [np.asarray(c[k], np.float32) for k in BATCHNORM_LISTS]
+    n = values[0].size
+    if n == 0 or any(v.ndim != 1 or v.size != n for v in values):
+        raise ValueError(
+            "batch normalisation needs one gamma, beta, mean and variance per channel "
+            f"(got {', '.join(str(np.size(v)) for v in values)})"
+        )
+    layer = layers.BatchNorm2D(n, eps=float(c["eps"]))
+    layer.params["gamma"][...], layer.params["beta"][...] = values[0], values[1]
+    layer.buffers["running_mean"][...], layer.buffers["running_var"][...] = values[2], values[3]
     return layer
 
 
@@ -338,9 +391,10 @@ def conformed_layers(layers_: Sequence[LayerSpec], in_shape: tuple[int, ...]) ->
 def specs_from_engine(layers_: Sequence[Any]) -> tuple[list[LayerSpec], str]:
     """Editable specs for the feature-extractor part of an engine network.
 
-    Conv, activation and pooling layers convert exactly; the stack stops at the first layer
-    the explorer cannot show as maps (Flatten, Dense, BatchNorm, …). Returns the specs and a
-    note naming what was left out ("" when everything converted).
+    Conv, activation, pooling, BatchNorm (its running statistics: inference mode) and
+    Dropout (the identity in inference) layers convert exactly; the stack stops at the
+    first layer the explorer cannot show as maps (Flatten, Dense, …). Returns the specs
+    and a note naming what was left out ("" when everything converted).
     """
     out: list[LayerSpec] = []
     for i, layer in enumerate(layers_):
@@ -397,4 +451,15 @@ def _spec_from_engine_layer(layer: Any) -> LayerSpec | None:
         spec.config["stride"] = [int(v) for v in layer.stride]
         spec.config["padding"] = int(ph)
         return spec
+    if isinstance(layer, layers.BatchNorm2D):
+        p, b = layer.params, layer.buffers
+        return batchnorm_spec(
+            p["gamma"].tolist(),
+            p["beta"].tolist(),
+            b["running_mean"].tolist(),
+            b["running_var"].tolist(),
+            float(layer.eps),
+        )
+    if isinstance(layer, layers.Dropout):
+        return dropout_spec(layer.p)
     return None

@@ -28,6 +28,7 @@ from cnn_explorer.engine.archive import ArraySpec, Dim
 from cnn_explorer.engine.history import TrainingHistory
 from cnn_explorer.explorer.specs import (
     ACTIVATIONS,
+    BATCHNORM_LISTS,
     LAYER_KINDS,
     LayerSpec,
     document_bytes,
@@ -114,6 +115,10 @@ def plan_layer(entry: object, name: str, index: int) -> LayerPlan:
         return LayerPlan(kind, _act_config(cfg, where), enabled, {})
     if kind in ("maxpool", "avgpool"):
         return LayerPlan(kind, _pool_config(cfg, where), enabled, {})
+    if kind == "batchnorm":
+        return LayerPlan(kind, _batchnorm_config(cfg, where), enabled, {})
+    if kind == "dropout":
+        return LayerPlan(kind, {"p": _fraction(cfg, "p", where)}, enabled, {})
     config = _conv_config(cfg, where)
     o, (kh, kw) = config["filters"], config["kernel"]
     weight = ArraySpec(
@@ -182,6 +187,45 @@ def _pool_config(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         "stride": _pair(cfg, "stride", 1, MAX_STRIDE, where),
         "padding": _int(cfg, "padding", 0, MAX_POOL_PADDING, where),
     }
+
+
+def _batchnorm_config(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    """eps in (0, 1]; gamma, beta, mean and var: one number per channel each (1 to
+    :data:`MAX_FILTERS`, the same count), var never negative."""
+    eps = cfg.get("eps", 1e-5)
+    if not _is_number(eps) or not math.isfinite(eps) or not 0 < eps <= 1:
+        raise ProjectError(
+            f"{where}: eps must be a number above 0 and at most 1, not {_show(eps)}."
+        )
+    out: dict[str, Any] = {"eps": float(eps)}
+    for key in BATCHNORM_LISTS:
+        values = _required(cfg, key, where)
+        if (
+            not isinstance(values, list)
+            or not 1 <= len(values) <= MAX_FILTERS
+            or not all(_is_number(v) for v in values)
+        ):
+            raise ProjectError(
+                f"{where}: {key} must be a list of 1 to {MAX_FILTERS} numbers (one per channel)."
+            )
+        out[key] = [float(v) for v in values]
+    if len({len(out[k]) for k in BATCHNORM_LISTS}) != 1:
+        raise ProjectError(f"{where}: gamma, beta, mean and var must have one value per channel.")
+    if any(v < 0 for v in out["var"]):
+        raise ProjectError(f"{where}: a variance (var) cannot be negative.")
+    return out
+
+
+def _fraction(cfg: dict[str, Any], key: str, where: str) -> float:
+    """A number in [0, 1)."""
+    value = cfg.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ProjectError(f"{where}: {key} must be a number from 0 up to (not including) 1.")
+    return float(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------- training history

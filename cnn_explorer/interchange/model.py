@@ -120,28 +120,40 @@ class Preprocessing:
             img = img[:, :, None]
         if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
             raise ModelFileError(f"an image must be (H, W) or (H, W, 3), not {image.shape}")
-        img = img[:, :, :3].astype(np.float32)
+        pixels = img[:, :, :3].astype(np.float32).transpose(2, 0, 1)[None]
+        return self._normalise(pixels)
+
+    def apply_batch(self, images: np.ndarray) -> np.ndarray:
+        """Images as the app's loaders give them, ``(N, 1|3, H, W)`` float in [0, 1] (RGB),
+        -> ``(N, C, H, W)`` float32 as the model expects them: the same maths as
+        :meth:`apply` on the 0–255 pixels (training on an image folder uses this)."""
+        x = np.asarray(images, np.float32)
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ModelFileError(f"images must be (N, 1|3, H, W), not {x.shape}")
+        return self._normalise(x * np.float32(255.0))
+
+    def _normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """``(N, 1|3, H, W)`` float32 RGB pixels in 0–255 -> ``(N, C, H, W)`` model input:
+        colour order, scale, mean and std (the one place this maths lives)."""
         c, h, w = self.input_shape
-        if img.shape[:2] != (h, w):
+        if pixels.shape[2:] != (h, w):
             raise ModelFileError(
-                f"the image is {img.shape[0]}×{img.shape[1]} but the model expects {h}×{w}"
+                f"the image is {pixels.shape[2]}×{pixels.shape[3]} but the model expects {h}×{w}"
             )
         if self.colour == "grey":
-            if img.shape[2] == 3:
-                img = img @ np.array([0.299, 0.587, 0.114], np.float32)
+            if pixels.shape[1] == 3:
+                grey = np.einsum("nchw,c->nhw", pixels, np.array([0.299, 0.587, 0.114], np.float32))
             else:
-                img = img[:, :, 0]
-            x = np.repeat(img[None], c, axis=0)
+                grey = pixels[:, 0]
+            x = np.repeat(grey[:, None], c, axis=1)
         else:
-            if img.shape[2] == 1:
-                img = np.repeat(img, 3, axis=2)
+            x = np.repeat(pixels, 3, axis=1) if pixels.shape[1] == 1 else pixels
             if self.colour == "bgr":
-                img = img[:, :, ::-1]
-            x = img.transpose(2, 0, 1)
-        mean = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)
-        std = np.asarray(self.std, np.float32).reshape(-1, 1, 1)
+                x = x[:, ::-1]
+        mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
         out = (x * np.float32(self.scale) - mean) / std
-        return np.ascontiguousarray(out[None], dtype=np.float32)
+        return np.ascontiguousarray(out, dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (lists, floats, strings)."""

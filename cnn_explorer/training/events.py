@@ -47,9 +47,12 @@ class TrainingEvent:
 
 
 def conv_filters(network: Any) -> list[tuple[str, np.ndarray]]:
-    """``[("layer 1 conv", weight copy)]`` for every conv layer."""
+    """``[("layer 1 conv", weight copy)]`` for every conv layer (a graph's conv nodes are
+    named: ``"layer 3 conv (layer1.0.conv1)"``)."""
+    nodes = getattr(network, "nodes", None)
+    names = [f" ({n.name})" for n in nodes] if nodes is not None else [""] * len(network.layers)
     return [
-        (f"layer {i + 1} conv", np.array(layer.params["weight"], copy=True))
+        (f"layer {i + 1} conv{names[i]}", np.array(layer.params["weight"], copy=True))
         for i, layer in enumerate(network.layers)
         if layer.kind == "conv"
     ]

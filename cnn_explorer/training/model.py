@@ -18,15 +18,24 @@ from typing import Any
 import numpy as np
 
 from cnn_explorer.engine.history import TrainingHistory
-from cnn_explorer.engine.network import Network
-from cnn_explorer.engine.serialize import save_network
+from cnn_explorer.engine.serialize import Model, output_count, save_network
 
 FILE_KEYS = ("class_names", "input_shape")
 """``extra`` keys a weights file or project stores beside the network itself."""
 
+PREPROCESSING_KEY = "preprocessing"
+"""``extra`` key of an imported model's preprocessing record (the JSON of
+``interchange.model.Preprocessing.to_dict``): how its pictures become its input. Saved with
+weights files and projects like any other note."""
 
-def _class_count(network: Network, input_shape: tuple[int, int, int] | None) -> int:
-    """How many classes ``network`` outputs (for images of ``input_shape`` when known)."""
+IMPORTED_KEY = "imported_from"
+"""``extra`` key naming the model file a network was imported from (fine-tuning defaults:
+everything frozen but the last layer)."""
+
+
+def _class_count(network: Model, input_shape: tuple[int, int, int] | None) -> int:
+    """How many classes ``network`` (a Network or a Graph) outputs (for images of
+    ``input_shape`` when known)."""
     if input_shape is not None:
         out = network.output_shape(input_shape)
         if len(out) != 1:
@@ -35,10 +44,10 @@ def _class_count(network: Network, input_shape: tuple[int, int, int] | None) -> 
                 "class: it has no classifier head"
             )
         return int(out[0])
-    weight = network.layers[-1].params.get("weight") if network.layers else None
-    if weight is None or weight.ndim != 2:
+    count = output_count(network)
+    if count is None:
         raise ValueError("the network does not end in a Dense classifier layer")
-    return int(weight.shape[0])
+    return int(count)
 
 
 def _shape3(value: Any) -> tuple[int, int, int] | None:
@@ -62,7 +71,7 @@ class TrainedModel:
     Raises ValueError when the names do not match the outputs: no code path can pair a
     network with another dataset's classes."""
 
-    network: Network
+    network: Model
     class_names: list[str]
     input_shape: tuple[int, int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -80,7 +89,7 @@ class TrainedModel:
     @classmethod
     def from_file(
         cls,
-        network: Network,
+        network: Model,
         extra: dict[str, Any],
         origin: str,
         history: TrainingHistory | None = None,
@@ -99,6 +108,38 @@ class TrainedModel:
             history = history if fits else replace(history, confusion=None)
         rest = {key: v for key, v in extra.items() if key not in FILE_KEYS}
         return cls(network, names, shape, rest, origin, history)
+
+    @property
+    def preprocessing(self) -> dict[str, Any] | None:
+        """The imported model's preprocessing record (see :data:`PREPROCESSING_KEY`), or
+        None for a network made here (its inputs are the loaders' images as they are)."""
+        record = self.extra.get(PREPROCESSING_KEY)
+        return record if isinstance(record, dict) else None
+
+    def preprocessing_record(self) -> dict[str, Any]:
+        """How pictures become this model's input, as a preprocessing record (what an
+        export writes beside the weights): an imported model's own record with this
+        model's class names, else the app's loaders' convention: pixels scaled to 0–1,
+        grey for one channel and RGB for three, no mean or std. ValueError when the input
+        shape is unknown (a weights file that did not record it)."""
+        if self.input_shape is None:
+            raise ValueError("the network's input size is unknown: train it on a dataset first")
+        own = self.preprocessing
+        base = (
+            dict(own)
+            if own is not None
+            else {
+                "colour": "grey" if self.input_shape[0] == 1 else "rgb",
+                "scale": 1 / 255,
+                "mean": [0.0],
+                "std": [1.0],
+            }
+        )
+        return {
+            **base,
+            "input_shape": list(self.input_shape),
+            "class_names": list(self.class_names),
+        }
 
     @property
     def source(self) -> str:
@@ -137,4 +178,11 @@ def save_path_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-__all__ = ["FILE_KEYS", "TrainedModel", "save_model", "save_path_problem"]
+__all__ = [
+    "FILE_KEYS",
+    "IMPORTED_KEY",
+    "PREPROCESSING_KEY",
+    "TrainedModel",
+    "save_model",
+    "save_path_problem",
+]

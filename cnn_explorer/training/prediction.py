@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_explorer.engine.network import Network
+from cnn_explorer.engine.graph import Graph
+from cnn_explorer.engine.serialize import Model
 
 
 @dataclass(frozen=True)
 class Prediction:
     """One image's result: ``maps`` every layer's output for the ``(1, C, H, W)`` batch
-    (``maps[0]`` the input, ``maps[-1]`` the ``(1, K)`` logits), ``probabilities`` ``(K,)``
+    (``maps[0]`` the input, ``maps[i + 1]`` the output of ``network.layers[i]``: a graph's
+    nodes in topological order; the last is the ``(1, K)`` logits), ``probabilities`` ``(K,)``
     float64, and ``ranking``: class indices from most to least likely, ties in class order,
     so the winner is ``ranking[0]`` and never appears again among the runners-up."""
 
@@ -54,13 +56,20 @@ def rank(probabilities: np.ndarray) -> np.ndarray:
     return np.argsort(-p, kind="stable")
 
 
-def predict(network: Network, image: np.ndarray) -> Prediction:
-    """Classify ``image`` ``(C, H, W)``: every map of one forward pass, probabilities and
-    ranking. Diverged weights give NaN probabilities, never a warning or a crash."""
+def predict(network: Model, image: np.ndarray) -> Prediction:
+    """Classify ``image`` ``(C, H, W)`` with a Network or a Graph: every map of one forward
+    pass, probabilities and ranking. Diverged weights give NaN probabilities, never a
+    warning or a crash."""
     x = np.asarray(image, np.float32)[None]
     with np.errstate(all="ignore"):
-        maps = network.forward(x)
-    probabilities = softmax(maps[-1][0])
+        if isinstance(network, Graph):
+            tensors = network.forward(x)
+            maps = list(tensors.values())
+            logits = tensors[network.output]
+        else:
+            maps = network.forward(x)
+            logits = maps[-1]
+    probabilities = softmax(logits[0])
     return Prediction(maps, probabilities, rank(probabilities))
 
 

@@ -20,21 +20,27 @@ the decoder only when called.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnn_explorer.engine.graph import Graph
 from cnn_explorer.engine.history import INITIAL_CAPTION, TrainingHistory
-from cnn_explorer.engine.network import Network
 from cnn_explorer.engine.optim import Optimizer
-from cnn_explorer.engine.serialize import load_network
+from cnn_explorer.engine.serialize import Model
+from cnn_explorer.engine.serialize import load_model as load_model_file
 from cnn_explorer.engine.training import Progress, StopFlag, evaluate
 from cnn_explorer.training.data import LabeledImages, Split, split_dataset, with_channels
 from cnn_explorer.training.events import TrainingEvent, conv_filters, training_events
-from cnn_explorer.training.model import TrainedModel, save_model
+from cnn_explorer.training.model import (
+    IMPORTED_KEY,
+    PREPROCESSING_KEY,
+    TrainedModel,
+    save_model,
+)
 from cnn_explorer.training.networks import (
     ARCH_LOADED,
     PREVIEW_CLASSES,
@@ -42,6 +48,7 @@ from cnn_explorer.training.networks import (
     Preview,
     apply_freeze,
     build_network,
+    describe_classifier,
     network_input,
     preview,
 )
@@ -53,6 +60,14 @@ from cnn_explorer.training.settings import (
     check,
     make_optimizer,
 )
+
+Prepare = Callable[[np.ndarray], np.ndarray]
+"""Images as loaded ``(N, 1|3, H, W)`` in [0, 1] -> the model's input ``(N, C, H, W)``."""
+Preprocessor = Callable[[Mapping[str, Any]], Prepare]
+"""Turns a preprocessing record (``TrainedModel.preprocessing``) into its :data:`Prepare`.
+The session is given one (the tab passes ``Preprocessing.from_dict(d).apply_batch`` from
+``cnn_explorer.interchange``, the one place that maths lives; ``training`` may not import
+``interchange``)."""
 
 # --------------------------------------------------------------------------------------
 # A run
@@ -67,13 +82,15 @@ class Run:
     :class:`~cnn_explorer.engine.history.TrainingHistory` recorded so far (filled by
     :meth:`TrainingSession.observe`; it starts with the initial filters)."""
 
-    network: Network
+    network: Model
     split: Split
     optimizer: Optimizer
     settings: RunSettings
     class_names: list[str]
     source: str
     note: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    """Notes the trained model keeps (an imported model's preprocessing and file name)."""
     last: Progress | None = None
     history: TrainingHistory = field(default_factory=TrainingHistory)
 
@@ -103,14 +120,14 @@ class Run:
             self.network, self.split, len(self.class_names), stop, extras, **kwargs
         )
 
-    def model(self, network: Network | None = None) -> TrainedModel:
+    def model(self, network: Model | None = None) -> TrainedModel:
         """The run's network (or a copy of it taken at an epoch end) as a model, with the
         history recorded so far."""
         return TrainedModel(
             self.network if network is None else network,
             list(self.class_names),
             self.input_shape,
-            {"source": self.source},
+            {**self.notes, "source": self.source},
             history=self.history.copy(),
         )
 
@@ -147,7 +164,8 @@ class Run:
 class TrainingSession:
     """Dataset, architecture inputs, trained model and runs; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, preprocessor: Preprocessor | None = None) -> None:
+        self.preprocessor = preprocessor
         self.data: LabeledImages | None = None
         self.choice: DatasetChoice | None = None
         self.summary = ""
@@ -197,8 +215,29 @@ class TrainingSession:
             raise ValueError(problem)
         assert self.data is not None and self.trained is not None
         assert self.trained.input_shape is not None
-        data = with_channels(self.data, self.trained.input_shape[0])
+        data = self._model_images(self.trained, self.data, self.trained.input_shape[0])
         return split_dataset(data, val_split, seed)
+
+    def _prepare(self, model: TrainedModel | None) -> Prepare | None:
+        """How images become ``model``'s input: its preprocessing (an imported model), or
+        None for a network made here (it reads the loaded images as they are)."""
+        record = model.preprocessing if model is not None else None
+        if record is None:
+            return None
+        if self.preprocessor is None:
+            raise ValueError("this model needs its preprocessing, which this session cannot apply")
+        return self.preprocessor(record)
+
+    def _model_images(
+        self, model: TrainedModel | None, data: LabeledImages, channels: int
+    ) -> LabeledImages:
+        """``data`` as ``model`` reads it: through its preprocessing when it has one, else
+        with the images adapted to ``channels``."""
+        prepare = self._prepare(model)
+        if prepare is None:
+            return with_channels(data, channels)
+        images = prepare(data.images)
+        return LabeledImages(images, data.labels, data.class_names, data.source, data.notes)
 
     # -- networks --------------------------------------------------------------------------
     def set_explorer_layers(self, layers: Sequence[Any] | None) -> None:
@@ -216,15 +255,48 @@ class TrainingSession:
             return loaded.input_shape, len(loaded.class_names)
         return PREVIEW_INPUT, PREVIEW_CLASSES
 
-    def build_network(self, settings: RunSettings) -> Network:
+    def build_network(self, settings: RunSettings) -> Model:
         """A fresh network for ``settings`` (ValueError with a sentence when impossible)."""
         shape, k = self._target(settings.arch)
         loaded = self.loaded.network if self.loaded is not None else None
-        return build_network(settings.arch, shape, k, settings.seed, self.explorer_layers, loaded)
+        return build_network(
+            settings.arch,
+            shape,
+            k,
+            settings.seed,
+            self.explorer_layers,
+            loaded,
+            new_head=settings.new_head,
+        )
+
+    def fine_tuning(self, settings: RunSettings) -> bool:
+        """True when ``settings`` train further a model imported from another tool (its
+        preview ticks every layer but the last to freeze by default)."""
+        loaded = self.loaded
+        return settings.arch == ARCH_LOADED and loaded is not None and IMPORTED_KEY in loaded.extra
+
+    def head_mismatch(self, settings: RunSettings) -> str | None:
+        """When the loaded model outputs another number of classes than the dataset in use
+        has and its classifier layer could be replaced: the question to ask the user
+        (``settings.new_head`` says yes). None otherwise."""
+        loaded, data = self.loaded, self.data
+        if settings.arch != ARCH_LOADED or loaded is None or data is None or settings.new_head:
+            return None
+        k = len(loaded.class_names)
+        layer = describe_classifier(loaded.network)
+        if k == data.num_classes or layer is None:
+            return None
+        return (
+            f"The model outputs {k} classes but this dataset has {data.num_classes}. "
+            f"Replace its classifier layer {layer} with a new one for these "
+            f"{data.num_classes} classes (trained from scratch; the other layers keep "
+            "their weights)?"
+        )
 
     def preview(self, settings: RunSettings) -> Preview:
         """Shapes, parameters and freezable layers of what ``settings`` would train."""
-        return preview(self.build_network(settings), self._target(settings.arch)[0])
+        shape = self._target(settings.arch)[0]
+        return preview(self.build_network(settings), shape, self.fine_tuning(settings))
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, settings: RunSettings) -> Run:
@@ -236,12 +308,19 @@ class TrainingSession:
             raise ValueError("load a dataset first")
         network = self.build_network(settings)
         apply_freeze(network, settings.frozen)
-        data = with_channels(self.data, network_input(network, self.data.input_shape)[0])
+        base = self.loaded if settings.arch == ARCH_LOADED else None
+        channels = network_input(network, self.data.input_shape)[0]
+        data = self._model_images(base, self.data, channels)
         parts = split_dataset(data, settings.val_split, settings.seed)
         optimizer = make_optimizer(settings.optimizer, settings.lr, settings.weight_decay)
         names = list(data.class_names)
         note = parts.note(settings.val_split)
-        self.run = Run(network, parts, optimizer, settings, names, data.source, note)
+        notes = {}
+        if base is not None:
+            notes = {k: base.extra[k] for k in (PREPROCESSING_KEY, IMPORTED_KEY) if k in base.extra}
+            if PREPROCESSING_KEY in notes:
+                notes[PREPROCESSING_KEY] = {**notes[PREPROCESSING_KEY], "class_names": names}
+        self.run = Run(network, parts, optimizer, settings, names, data.source, note, notes)
         return self.run
 
     def observe(self, event: TrainingEvent) -> bool:
@@ -262,7 +341,7 @@ class TrainingSession:
     # -- trained network in and out --------------------------------------------------------
     def adopt(
         self,
-        network: Network,
+        network: Model,
         extra: dict[str, Any],
         origin: str,
         history: TrainingHistory | None = None,
@@ -275,9 +354,41 @@ class TrainingSession:
         self.trained = model.copy()
         return f"Loaded {origin}: {len(network.layers)} layers, {len(model.class_names)} classes."
 
+    def adopt_imported(
+        self,
+        graph: Graph,
+        preprocessing: Mapping[str, Any],
+        origin: str,
+    ) -> str:
+        """Make a model imported from another tool (an engine graph and its preprocessing
+        record, ``Preprocessing.to_dict()``) the trained model and the "Loaded weights"
+        architecture, ready to fine-tune: its input shape and class names come from the
+        record (missing names become ``class 0``, …); a final Softmax is left out (training
+        and the probabilities shown work on logits). Returns the status sentence;
+        ValueError with a sentence when the model is not a classifier."""
+        record = dict(preprocessing)
+        shape = record.get("input_shape")
+        names = record.get("class_names") or []
+        network = graph.copy()
+        note = ""
+        last = network.node(network.output)
+        if last.layer.kind == "softmax" and len(last.inputs) == 1 and len(network.nodes) > 1:
+            kept = [n for n in network.nodes if n.name != last.name]
+            network = Graph(kept, last.inputs[0])
+            note = " Its final Softmax is left out: training works on logits."
+        extra = {
+            PREPROCESSING_KEY: record,
+            IMPORTED_KEY: origin,
+            "class_names": list(names),
+            "input_shape": list(shape) if shape is not None else None,
+        }
+        message = self.adopt(network, extra, origin)
+        return message + note + " Choose a dataset and the layers to freeze, then Start."
+
     def load_weights(self, path: str | os.PathLike[str]) -> str:
-        """Adopt a file written by :meth:`save_weights` or ``train --save``."""
-        network, extra = load_network(path)
+        """Adopt a file written by :meth:`save_weights` or ``train --save`` (a chain of
+        layers or a graph network)."""
+        network, extra = load_model_file(path)
         return self.adopt(network, extra, os.path.basename(path))
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
@@ -300,8 +411,10 @@ class TrainingSession:
             raise ValueError("train or load a network first")
         from cnn_explorer.training.image_folder import decode  # QtGui decodes files
 
-        image, _ = decode(Path(path), (shape[1], shape[2]), 3 if shape[0] == 3 else 1)
-        return image
+        prepare = self._prepare(self.trained)
+        channels = 3 if prepare is not None or shape[0] == 3 else 1
+        image, _ = decode(Path(path), (shape[1], shape[2]), channels)
+        return image if prepare is None else prepare(image[None])[0]
 
 
 __all__ = ["Run", "TrainingSession"]

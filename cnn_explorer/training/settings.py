@@ -66,7 +66,9 @@ class DatasetChoice:
 @dataclass(frozen=True)
 class RunSettings:
     """Everything a run is started with besides the data. ``frozen`` holds the indices of
-    layers training must leave alone; ``val_split`` the fraction of each class held out."""
+    layers training must leave alone; ``val_split`` the fraction of each class held out;
+    ``new_head`` replaces a loaded model's classifier layer when the dataset has another
+    number of classes (see ``networks.replace_classifier``)."""
 
     arch: str = ARCH_DEFAULT
     optimizer: str = DEFAULT_OPTIMIZER
@@ -78,6 +80,7 @@ class RunSettings:
     augment: bool = False
     val_split: float = DEFAULT_VAL_SPLIT
     frozen: frozenset[int] = frozenset()
+    new_head: bool = False
 
     def problems(self) -> list[tuple[str, str]]:
         """``(field, what is wrong)`` for every bad value (the command turns a field into

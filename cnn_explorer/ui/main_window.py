@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,11 +30,11 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.specs import worked_example_layers
 from cnn_explorer.limits import IMAGE_SUFFIXES
+from cnn_explorer.ui import window_settings
 from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
-from cnn_explorer.ui.explorer.input_model import DISPLAY_MODES
 from cnn_explorer.ui.explorer.kernel_editor import KernelEditor
 from cnn_explorer.ui.explorer.layer_stack import LayerStack
 from cnn_explorer.ui.explorer.sliding_window_view import SlidingWindowView, with_animate_button
@@ -43,6 +43,7 @@ from cnn_explorer.ui.files import PROJECT_FILTER, ProjectFiles
 from cnn_explorer.ui.images import ImageLoader
 from cnn_explorer.ui.model.loader import MODEL_FILTER, is_model_file
 from cnn_explorer.ui.model.tab import ModelTab
+from cnn_explorer.ui.network_actions import NetworkActions
 from cnn_explorer.ui.teaching import Teaching
 
 KEEPS_HISTORY = "You can still go back to it afterwards with Edit ▸ Undo."
@@ -73,6 +74,13 @@ class MainWindow(QMainWindow):
         self.files = ProjectFiles(self.doc, self._reporter, self.recent_menu, self)
         self.images = ImageLoader(self.doc, self._reporter, self)
         self.exporter = MapExporter(self.doc, self._reporter, self.maps.export_image, self)
+        self.networks = NetworkActions(
+            self._reporter,
+            self.show_training,
+            lambda: self.training,
+            self.model_tab.imported_model,
+            self,
+        )
         self._build_actions()
         self._build_status()
         self._connect()
@@ -91,7 +99,8 @@ class MainWindow(QMainWindow):
     @reporter.setter
     def reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        for part in (self.files, self.images, self.exporter, self.model_tab.loader):
+        parts = (self.files, self.images, self.exporter, self.model_tab.loader)
+        for part in (*parts, self.networks):
             part.reporter = reporter
 
     @property
@@ -152,9 +161,7 @@ class MainWindow(QMainWindow):
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.sliding_dock = self._dock("Sliding window", self.sliding, bottom, "slidingDock")
         self.sliding_dock.hide()
-        self._sliding_was_shown = False
         self.animate_button.clicked.connect(self.show_sliding_window)
-        self.tabs.currentChanged.connect(self._sliding_follows_tab)
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -175,6 +182,8 @@ class MainWindow(QMainWindow):
         menu.addAction(a)
         return a
 
+    # Long because it lists every menu entry in menu order, so the menus read top to bottom
+    # as the user sees them (the parts that own a whole submenu add it themselves).
     def _build_actions(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
@@ -195,6 +204,8 @@ class MainWindow(QMainWindow):
             "Import a trained model (ONNX) and explore it in the Model tab",
         )
         f.addMenu(self.recent_menu)
+        f.addSeparator()
+        self.networks.add_to(f)  # fine-tune the Model tab's model; export the trained one
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
         self._act(f, "Save &as…", self.files.save_as, QKeySequence.StandardKey.SaveAs)
@@ -262,15 +273,6 @@ class MainWindow(QMainWindow):
         )
         self.sliding.canvas.setFocus()
 
-    def _sliding_follows_tab(self, index: int) -> None:
-        """The sliding window hides with the other explorer docks on the Training tab."""
-        if index == 1 and self.sliding_dock.isVisible():
-            self._sliding_was_shown = True
-            self.sliding_dock.hide()
-        elif index != 1 and self._sliding_was_shown:
-            self._sliding_was_shown = False
-            self.sliding_dock.show()
-
     def _build_status(self) -> None:
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -287,6 +289,8 @@ class MainWindow(QMainWindow):
             w.message.connect(self.show_status)
         self.maps.hover_text.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.grid.image_requested.connect(self.images.open_dialog)
+        self.grid.display_changed.connect(self.maps.set_image_display)  # one "Show" setting
+        self.maps.set_image_display(self.grid.display)
         self.files.status.connect(self.show_status)
         self.files.name_changed.connect(self._update_title)
         self.files.open_requested.connect(self.open_path)
@@ -296,6 +300,7 @@ class MainWindow(QMainWindow):
         self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
+        self.networks.status.connect(self.show_status)
         self.images.busy_changed.connect(self._update_busy)
         self.images.loaded.connect(self._image_loaded)
         self.model_tab.status_changed.connect(self.show_status)
@@ -316,7 +321,7 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         explorer_docks = [self.grid_dock, self.kernel_dock, self.layers_dock, self.explain_dock]
-        explorer_docks.append(self.teaching.dock)
+        explorer_docks += [self.teaching.dock, self.sliding_dock]
         if index == 1:
             self._ensure_training()
         if index != 0:  # the explorer's docks belong to the feature-map tab
@@ -356,6 +361,10 @@ class MainWindow(QMainWindow):
                 break
             out.append(build_layer(spec))
         return out or None
+
+    def open_in_training(self, imported: Any) -> bool:
+        """Fine-tune an ImportedModel in the Training tab (see NetworkActions)."""
+        return self.networks.open_in_training(imported)
 
     def _trained_state(self) -> Any:
         return None if self.training is None else self.training.trained_state()  # type: ignore[attr-defined]
@@ -456,30 +465,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ settings
     def _restore_state(self) -> None:
-        s = QSettings()
-        geo = s.value("window/geometry")
-        state = s.value("window/state")
-        if geo is not None:
-            self.restoreGeometry(geo)  # type: ignore[arg-type]
-        if state is not None:
-            self.restoreState(state)  # type: ignore[arg-type]
-        mode = s.value("view/scale")
-        if isinstance(mode, str):
-            self.maps.set_scale_mode(mode)
-        shown = s.value("view/input_display")
-        if shown in DISPLAY_MODES:
-            self.grid.set_display(str(shown))
-        self.maps.restore_settings(s)
+        window_settings.restore(self)
 
     def save_window_state(self) -> None:
-        if not self.persist_settings:
-            return
-        s = QSettings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("view/scale", self.maps.scale_mode)
-        s.setValue("view/input_display", self.grid.display)
-        self.maps.save_settings(s)
+        if self.persist_settings:
+            window_settings.save(self)
 
     # ------------------------------------------------------------------ events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -504,4 +494,5 @@ class MainWindow(QMainWindow):
         self.doc.shutdown()
         self.images.shutdown()
         self.model_tab.shutdown()
+        self.networks.shutdown()
         event.accept()

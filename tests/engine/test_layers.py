@@ -414,3 +414,26 @@ def test_every_kind_is_registered() -> None:
     # Kinds from merge.py / extra_layers.py are covered by tests/engine/test_graph*.py.
     here = {cls for cls in LAYER_TYPES.values() if cls.__module__ == Layer.__module__}
     assert {type(layer) for layer in all_layers()} == here
+
+
+def test_a_frozen_batchnorm_keeps_its_statistics_while_the_rest_trains() -> None:
+    """Fine-tuning with a BatchNorm frozen: in training mode it normalises with its running
+    statistics (as in inference) and leaves them bit for bit, yet passes gradients on."""
+    rng = np.random.default_rng(0)
+    bn = BatchNorm2D(2)
+    bn.buffers["running_mean"][...] = [0.5, -1.0]
+    bn.buffers["running_var"][...] = [2.0, 0.25]
+    before = {k: v.copy() for k, v in bn.state_arrays().items()}
+    x = rng.normal(size=(4, 2, 3, 3)).astype(np.float32)
+    inference = bn.forward(x, training=False)
+    bn.trainable = False
+    out = bn.forward(x, training=True)
+    np.testing.assert_array_equal(out, inference)
+    for key, value in bn.state_arrays().items():
+        np.testing.assert_array_equal(value, before[key])
+    grad = bn.backward(np.ones_like(out))
+    inv = 1 / np.sqrt(np.array([2.0, 0.25], np.float32) + bn.eps)
+    np.testing.assert_allclose(grad, np.broadcast_to(inv[None, :, None, None], x.shape), rtol=1e-6)
+    bn.trainable = True
+    bn.forward(x, training=True)
+    assert not np.array_equal(bn.buffers["running_mean"], before["running_mean"])

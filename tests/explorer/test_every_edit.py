@@ -25,7 +25,9 @@ from cnn_explorer.explorer.specs import (
     CONFIG_KEYS,
     LAYER_KINDS,
     act_spec,
+    batchnorm_spec,
     conv_spec,
+    dropout_spec,
     pool_spec,
 )
 
@@ -69,6 +71,28 @@ FIELDS: dict[str, dict[str, Callable[[Rng], Any]]] = {
 FIELDS["avgpool"] = FIELDS["maxpool"]
 
 
+def _per_channel(rng: Rng, lo: float, hi: float) -> list[float]:
+    """One value per channel for 1 to 3 channels (another count than the layer's input
+    makes the layer invalid: that is an edit too)."""
+    return [float(np.round(rng.uniform(lo, hi), 3)) for _ in range(int(rng.integers(1, 4)))]
+
+
+FIELDS["batchnorm"] = {
+    "eps": lambda r: [1e-5, 1e-3, 0.5][int(r.integers(3))],
+    "gamma": lambda r: _per_channel(r, -2, 2),
+    "beta": lambda r: _per_channel(r, -1, 1),
+    "mean": lambda r: _per_channel(r, -1, 1),
+    "var": lambda r: _per_channel(r, 0, 3),
+}
+FIELDS["dropout"] = {"p": lambda r: float(np.round(r.random() * 0.9, 2))}
+
+
+def _batchnorm(rng: Rng, channels: int) -> Any:
+    return batchnorm_spec(
+        *(rng.uniform(lo, hi, channels).round(3) for lo, hi in ((-2, 2), (-1, 1), (-1, 1), (0, 3)))
+    )
+
+
 def _random_spec(m: Explorer, rng: Rng) -> Any:
     kind = LAYER_KINDS[int(rng.integers(len(LAYER_KINDS)))]
     if kind == "conv":
@@ -82,6 +106,10 @@ def _random_spec(m: Explorer, rng: Rng) -> Any:
         )
     if kind == "act":
         return act_spec(FIELDS["act"]["fn"](rng), 0.1)
+    if kind == "batchnorm":  # mostly the input's channel count (a conv may change it)
+        return _batchnorm(rng, m.input.shape[0] if rng.random() < 0.7 else int(rng.integers(1, 4)))
+    if kind == "dropout":
+        return dropout_spec(FIELDS["dropout"]["p"](rng))
     return pool_spec(kind, int(rng.integers(1, 3)), int(rng.integers(1, 3)))
 
 

@@ -458,3 +458,36 @@ def test_clicking_a_cell_shows_the_filter_that_made_its_channel(qtbot, window):
     assert window.kernel.filter_spin.value() == 2
     click_map_cell(qtbot, window, 0, 0, 0, 0)  # an input cell leaves the kernel as it is
     assert window.doc.selected_filter == 2
+
+
+def test_a_trained_network_with_batchnorm_and_dropout_opens_fully(qtbot, window):
+    from cnn_explorer.engine import layers as eng
+
+    bn = eng.BatchNorm2D(2)
+    bn.buffers["running_var"][...] = [2.0, 0.5]
+    trained = [
+        eng.Conv2D(1, 2, 3, padding=1, rng=0),
+        bn,
+        eng.Activation("relu"),
+        eng.Dropout(0.3),
+        eng.MaxPool2D(2),
+        eng.Flatten(),
+        eng.Dense(2 * 4 * 4, 3, rng=0),
+    ]
+    image = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
+    window.open_trained(trained, image)
+    settle(qtbot, window)
+    assert [s.kind for s in window.doc.layers] == ["conv", "batchnorm", "act", "dropout", "maxpool"]
+    from cnn_explorer.engine.network import Network
+
+    expected = Network(trained[:5]).forward(image[None])  # inference mode
+    for got, want in zip(window.doc.results.maps, expected, strict=True):
+        np.testing.assert_allclose(got, want[0], rtol=1e-6, atol=1e-6)
+    window.layers.list.setCurrentRow(1)
+    settle(qtbot, window)
+    form = window.layers.form
+    assert form.pages.currentWidget() is form.note_page
+    assert "inference mode" in form.note_page.text() and "<td>0.5</td>" in form.note_page.text()
+    window.layers.list.setCurrentRow(3)
+    settle(qtbot, window)
+    assert "identity" in form.note_page.text()

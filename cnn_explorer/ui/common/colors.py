@@ -180,6 +180,37 @@ def fmt_short(v: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
+DISPLAY_MODES = ("Auto", "Colour map", "Grey", "RGB")
+"""How an input (the grid, and 3-channel maps in the feature-map view) is coloured."""
+PICTURE_SIDE = 32
+"""A 1-channel input with a side above this is a picture: "Auto" shows it in grey."""
+
+
+def resolve_display(mode: str, shape: tuple[int, ...], is_input: bool = True) -> str:
+    """What a ``(C, H, W)`` map shows under the display ``mode``: "Colour map", "Grey" or
+    "RGB". "Auto" is the colour composite for a 3-channel input (a photo), grey for a
+    1-channel input too big for numbers, else the colour map — decided by shape alone, so
+    an edit never flips every colour. Feature maps (``is_input`` False) keep their colour
+    maps under "Auto"; "RGB" falls back to grey when there are not 3 channels."""
+    if mode not in DISPLAY_MODES:
+        raise ValueError(f"unknown display mode {mode!r}")
+    if mode == "RGB" and shape[0] != 3:
+        mode = "Grey"
+    if mode != "Auto":
+        return mode
+    if not is_input:
+        return "Colour map"
+    if shape[0] == 3:
+        return "RGB"
+    return "Grey" if max(shape[1:]) > PICTURE_SIDE else "Colour map"
+
+
+def picture_rgba(x: np.ndarray, mode: str, levels: tuple[float, float]) -> np.ndarray:
+    """``(H, W, 4)`` uint8 picture of ``(C, H, W)`` values under a resolved picture
+    ``mode`` ("RGB" or "Grey")."""
+    return composite_rgba(x, levels) if mode == "RGB" else grey_rgba(x, levels)
+
+
 LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 weights of red, green and blue in the luminance of a colour."""
 

@@ -72,6 +72,11 @@ class Reporter:
         )
         return {b.Save: "save", b.Discard: "discard"}.get(choice, "cancel")
 
+    def ask_yes_no(self, title: str, text: str) -> bool:
+        """True when the user answers Yes to ``text``."""
+        b = QMessageBox.StandardButton
+        return QMessageBox.question(self.parent, title, text, b.Yes | b.No, b.Yes) == b.Yes
+
     def open_path(self, title: str, filters: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self.parent, title, "", filters)
         return path or None
@@ -134,6 +139,8 @@ class RecordingReporter(Reporter):
     questions: list[str] = field(default_factory=list)
     """Every save-changes question asked, as the user would read it."""
     save_answer: str = "discard"
+    yes_answer: bool = True
+    """The answer to every yes/no question (each is recorded in ``questions``)."""
     next_open: str | None = None
     next_save: str | None = None
     next_folder: str | None = None
@@ -157,6 +164,10 @@ class RecordingReporter(Reporter):
     def ask_save_changes(self, before: str = "closing", note: str = "") -> str:
         self.questions.append(save_question(before, note))
         return self.save_answer
+
+    def ask_yes_no(self, title: str, text: str) -> bool:
+        self.questions.append(text)
+        return self.yes_answer
 
     def open_path(self, title: str, filters: str) -> str | None:
         return self.next_open

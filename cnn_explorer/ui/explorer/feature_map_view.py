@@ -10,7 +10,8 @@ Three levels of change, cheapest first:
   removes only the tiles that appeared or went (:meth:`MapScene.sync`).
 
 Items are positioned by hand in one scene of a fixed-size GraphicsView inside a
-QScrollArea (pixel = scene unit); colour bars are moved on scroll to stay in view.
+QScrollArea (pixel = scene unit); colour bars are moved on scroll to stay in view; tiles
+are drawn (their view boxes made) when in view, a few per turn (``map_drawing.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
@@ -30,6 +31,8 @@ from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.explorer.results import Results
 from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.explorer.map_composite import PICTURE_HINT, composite_mode
+from cnn_explorer.ui.explorer.map_drawing import TileDrawer, visible_scene_rect
 from cnn_explorer.ui.explorer.map_items import MapGroup, MapTile
 from cnn_explorer.ui.explorer.map_layout import (
     MARGIN,
@@ -47,6 +50,7 @@ from cnn_explorer.ui.explorer.map_toolbar import (
     SCALE_MODES,
     MapToolbar,
     has_cell,
+    hover_text,
     map_titles,
     missing_notes,
     set_combo,
@@ -69,6 +73,7 @@ class FeatureMapView(QWidget):
         self.channel_mode = CHANNEL_MODES[0]
         self.show_numbers = True
         self.fit_width = True
+        self.image_display = "Auto"  # the input's display (the grid's "Show")
         self.tile_px = 0  # set from the slider in _build_ui
         self.drawn_px = 0.0
         """Drawn size of the largest tiles after fitting to the width."""
@@ -79,10 +84,7 @@ class FeatureMapView(QWidget):
         self._titles: list[str] = []
         self._results: Results | None = None
         self._hovered: tuple[int, int, int, int] | None = None
-        self._text_colors = {
-            True: colors.lut_text_colors(True),
-            False: colors.lut_text_colors(False),
-        }
+        self._text_colors = {signed: colors.lut_text_colors(signed) for signed in (True, False)}
         self.zoom = 1.0
         """View ▸ Zoom factor: the scene is drawn this many times larger."""
         self._scene_size = (1, 1)
@@ -93,10 +95,13 @@ class FeatureMapView(QWidget):
         self.cell_clicked.connect(doc.select_cell)
         self._relayout_timer = QTimer(self)
         self._relayout_timer.setSingleShot(True)
-        self._relayout_timer.timeout.connect(self._maybe_relayout)
-        self.scroll.horizontalScrollBar().valueChanged.connect(self._flush_visible)
+        self._relayout_timer.timeout.connect(self._place)
+        self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self._scrolled())
         self.scroll.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.scroll.viewport().installEventFilter(self)
+        self._drawer = TileDrawer(
+            self._visible_scene_rect, self._all_tiles, self._apply_pending, self
+        )
         self.show_results(doc.results)
 
     # ------------------------------------------------------------------ widgets
@@ -158,11 +163,20 @@ class FeatureMapView(QWidget):
             if self._results is not None:
                 self.show_results(self._results)
 
+    def set_image_display(self, mode: str) -> None:
+        """Follow the input's display mode: 3-channel maps may be drawn as one picture
+        with their channels small beside it (see :func:`composite_mode`)."""
+        if mode not in colors.DISPLAY_MODES:
+            raise ValueError(f"unknown display mode {mode!r}")
+        if mode != self.image_display:
+            self.image_display = mode
+            if self._results is not None:
+                self.show_results(self._results)
+
     def set_tile_size(self, px: int) -> None:
         """Draw maps from 16×16 up ``px`` wide (smaller maps in proportion), now."""
-        self.size_slider.blockSignals(True)
-        self.size_slider.setValue(px)
-        self.size_slider.blockSignals(False)
+        with QSignalBlocker(self.size_slider):
+            self.size_slider.setValue(px)
         self.tile_px = self.size_slider.value()
         self._place()
 
@@ -216,50 +230,46 @@ class FeatureMapView(QWidget):
         self.numbers_changed.emit(on)
 
     def group(self, map_index: int) -> MapGroup | None:
-        for g in self._groups:
-            if g.map_index == map_index:
-                return g
-        return None
+        return next((g for g in self._groups if g.map_index == map_index), None)
+
+    def _fresh(self, t: MapTile | None) -> MapTile | None:
+        """``t`` brought up to date (drawn now if it was off screen)."""
+        if t is not None and t.pending is not None:
+            self._apply_pending(t)
+        return t
 
     def tile(self, map_index: int, channel: int) -> MapTile | None:
         """The items of one channel, brought up to date if it was off screen."""
         g = self.group(map_index)
-        if g is None or channel >= len(g.tiles):
-            return None
-        t = g.tiles[channel]
-        if t.pending is not None:
-            self._apply_pending(t)
-        return t
+        return None if g is None or channel >= len(g.tiles) else self._fresh(g.tiles[channel])
 
     def focus_tile(self, map_index: int) -> MapTile | None:
         """An overview's enlarged tile, brought up to date (None when there is none)."""
         g = self.group(map_index)
-        if g is None or g.focus is None:
-            return None
-        if g.focus.pending is not None:
-            self._apply_pending(g.focus)
-        return g.focus
+        return None if g is None else self._fresh(g.focus)
+
+    def picture_tile(self, map_index: int) -> MapTile | None:
+        """The picture of a 3-channel map, brought up to date (None when it has none)."""
+        g = self.group(map_index)
+        return None if g is None else self._fresh(g.composite)
 
     def shown_tiles(self) -> list[MapTile]:
         """Every tile on the scene (not collapsed), brought up to date — for tests."""
-        out = [t for g in self._groups for t in g.all_tiles() if not t.rect.isEmpty()]
-        for t in out:
-            if t.pending is not None:
-                self._apply_pending(t)
-        return out
+        return [self._fresh(t) for t in self._all_tiles() if not t.rect.isEmpty()]  # type: ignore[misc]
 
     def cell_text(self, map_index: int, channel: int, row: int, col: int) -> str:
         """The number drawn in a cell ("" when numbers are not drawn) — for tests."""
         t = self.tile(map_index, channel)
-        if t is None or t.numbers is None:
-            return ""
-        return t.numbers.text(row, col)
+        return "" if t is None or t.numbers is None else t.numbers.text(row, col)
 
     # ------------------------------------------------------------------ results
     def _structure_of(self, res: Results) -> tuple:
         shapes = tuple(tuple(m.shape) for m in res.maps)
         errs = tuple((s.error or "") for s in res.statuses)
-        return (shapes, errs, self.scale_mode, self.channel_mode)
+        return (shapes, errs, self.scale_mode, self.channel_mode, self._pictures(res))
+
+    def _pictures(self, res: Results) -> tuple[str | None, ...]:
+        return tuple(composite_mode(self.image_display, m, x.shape) for m, x in enumerate(res.maps))
 
     def show_results(self, res: Results) -> None:
         """Update the display: in place when the structure is unchanged, else rebuild."""
@@ -288,20 +298,26 @@ class FeatureMapView(QWidget):
         self.paint_count += 1
 
     def _overview_of(self, channels: int) -> bool:
-        if self.channel_mode == "Overview":
-            return channels > 1
-        return self.channel_mode == "Auto" and channels > OVERVIEW_CHANNELS
+        most = 1 if self.channel_mode == "Overview" else OVERVIEW_CHANNELS
+        return self.channel_mode != "All large" and channels > most
 
     def _rebuild(self, res: Results) -> None:
         """Bring the items in line with the current maps (adding or removing only the
         tiles that appeared or went), place them and show every value."""
         shapes = [(x.shape[0], x.shape[1], x.shape[2]) for x in res.maps]
-        overview = [self._overview_of(c) for c, _, _ in shapes]
-        self._groups = self._scene.sync(shapes, overview, self.scale_mode != "Per map")
-        for g, title, over in zip(self._groups, self._titles, overview, strict=True):
-            g.title.set_text(title, "overview · click a tile to enlarge it" if over else "")
+        pictures = self._pictures(res)
+        overview = [
+            self._overview_of(c) and p is None
+            for (c, _, _), p in zip(shapes, pictures, strict=True)
+        ]
+        with_bar = self.scale_mode != "Per map"
+        self._groups = self._scene.sync(shapes, overview, with_bar, list(pictures))
+        for g, title, over, pic in zip(self._groups, self._titles, overview, pictures, strict=True):
+            hint = "overview · click a tile to enlarge it" if over else ""
+            g.title.set_text(title, PICTURE_HINT.format(pic) if pic else hint)
         self._layout_key = ()
         self._place()
+        self._drawer.spend_turn()  # new tiles are made from the next turn on (this one published)
         self._update_values(res, 0)
 
     def _avail(self) -> int:
@@ -323,6 +339,7 @@ class FeatureMapView(QWidget):
                 g.title.natural_width(),
                 g.map_index in self._collapsed,
                 g.focus is not None,
+                g.composite is not None,
             )
             for g in self._groups
         ]
@@ -353,42 +370,31 @@ class FeatureMapView(QWidget):
         shown = self._visible_scene_rect()
 
         def show(t: MapTile) -> None:
-            if shown is None or shown.intersects(t.rect):
-                self._apply_pending(t)
+            if shown.intersects(t.rect):
+                self._drawer.show(t)
 
         push_values(self._groups, res, self.scale_mode, self._titles, show, first, channels)
 
-    def _visible_scene_rect(self) -> QRectF | None:
-        """The part of the scene inside the scroll viewport (plus a margin), or None when
-        the view is not on screen (then every tile is updated at once).
-
-        The view has a fixed size with :attr:`zoom` pixels per scene unit, so the scroll
-        bar values over the zoom are the scene coordinates of the viewport's corner."""
-        if not self.view.isVisible():
-            return None
-        vp, z = self.scroll.viewport(), self.zoom
-        x = self.scroll.horizontalScrollBar().value() / z
-        y = self.scroll.verticalScrollBar().value() / z
-        return QRectF(x - 32, y - 32, vp.width() / z + 64, vp.height() / z + 64)
+    def _visible_scene_rect(self) -> QRectF:
+        return visible_scene_rect(self.view, self.scroll, self.zoom)
 
     def _scrolled(self) -> None:
         self._scene.pin_bars(self.scroll.verticalScrollBar().value() / self.zoom)
-        self._flush_visible()
+        self._drawer.flush_visible()  # tiles that were off screen and are now in view
 
-    def _flush_visible(self) -> None:
-        """Show the latest values of tiles that were off screen and are now in view."""
-        shown = self._visible_scene_rect()
-        for g in self._groups:
-            for t in g.all_tiles():
-                if t.pending is not None and (shown is None or shown.intersects(t.rect)):
-                    self._apply_pending(t)
+    def _all_tiles(self) -> list[MapTile]:
+        return [t for g in self._groups for t in g.all_tiles()]
+
+    def finish_drawing(self) -> None:
+        """Draw every tile in view now, whatever it costs (screenshots)."""
+        self._drawer.finish()
 
     def eventFilter(self, obj: object, ev: object) -> bool:
         kind = ev.type()  # type: ignore[attr-defined]
         if kind == QEvent.Type.Show:
             self._place()  # the final width, at once (resizes wait for a pause)
         if kind in (QEvent.Type.Resize, QEvent.Type.Show):
-            self._flush_visible()
+            self._drawer.flush_visible()
         return False
 
     def _apply_pending(self, t: MapTile) -> None:
@@ -403,10 +409,7 @@ class FeatureMapView(QWidget):
         if where is None or not has_cell(maps, where):
             self.hover_label.setText(HOVER_HINT)
             return
-        m, ch, r, c = where
-        v = float(maps[m][ch, r, c])
-        name = "input" if m == 0 else f"layer {m}"
-        text = f"{name}[{ch},{r},{c}] = {v:.6g}"
+        text = hover_text(maps, where)
         self.hover_label.setText(text)
         self.hover_text.emit(text)
 
@@ -445,20 +448,24 @@ class FeatureMapView(QWidget):
                 t.highlight(sel, regions.get(g.map_index))
                 t.trace(traced.get((t.map_index, t.channel)))
 
+    def reveal_selection(self) -> None:
+        """Scroll the selected cell's tile into view (a selection made elsewhere)."""
+        sel = self.doc.selection
+        t = None if sel is None else self.tile(sel.map_index, sel.channel)
+        if t is not None and not t.rect.isEmpty():
+            c, z = t.rect.center(), self.zoom  # scene units → view pixels
+            half = int(t.rect.height() * z / 2) + 20
+            self.scroll.ensureVisible(int(c.x() * z), int(c.y() * z), 50, half)
+
     def traced_cell(self, map_index: int, channel: int = 0) -> tuple[int, int] | None:
         """The (row, col) marked as the source of the selected value (tests)."""
         t = self.tile(map_index, channel)
-        if t is None or not t.trace_box.isVisible():
-            return None
-        r = t.trace_box.rect()
-        return int(r.y()), int(r.x())
+        return None if t is None else t.traced_cell()
 
     def highlighted(self, map_index: int, channel: int = 0) -> np.ndarray | None:
         """Boolean mask of the lit cells of one map (None when nothing is lit) — for tests."""
         t = self.tile(map_index, channel)
-        if t is None or t.overlay is None or not t.overlay.isVisible():
-            return None
-        return np.asarray(t.overlay.image[..., 3] == 0)
+        return None if t is None else t.lit_mask()
 
     # ------------------------------------------------------------------ zoom
     def set_zoom(self, factor: float) -> None:
@@ -484,27 +491,6 @@ class FeatureMapView(QWidget):
         """Lay the maps out again for the current width (after a resize)."""
         self._layout_key = ()
         self._place()
-
-    def _maybe_relayout(self) -> None:
-        self._place()
-
-    def save_settings(self, s: QSettings) -> None:
-        """Remember the tile size, fitting and channel layout (not the scale: the window
-        stores that one)."""
-        s.setValue("view/tile_px", self.tile_px)
-        s.setValue("view/fit_width", "1" if self.fit_width else "0")
-        s.setValue("view/channels", self.channel_mode)
-
-    def restore_settings(self, s: QSettings) -> None:
-        px = s.value("view/tile_px")
-        if isinstance(px, (int, str)) and str(px).isdigit():
-            self.set_tile_size(int(px))
-        fit = s.value("view/fit_width")
-        if fit in ("0", "1"):
-            self.set_fit_width(fit == "1")
-        mode = s.value("view/channels")
-        if isinstance(mode, str):
-            self.set_channel_mode(mode)
 
     def export_image(self, map_index: int, channel: int) -> np.ndarray:
         """``(H, W, 3)`` uint8 colour rendering of a map as currently displayed."""

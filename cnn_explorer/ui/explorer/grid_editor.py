@@ -61,6 +61,8 @@ class GridEditor(QWidget):
 
     message = Signal(str)
     image_requested = Signal()
+    display_changed = Signal(str)
+    """The chosen display mode (the feature-map view colours 3-channel maps by it too)."""
 
     def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -274,7 +276,10 @@ class GridEditor(QWidget):
     # ------------------------------------------------------------------ zoom and follow
     def set_display(self, mode: str) -> None:
         """Colour the cells as ``mode`` (one of ``DISPLAY_MODES``; view state, no undo)."""
+        changed = mode != self.model.display
         self.model.set_display(mode)
+        if changed:
+            self.display_changed.emit(mode)
         if self.display_combo.currentText() != mode:
             with QSignalBlocker(self.display_combo):
                 self.display_combo.setCurrentText(mode)

@@ -18,7 +18,7 @@ from cnn_explorer.explorer.document import Document
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel, float32_problem
 
-IMAGE_GRID = 32
+IMAGE_GRID = colors.PICTURE_SIDE
 """Grids with a side above this open fitted to the panel (a picture) and, with one
 channel, show in grey under the "Auto" display."""
 MIN_NUMBER_PX = 18
@@ -27,7 +27,7 @@ image (one drawImage per repaint) instead of asking the model for every visible 
 colours; typing into a cell, selection, copy/paste and paint mode are unchanged."""
 FULL_NUMBER_PX = 40
 """Cells at least this wide show 3 significant digits, narrower ones at most ~4 characters."""
-DISPLAY_MODES = ("Auto", "Colour map", "Grey", "RGB")
+DISPLAY_MODES = colors.DISPLAY_MODES
 """How the input grid colours its cells (see :class:`InputModel`)."""
 _SPLIT = re.compile(r"[,\t; ]+")
 
@@ -100,15 +100,7 @@ class InputModel(NumberTableModel):
         composite for 3 channels, grey for a 1-channel grid too big for numbers — a
         picture — and the colour map otherwise; decided by shape alone, so an edit never
         flips the whole grid to other colours)."""
-        x = self.doc.input
-        mode = self.display
-        if mode == "RGB" and x.shape[0] != 3:
-            mode = "Grey"
-        if mode != "Auto":
-            return mode
-        if x.shape[0] == 3:
-            return "RGB"
-        return "Grey" if max(x.shape[1:]) > IMAGE_GRID else "Colour map"
+        return colors.resolve_display(self.display, self.doc.input.shape)
 
     def set_display(self, mode: str) -> None:
         """Show the cells as ``mode`` (one of :data:`DISPLAY_MODES`)."""
@@ -177,9 +169,7 @@ class InputModel(NumberTableModel):
         if mode == "Colour map":
             return colors.rgba(self._plane()[r0:r1, c0:c1], self._levels, self._signed)
         block = self.doc.input[:, r0:r1, c0:c1]
-        if mode == "RGB":
-            return colors.composite_rgba(block, self._picture_levels)
-        return colors.grey_rgba(block, self._picture_levels)
+        return colors.picture_rgba(block, mode, self._picture_levels)
 
     def pixels(self) -> np.ndarray:
         """``(H, W, 4)`` uint8 colours of every cell as shown (cached until the next

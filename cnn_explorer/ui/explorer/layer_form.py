@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -76,7 +76,12 @@ class LayerForm(QGroupBox):
         self.conv_page = self._build_conv()
         self.act_page = self._build_act()
         self.pool_page = self._build_pool()
-        for page in (self.empty_page, self.conv_page, self.act_page, self.pool_page):
+        self.note_page = QLabel()
+        """Batch norm and dropout (from a trained network): what they compute, read-only."""
+        self.note_page.setWordWrap(True)
+        self.note_page.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        pages = (self.empty_page, self.conv_page, self.act_page, self.pool_page, self.note_page)
+        for page in pages:
             self.pages.addWidget(page)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -204,6 +209,9 @@ class LayerForm(QGroupBox):
         blockers = [QSignalBlocker(w) for w in widgets]
         if spec.kind == "conv":
             self._show_conv(spec.config)
+        elif spec.kind in ("batchnorm", "dropout"):
+            self.note_page.setText(inference_note(spec))
+            self.pages.setCurrentWidget(self.note_page)
         elif spec.kind == "act":
             c = spec.config
             self.pages.setCurrentWidget(self.act_page)
@@ -236,6 +244,33 @@ class LayerForm(QGroupBox):
         self.c_pad_mode.setCurrentText(c.get("padding_mode", "zeros"))
         self.c_bias.setChecked(bool(c.get("bias", True)))
         self.c_flip.setChecked(bool(c.get("flip", False)))
+
+
+def inference_note(spec: LayerSpec) -> str:
+    """What a batch norm or dropout layer computes in the explorer (inference), with its
+    values: these layers come from a trained network and are shown, not edited."""
+    c = spec.config
+    if spec.kind == "dropout":
+        return (
+            f"Dropout (p = {c['p']:g}) is the identity here: every map passes through "
+            "unchanged, as when a trained network is used. Only during training does it zero "
+            f"each value with probability {c['p']:g} and scale the rest by 1/(1 − p)."
+        )
+    rows = "".join(
+        f"<tr><td>{k}</td><td>{g:.4g}</td><td>{b:.4g}</td><td>{m:.4g}</td><td>{v:.4g}</td></tr>"
+        for k, (g, b, m, v) in enumerate(
+            zip(c["gamma"], c["beta"], c["mean"], c["var"], strict=True)
+        )
+        if k < 16
+    )
+    more = len(c["gamma"]) - 16
+    return (
+        "Batch normalisation in inference mode: each channel's cells become "
+        f"(x − mean) / √(var + ε) · γ + β with the running statistics learned in training "
+        f"(ε = {c['eps']:g}); a cell's explanation shows its numbers."
+        "<table><tr><th>channel</th><th>γ</th><th>β</th><th>mean</th><th>var</th></tr>"
+        f"{rows}</table>" + (f"… and {more} more channels" if more > 0 else "")
+    )
 
 
 def _kids(page: QWidget) -> list[QWidget]:

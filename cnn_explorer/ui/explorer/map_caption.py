@@ -104,6 +104,7 @@ class TileCaption(QGraphicsItem):
         self._metrics = QFontMetricsF(self._font)
         self._text = ""
         self._compact = False
+        self._labels: list[str] = []
 
     @property
     def text(self) -> str:
@@ -129,10 +130,18 @@ class TileCaption(QGraphicsItem):
             self._stats, self._bar = s, bar
             self._relayout()
 
+    def set_labels(self, texts: list[str]) -> None:
+        """Say one of ``texts`` (most detailed first, the first that fits) instead of
+        statistics: a picture tile names what it shows."""
+        if (texts, None) != (self._labels, self._stats):
+            self._labels, self._stats, self._bar = texts, None, None
+            self._relayout()
+
     def _relayout(self) -> None:
         s = self._stats
         if s is None:
-            self._text = ""
+            fits = [t for t in self._labels if self._metrics.horizontalAdvance(t) <= self._w]
+            self._text = fits[0] if fits else ""
         elif self._bar is None:
             texts = caption_texts(s)[-2:] if self._compact else caption_texts(s)
             fits = [t for t in texts if self._metrics.horizontalAdvance(t) <= self._w]
@@ -160,12 +169,12 @@ class TileCaption(QGraphicsItem):
         return QRectF(0, 0, self._w, CAPTION_H)
 
     def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
-        if not self._text or self._stats is None:
+        if not self._text:
             return
         painter.setFont(self._font)
         painter.setPen(QColor(60, 60, 60))
         base = CAPTION_H - 4.0
-        if self._bar is None:
+        if self._bar is None or self._stats is None:
             painter.drawText(QPointF(0, base), self._text)
             return
         head, hi = self._text.split(" ▭ ")

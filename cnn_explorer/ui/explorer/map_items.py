@@ -44,6 +44,10 @@ FRAME_PEN = pg.mkPen(160, 160, 160)
 FOCUS_PEN = pg.mkPen(20, 20, 20, width=3)
 """The frame of an overview's small tile whose channel is shown enlarged."""
 
+COMPOSITE = -1
+"""The channel number of a tile that shows a 3-channel map as one picture: its hover
+reports this channel, a click selects channel 0."""
+
 HoverSlot = Callable[[tuple[int, int, int, int] | None], None]
 """Told ``(map, channel, row, col)`` under the mouse, or None when it leaves a map."""
 ClickSlot = Callable[[Selection], None]
@@ -130,23 +134,34 @@ class MapImage(pg.ImageItem):
         cell = self.cell_at(ev.pos())
         if cell is not None:
             ev.accept()
-            self._click(Selection(self.map_index, self.channel, *cell))
+            self._click(Selection(self.map_index, max(self.channel, 0), *cell))
+
+
+@dataclass
+class TileItems:
+    """The costly part of a tile (a ViewBox with its image and marks: 1–3 ms to build)."""
+
+    vb: pg.ViewBox
+    image: MapImage
+    outline: QGraphicsRectItem
+    cell_box: QGraphicsRectItem
+    trace_box: QGraphicsRectItem
 
 
 @dataclass
 class MapTile:
-    """The items of one displayed channel."""
+    """One displayed channel: a cheap record (caption, place, pending values) whose view
+    box and image are made when first needed — when it is drawn on screen or read — so
+    opening ~100 maps builds only the tiles in view (:attr:`made`)."""
 
     map_index: int
     channel: int
-    vb: pg.ViewBox
-    image: MapImage
     caption: TileCaption
-    overlay: pg.ImageItem | None
+    add: Callable[[QGraphicsItem], None]
+    """Puts an item in the scene (where the view box goes when it is made)."""
+    slots: tuple[HoverSlot | None, ClickSlot | None] = (None, None)
+    overlay: pg.ImageItem | None = None
     """Dims what lies outside a receptive field; made on first use (~0.4 ms a tile)."""
-    outline: QGraphicsRectItem
-    cell_box: QGraphicsRectItem
-    trace_box: QGraphicsRectItem
     numbers: NumbersItem | None = None
     signed: bool | None = None
     levels: tuple[float, float] = (0.0, 1.0)
@@ -160,7 +175,65 @@ class MapTile:
     """``(values, levels, signed, stats, own_bar, layer_title)`` not yet shown: the tile
     was off screen at the last update and is refreshed when it scrolls into view (or is
     read through ``tile``)."""
+    box: QRectF | None = None
+    """Where the map is drawn (None: hidden)."""
+    extent: tuple[int, int] = (1, 1)
+    """``(rows, cols)`` the view box shows."""
+    border: Any = field(default_factory=lambda: FRAME_PEN)
+    marks: tuple[Any, Any, Any] = (None, None, None)
+    """The last ``(selection, region, traced source)``, applied when the items are made."""
+    _items: TileItems | None = None
 
+    # ------------------------------------------------------------------ lazy items
+    @property
+    def made(self) -> bool:
+        """True once the view box and image exist."""
+        return self._items is not None
+
+    def items_now(self) -> TileItems:
+        """The view box and its items, made now if needed (set up as last told)."""
+        if self._items is None:
+            self._items = _make_items(self)
+            vb = self._items.vb
+            self.set_extent(*self.extent)
+            vb.setBorder(self.border)
+            self.place(self.box, self.caption.compact)
+            self.highlight(*self.marks[:2])
+            self.trace(self.marks[2])
+        return self._items
+
+    @property
+    def vb(self) -> pg.ViewBox:
+        return self.items_now().vb
+
+    @property
+    def image(self) -> MapImage:
+        return self.items_now().image
+
+    @property
+    def outline(self) -> QGraphicsRectItem:
+        return self.items_now().outline
+
+    @property
+    def cell_box(self) -> QGraphicsRectItem:
+        return self.items_now().cell_box
+
+    @property
+    def trace_box(self) -> QGraphicsRectItem:
+        return self.items_now().trace_box
+
+    def set_extent(self, rows: int, cols: int) -> None:
+        """Show ``rows × cols`` cells (the map's shape)."""
+        self.extent = (rows, cols)
+        if self._items is not None:
+            self._items.vb.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+
+    def set_border(self, pen: Any) -> None:
+        self.border = pen
+        if self._items is not None:
+            self._items.vb.setBorder(pen)
+
+    # ------------------------------------------------------------------ showing
     def flush(self, text_colors: dict[bool, list[QColor]], numbers_visible: bool) -> None:
         """Push the pending values to the items (image, numbers, caption, tooltip)."""
         a, levels, signed, stats, own_bar, title = self.pending  # type: ignore[misc]
@@ -176,22 +249,25 @@ class MapTile:
         if tip != self.caption.toolTip():
             self.caption.setToolTip(tip)
         on_map = tip if self.caption.compact else ""
-        if on_map != self.image.toolTip():
-            self.image.setToolTip(on_map)
+        if self._items is not None and on_map != self._items.image.toolTip():
+            self._items.image.setToolTip(on_map)
 
     def place(self, box: QRectF | None, compact: bool = False) -> None:
         """Draw the map in the scene rectangle ``box`` (its caption above, ``compact`` for
         an overview's small tile); None hides it."""
         shown = box is not None
-        if self.vb.isVisible() != shown:
-            self.vb.setVisible(shown)
+        self.box = box
+        if self.caption.isVisible() != shown:
             self.caption.setVisible(shown)
+        vb = None if self._items is None else self._items.vb
+        if vb is not None and vb.isVisible() != shown:
+            vb.setVisible(shown)
         if box is None:
             self.rect = QRectF()
             return
-        if self.vb.geometry() != box:
-            self.vb.setGeometry(box)
-            self.vb.updateMatrix()  # now, not at the next paint: cell sizes are read before
+        if vb is not None and vb.geometry() != box:
+            vb.setGeometry(box)
+            vb.updateMatrix()  # now, not at the next paint: cell sizes are read before
         self.caption.setPos(box.x(), box.y() - CAPTION_H)
         self.caption.set_width(max(box.width(), 24.0), compact)
         self._set_tip(self.caption.toolTip())
@@ -200,11 +276,12 @@ class MapTile:
     def set_channel(self, channel: int) -> None:
         """Show another channel of the same map (an overview's enlarged tile)."""
         self.channel = channel
-        self.image.channel = channel
+        if self._items is not None:
+            self._items.image.channel = channel
 
     def items(self) -> list[QGraphicsItem]:
         """The tile's top-level scene items (the rest are children of the view box)."""
-        return [self.caption, self.vb]
+        return [self.caption] if self._items is None else [self.caption, self._items.vb]
 
     def show_values(
         self,
@@ -240,7 +317,15 @@ class MapTile:
 
     def highlight(self, sel: Selection | None, region: Any) -> None:
         """Mark the selected cell and dim what lies outside the receptive field."""
-        here = sel is not None and (sel.map_index, sel.channel) == (self.map_index, self.channel)
+        self.marks = (sel, region, self.marks[2])
+        if self._items is None:
+            return  # applied when the items are made
+        picture = self.channel == COMPOSITE  # every channel at once
+        here = (
+            sel is not None
+            and sel.map_index == self.map_index
+            and (picture or sel.channel == self.channel)
+        )
         self.cell_box.setVisible(here)
         if sel is not None and here:
             self.cell_box.setRect(QRectF(sel.col, sel.row, 1, 1))
@@ -251,7 +336,7 @@ class MapTile:
             return
         h, w = region.shape
         chans = region.channels
-        used = chans is None or self.channel in set(int(v) for v in chans)
+        used = chans is None or picture or self.channel in set(int(v) for v in chans)
         mask = region.mask if used else np.zeros((h, w), bool)
         rgba = np.zeros((h, w, 4), np.uint8)
         rgba[..., 3] = np.where(mask, 0, 150 if max(h, w) <= NUMBERS_MAX else 105)
@@ -276,9 +361,26 @@ class MapTile:
 
     def trace(self, src: Selection | None) -> None:
         """Outline the cell the selected value came from (None: no outline)."""
+        self.marks = (*self.marks[:2], src)
+        if self._items is None:
+            return
         self.trace_box.setVisible(src is not None)
         if src is not None:
             self.trace_box.setRect(QRectF(src.col, src.row, 1, 1))
+
+    def traced_cell(self) -> tuple[int, int] | None:
+        """The (row, col) outlined as the source of the selected value (None: none)."""
+        if not self.trace_box.isVisible():
+            return None
+        r = self.trace_box.rect()
+        return int(r.y()), int(r.x())
+
+    def lit_mask(self) -> np.ndarray | None:
+        """Boolean mask of the cells in the receptive field (None when nothing is lit)."""
+        self.items_now()
+        if self.overlay is None or not self.overlay.isVisible():
+            return None
+        return np.asarray(self.overlay.image[..., 3] == 0)
 
     def export_rgb(self) -> np.ndarray:
         """``(H, W, 3)`` uint8 colour rendering of the map as currently displayed."""
@@ -302,6 +404,8 @@ class MapGroup:
     signed: bool | None = None
     levels: tuple[float, float] | None = None
     focus: MapTile | None = None
+    composite: MapTile | None = None
+    """A 3-channel map shown as one picture (its channels drawn small beside it)."""
 
     def set_focus(self, channel: int) -> None:
         """Enlarge ``channel`` (an overview) and frame its small tile."""
@@ -311,11 +415,11 @@ class MapGroup:
         self.focus.set_channel(channel)
         for ch, pen in ((old, FRAME_PEN), (channel, FOCUS_PEN)):
             if ch < len(self.tiles):
-                self.tiles[ch].vb.setBorder(pen)
+                self.tiles[ch].set_border(pen)
 
     def all_tiles(self) -> list[MapTile]:
-        """The channel tiles and the enlarged one (if any)."""
-        return [*self.tiles, self.focus] if self.focus is not None else list(self.tiles)
+        """The channel tiles, the enlarged one and the picture (if any)."""
+        return [*self.tiles, *(t for t in (self.focus, self.composite) if t is not None)]
 
 
 def make_tile(
@@ -323,18 +427,25 @@ def make_tile(
     where: tuple[int, int],
     hover: HoverSlot,
     click: ClickSlot,
+    kind: type[MapTile] = MapTile,
 ) -> MapTile:
-    """Create the (hidden until placed) items of channel ``where[1]`` of map ``where[0]``;
-    ``add`` puts items in the scene. :meth:`MapTile.place` puts them somewhere."""
+    """The (hidden until placed) tile of channel ``where[1]`` of map ``where[0]``; ``add``
+    puts items in the scene. :meth:`MapTile.place` puts it somewhere; its view box is
+    made when first needed."""
     m, ch = where
     caption = TileCaption()
     caption.setVisible(False)
     add(caption)
+    return kind(m, ch, caption, add, (hover, click))
+
+
+def _make_items(tile: MapTile) -> TileItems:
+    """The view box of ``tile`` with its image and marks, in the scene, hidden."""
     vb = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
-    vb.setBorder(FRAME_PEN)
+    vb.disableAutoRange()  # first: each item added would otherwise fit the range again
     vb.setVisible(False)
-    add(vb)
-    img = MapImage(m, ch, hover, click)
+    tile.add(vb)
+    img = MapImage(tile.map_index, tile.channel, *tile.slots)
     vb.addItem(img)
     outline = _box(pg.mkPen(255, 140, 0, width=3, cosmetic=True), 10)
     cell_box = _box(pg.mkPen(20, 20, 20, width=3, cosmetic=True), 11)
@@ -342,9 +453,7 @@ def make_tile(
     trace_box = _box(pg.mkPen(20, 20, 20, width=2, style=dash, cosmetic=True), 11)
     for item in (outline, cell_box, trace_box):
         vb.addItem(item)
-    vb.disableAutoRange()
-    tile = MapTile(m, ch, vb, img, caption, None, outline, cell_box, trace_box)
-    return tile
+    return TileItems(vb, img, outline, cell_box, trace_box)
 
 
 def _box(pen: Any, z: float) -> QGraphicsRectItem:

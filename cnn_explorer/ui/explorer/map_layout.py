@@ -50,6 +50,8 @@ THUMB_RATIO = 0.3
 THUMB_MIN = 40
 """…but never smaller than this (px)."""
 THUMB_GAP = 8
+PICTURE_THUMB_RATIO = 0.45
+"""The channels beside a 3-channel map drawn as a picture are this fraction of its size."""
 
 
 def map_side(h: int, w: int) -> int:
@@ -83,6 +85,9 @@ class SectionSpec:
     header_w: int
     collapsed: bool = False
     overview: bool = False
+    picture: bool = False
+    """A 3-channel map drawn as one picture, its channels small beside it (laid out
+    like an overview: the picture takes the enlarged tile's place)."""
 
 
 @dataclass
@@ -96,7 +101,7 @@ class SectionPlan:
     tiles: list[QRectF] = field(default_factory=list)
     """Map rectangle of each channel (its caption sits above it); empty when collapsed."""
     focus: QRectF | None = None
-    """The enlarged tile of an overview."""
+    """The enlarged tile of an overview (or the picture of a 3-channel map)."""
     bar: QRectF | None = None
     """The colour bar at its highest place; it slides down to ``bar_low`` while scrolling."""
     bar_low: float = 0.0
@@ -123,7 +128,7 @@ def fit_px(px: float, specs: list[SectionSpec], inner: float) -> float:
     every section, so maps of neighbouring sizes stay drawn at neighbouring sizes."""
     ref = 0
     for s in specs:
-        if s.collapsed or s.overview:
+        if s.collapsed or s.overview or s.picture:
             continue
         tw, _ = tile_size(s.h, s.w, px, inner)
         cell = max(tw, CAPTION_MIN) + GAP
@@ -166,7 +171,7 @@ def _overview(s: SectionSpec, px: float, inner: float) -> tuple[QRectF, list[QRe
     """An enlarged tile at the left and small tiles for every channel beside and below it."""
     tw, th = tile_size(s.h, s.w, px, inner)
     focus = QRectF(0, CAPTION_H, tw, th)
-    f = max(THUMB_MIN, px * THUMB_RATIO) / px
+    f = max(THUMB_MIN, px * (PICTURE_THUMB_RATIO if s.picture else THUMB_RATIO)) / px
     small = (max(4, int(tw * f)), max(4, int(th * f)))
     beside = tw + 2 * GAP
     room = inner - beside >= 2 * (small[0] + THUMB_GAP)
@@ -183,7 +188,7 @@ def plan_section(s: SectionSpec, px: float, inner: float, with_bar: bool) -> Sec
     plan = SectionPlan(0, 0, header_w, HEADER_H)
     if s.collapsed:
         return plan
-    if s.overview:
+    if s.overview or s.picture:
         plan.focus, plan.tiles = _overview(s, px, inner)
         rects = [*plan.tiles, plan.focus]
     else:
@@ -192,7 +197,7 @@ def plan_section(s: SectionSpec, px: float, inner: float, with_bar: bool) -> Sec
     body = QRectF()
     for r in rects:
         body = body.united(r.adjusted(0, -CAPTION_H, 0, 0))
-    plan.wide = any(r.y() > rects[0].y() for r in plan.tiles) or s.overview
+    plan.wide = any(r.y() > rects[0].y() for r in plan.tiles) or s.overview or s.picture
     plan.height = HEADER_H + body.height()
     plan.width = max(header_w, body.width())
     plan.tiles = [r.translated(0, HEADER_H) for r in plan.tiles]

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.ui.explorer.map_caption import HEADER_H, ColourBar, SectionHeader
+from cnn_explorer.ui.explorer.map_composite import CompositeTile
 from cnn_explorer.ui.explorer.map_items import (
+    COMPOSITE,
     FRAME_PEN,
     ClickSlot,
     HoverSlot,
@@ -57,7 +59,7 @@ class MapScene:
     # ------------------------------------------------------------------ items
     def _new_tile(self, m: int, ch: int, shape: Shape) -> MapTile:
         tile = make_tile(self.scene.addItem, (m, ch), *self._slots)
-        tile.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+        tile.set_extent(shape[1], shape[2])
         return tile
 
     def _drop_tile(self, tile: MapTile) -> None:
@@ -73,9 +75,16 @@ class MapScene:
         if g.cbar is not None:
             self.scene.removeItem(g.cbar)
 
-    def sync(self, shapes: list[Shape], overview: list[bool], with_bar: bool) -> list[MapGroup]:
+    def sync(
+        self,
+        shapes: list[Shape],
+        overview: list[bool],
+        with_bar: bool,
+        pictures: list[str | None] | None = None,
+    ) -> list[MapGroup]:
         """One group per map of ``shapes`` with one tile per channel (plus an enlarged
-        tile for maps shown as an ``overview``) and a colour bar when ``with_bar`` (an
+        tile for maps shown as an ``overview``, a picture tile for maps whose
+        ``pictures`` entry is "RGB" or "Grey") and a colour bar when ``with_bar`` (an
         unused one stays, hidden by :meth:`place`).
         Existing tiles are kept; new ones stay hidden until :meth:`place`."""
         for m in [m for m in self.groups if m >= len(shapes)]:
@@ -89,13 +98,14 @@ class MapScene:
             c = shape[0]
             if self._shapes.get(m, shape)[1:] != shape[1:]:
                 for t in g.all_tiles():
-                    t.vb.setRange(xRange=(0, shape[2]), yRange=(0, shape[1]), padding=0)
+                    t.set_extent(shape[1], shape[2])
             self._shapes[m] = shape
             while len(g.tiles) > c:
                 self._drop_tile(g.tiles.pop())
             while len(g.tiles) < c:
                 g.tiles.append(self._new_tile(m, len(g.tiles), shape))
             self._sync_focus(g, shape, overview[m])
+            self._sync_picture(g, shape, pictures[m] if pictures else None)
             if with_bar and g.cbar is None:  # kept, hidden, while the scale is per map
                 g.cbar = ColourBar()
                 self.scene.addItem(g.cbar)
@@ -108,11 +118,25 @@ class MapScene:
             g.set_focus(0)
         elif not overview and g.focus is not None:
             if g.focus.channel < len(g.tiles):
-                g.tiles[g.focus.channel].vb.setBorder(FRAME_PEN)
+                g.tiles[g.focus.channel].set_border(FRAME_PEN)
             self._drop_tile(g.focus)
             g.focus = None
         if g.focus is not None and g.focus.channel >= shape[0]:
             g.set_focus(0)
+
+    def _sync_picture(self, g: MapGroup, shape: Shape, mode: str | None) -> None:
+        if mode is not None and g.composite is None:
+            tile = make_tile(
+                self.scene.addItem, (g.map_index, COMPOSITE), *self._slots, CompositeTile
+            )
+            tile.set_extent(shape[1], shape[2])
+            g.composite = tile
+        elif mode is None and g.composite is not None:
+            self._drop_tile(g.composite)
+            g.composite = None
+        if isinstance(g.composite, CompositeTile) and g.composite.mode != mode:
+            g.composite.mode = mode or "RGB"
+            g.composite.levels = (0.0, 0.0)  # redrawn in the new mode at the next values
 
     # ------------------------------------------------------------------ placing
     def place(
@@ -130,11 +154,12 @@ class MapScene:
             g.title.setPos(plan.x, plan.y)
             g.title.set_width(min(float(g.title.natural_width()), plan.width))
             g.title.set_collapsed(not plan.tiles)
-            small = plan.focus is not None
+            small = plan.focus is not None and g.composite is None  # an overview's thumbs
             for ch, t in enumerate(g.tiles):
                 t.place(plan.tiles[ch] if plan.tiles else None, small)
-            if g.focus is not None:
-                g.focus.place(plan.focus if plan.tiles else None)
+            big = g.focus or g.composite
+            if big is not None:
+                big.place(plan.focus if plan.tiles else None)
             if g.cbar is not None:
                 g.cbar.setVisible(plan.bar is not None)
                 if plan.bar is not None:

@@ -168,9 +168,25 @@ def missing_notes(layers: Sequence[LayerSpec], res: Results) -> list[tuple[str, 
 
 
 def has_cell(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> bool:
-    """True when ``(map, channel, row, col)`` is a cell of ``maps`` (hover texts)."""
+    """True when ``(map, channel, row, col)`` is a cell of ``maps`` (hover texts; channel
+    −1 is the picture of a 3-channel map)."""
     m, ch, r, c = where
     if not 0 <= m < len(maps):
         return False
     n, h, w = maps[m].shape
+    if ch == -1:  # a 3-channel map's picture (map_composite.COMPOSITE)
+        return n == 3 and 0 <= r < h and 0 <= c < w
     return 0 <= ch < n and 0 <= r < h and 0 <= c < w
+
+
+def hover_text(maps: list[np.ndarray], where: tuple[int, int, int, int]) -> str:
+    """What the hover label says for ``(map, channel, row, col)`` (a cell of ``maps``):
+    its value, or the three values of a 3-channel map's picture (channel −1)."""
+    m, ch, r, c = where
+    name = "input" if m == 0 else f"layer {m}"
+    if ch == -1:
+        vals = " · ".join(
+            f"{n} {float(v):.6g}" for n, v in zip("RGB", maps[m][:3, r, c], strict=True)
+        )
+        return f"{name}[:,{r},{c}] = {vals}"
+    return f"{name}[{ch},{r},{c}] = {float(maps[m][ch, r, c]):.6g}"

@@ -14,6 +14,7 @@ from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.stats import MapStats, map_stats
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_caption import TileStats
+from cnn_explorer.ui.explorer.map_composite import CompositeTile
 from cnn_explorer.ui.explorer.map_items import MapGroup, MapTile
 
 Levels = tuple[tuple[float, float], bool]
@@ -74,7 +75,10 @@ def push_values(
         only = (channels or {}).get(m)
         title = titles[m] if m < len(titles) else ""
         for t in g.all_tiles():
-            set_pending(t, res, stats[m], (mode, (levels, signed)), title, only)
+            if isinstance(t, CompositeTile):
+                t.offer(res, stats[m], title, only)
+            else:
+                set_pending(t, res, stats[m], (mode, (levels, signed)), title, only)
             if t.pending is not None:
                 show(t)
         g.levels, g.signed = levels, signed

@@ -121,7 +121,11 @@ class TrainingControls(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll, 1)
         outer.addWidget(self._run_box())
-        self.setMinimumWidth(330)
+        # Wide enough for the settings beside the vertical scroll bar: they scroll down,
+        # never sideways (the horizontal bar is off, so they would be cut off instead).
+        beside_bar = self.scroll.verticalScrollBar().sizeHint().width()
+        need = column.minimumSizeHint().width() + beside_bar + 2 * self.scroll.frameWidth()
+        self.setMinimumWidth(min(400, max(330, need)))
         self.setMaximumWidth(400)
         self.source.currentIndexChanged.connect(self._source_changed)
         self._source_changed()
@@ -294,8 +298,9 @@ class TrainingControls(QWidget):
         self.data_label.setToolTip(text)
 
     def show_preview(self, preview: Preview | str) -> None:
-        """Show an architecture (keeping ticks on layers of the same description) or, as a
-        string, why it cannot be built."""
+        """Show an architecture (keeping ticks on layers of the same description; a new
+        model to fine-tune starts with its ``default_frozen`` ticked) or, as a string, why
+        it cannot be built."""
         if isinstance(preview, str):
             self.arch_label.setText(preview)
             self.arch_label.setStyleSheet(ERROR_STYLE)
@@ -303,8 +308,11 @@ class TrainingControls(QWidget):
             return
         self.arch_label.setStyleSheet("")
         self.arch_label.setText(preview.text())
-        rows = (self.freeze.item(i) for i in range(self.freeze.count()))
+        rows = [self.freeze.item(i) for i in range(self.freeze.count())]
         ticked = {item.text() for item in rows if item.checkState() == Qt.CheckState.Checked}
+        same = [item.text() for item in rows] == [text for _, text in preview.trainable]
+        if preview.default_frozen and not same:  # a model to fine-tune: its own defaults
+            ticked = {text for i, text in preview.trainable if i in preview.default_frozen}
         self.freeze.clear()
         for index, text in preview.trainable:
             item = QListWidgetItem(text)

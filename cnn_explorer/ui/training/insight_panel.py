@@ -60,6 +60,7 @@ class InsightPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.network: Any = None
+        self._why_not = ""  # why there is no network to explain although one is trained
         self.class_names: list[str] = []
         self.images = np.zeros((0, 1, 1, 1), np.float32)
         self.labels = np.zeros(0, np.int64)
@@ -130,9 +131,13 @@ class InsightPanel(QWidget):
         layout.addLayout(right, 1)
 
     # -- inputs ---------------------------------------------------------------------------
-    def set_network(self, network: Any, class_names: list[str]) -> None:
-        """The trained network (a copy the GUI thread owns) and its class names."""
+    def set_network(self, network: Any, class_names: list[str], why_not: str = "") -> None:
+        """The trained network (a copy the GUI thread owns) and its class names; None with
+        ``why_not`` when a trained network cannot be explained here (shown and said)."""
         self.network = network
+        self._why_not = why_not if network is None else ""
+        if self._why_not:
+            self._set_status(self._why_not)
         self.class_names = list(class_names)
         shapes = None
         if network is not None and len(self.images):
@@ -166,7 +171,7 @@ class InsightPanel(QWidget):
             self._set_status("A method is already running: cancel it first.", error=True)
             return False
         if self.network is None:
-            self._set_status("Train (or load) a network first.", error=True)
+            self._set_status(self._why_not or "Train (or load) a network first.", error=True)
             return False
         image = self.current_image()
         images = self.images if len(self.images) else None

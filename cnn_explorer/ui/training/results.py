@@ -24,6 +24,7 @@ from cnn_explorer.engine.history import TrainingHistory
 from cnn_explorer.engine.training import Progress
 from cnn_explorer.training.events import TrainingEvent, conv_filters
 from cnn_explorer.training.model import TrainedModel
+from cnn_explorer.training.networks import as_chain
 from cnn_explorer.training.session import Run
 from cnn_explorer.ui.training.confusion_matrix import ConfusionMatrixView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
@@ -104,7 +105,14 @@ class TrainingResults(QWidget):
         if model.history.confusion is not None:
             self.confusion.set_matrix(model.history.confusion, model.class_names)
         self.prediction.set_network(model.network, model.class_names)
-        self.insight.set_network(model.network, model.class_names)
+        self._explain(model)
+
+    def _explain(self, model: TrainedModel) -> None:
+        """Give the Insight tab the model when it is a chain of layers (its methods walk
+        one); a graph with branches is said to be out of its reach."""
+        chain = as_chain(model.network)
+        why = "" if chain is not None else GRAPH_INSIGHT
+        self.insight.set_network(chain, model.class_names, why)
 
     def _show_snapshots(self, history: TrainingHistory) -> None:
         """Give the filter grid the snapshots of ``history`` it does not have yet."""
@@ -123,7 +131,7 @@ class TrainingResults(QWidget):
                 panel.set_images(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64))
         self.filters.clear()
         self.prediction.set_network(model.network, model.class_names)
-        self.insight.set_network(model.network, model.class_names)
+        self._explain(model)
         history = model.history
         if history is not None and history.snapshots:
             self._show_snapshots(history)
@@ -155,6 +163,12 @@ class TrainingResults(QWidget):
             f"epoch {rec.epoch}/{rec.epochs} · batch {rec.batch}/{rec.batches_per_epoch} · "
             f"loss {rec.loss:.4f} · {left_text}"
         )
+
+
+GRAPH_INSIGHT = (
+    "Saliency, Grad-CAM and feature visualisation work on chains of layers; this network "
+    "has branches (a graph), so they are not available for it."
+)
 
 
 def trained_summary(history: TrainingHistory, origin: str) -> str:

@@ -18,16 +18,18 @@ redrawn by a timer (~7 Hz), not per record.
 
 Wiring (main window): ``tab = TrainingTab()``; ``tab.follow_explorer(doc, layers)`` where
 ``layers()`` returns engine copies of the explorer's valid layers; connect
-``tab.open_in_explorer(layers, image)``. The tab rebuilds its architecture preview only when
-the explorer's stack changes structure (not on a weight edit) and only while it is visible
-(else when next shown). It stops its threads itself when its window closes (and on
-``aboutToQuit``); ``tab.shutdown()`` does it explicitly.
+``tab.open_in_explorer(layers, image)``; a model imported from a file is handed over with
+``tab.open_in_training(imported)`` (fine-tune it on an image folder). The tab rebuilds its
+architecture preview only when the explorer's stack changes structure (not on a weight
+edit) and only while it is visible (else when next shown). It stops its threads itself
+when its window closes (and on ``aboutToQuit``); ``tab.shutdown()`` does it explicitly.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,15 +37,23 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, QTimer, Sig
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
 from cnn_explorer.explorer.project import TrainedState
+from cnn_explorer.interchange.model import ImportedModel, Preprocessing
 from cnn_explorer.training.data import Split
 from cnn_explorer.training.events import TrainingEvent
-from cnn_explorer.training.networks import ARCH_EXPLORER, ARCH_LOADED
-from cnn_explorer.training.session import TrainingSession
+from cnn_explorer.training.networks import ARCH_EXPLORER, ARCH_LOADED, as_chain
+from cnn_explorer.training.session import Prepare, TrainingSession
 from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.common.messages import Reporter
+from cnn_explorer.ui.network_export import ExportSource
 from cnn_explorer.ui.training.controls import TrainingControls, set_item_enabled
 from cnn_explorer.ui.training.datasets import DatasetLoading
 from cnn_explorer.ui.training.explorer_link import ExplorerDocument, ExplorerLink, ExplorerSource
 from cnn_explorer.ui.training.results import TrainingResults
+
+
+def preprocessor(record: Any) -> Prepare:
+    """The session's preprocessing: the interchange's one implementation of it."""
+    return Preprocessing.from_dict(record).apply_batch
 
 
 class TrainingTab(QWidget):
@@ -57,7 +67,8 @@ class TrainingTab(QWidget):
         self, parent: QWidget | None = None, explorer_layers: Sequence[Any] | None = None
     ) -> None:
         super().__init__(parent)
-        self.session = TrainingSession()
+        self.session = TrainingSession(preprocessor)
+        self.reporter = Reporter(self)  # tests swap in a RecordingReporter
         self.worker = TrainingWorker(self)
         self.controls = TrainingControls()
         self.datasets = DatasetLoading(self.controls, self.session)
@@ -184,6 +195,14 @@ class TrainingTab(QWidget):
             self._start_after_load = {"paused": paused}
             return self.load_dataset()
         settings = self.controls.run_settings()
+        question = self.session.head_mismatch(settings)
+        if question is not None:
+            if not self.reporter.ask_yes_no("A new classifier layer?", question):
+                self._set_status(
+                    "Not started: the model's classes do not match this dataset's.", error=True
+                )
+                return False
+            settings = replace(settings, new_head=True)
         if settings.arch == ARCH_EXPLORER:  # train the explorer's weights as they are now
             self.session.set_explorer_layers(self.explorer.layers())
         try:
@@ -234,6 +253,40 @@ class TrainingTab(QWidget):
     def load_weights(self, path: str) -> None:
         """Load a network saved by :meth:`save_weights` (or the train command's --save)."""
         self._show_adopted(self.session.load_weights(path))
+
+    def open_in_training(self, imported: ImportedModel) -> bool:
+        """Fine-tune a model imported from a file: it becomes the trained network and the
+        "Loaded weights" architecture, the dataset controls switch to its input size (RGB:
+        its preprocessing makes its colour), and every layer but the last is ticked to
+        freeze; a folder with another class count is offered a new classifier layer on
+        Start. False (and a message) while a run is alive or for a non-classifier."""
+        if self.worker.is_running():
+            self._set_status("Training is running: stop it before opening another model.", True)
+            return False
+        prep = imported.preprocessing
+        try:
+            message = self.session.adopt_imported(
+                imported.graph, prep.to_dict(), imported.source.name
+            )
+        except ValueError as exc:  # ShapeError included
+            self._set_status(f"Cannot fine-tune {imported.source.name}: {exc}", error=True)
+            return False
+        _, h, w = prep.input_shape
+        if h == w:
+            self.controls.image_size.setValue(h)
+        self.controls.color.setCurrentIndex(self.controls.color.findData(3))
+        self._show_adopted(message, clear_run=True)
+        return True
+
+    def export_source(self) -> ExportSource | None:
+        """A copy of the trained network, its input shape and preprocessing record, for
+        File ▸ Export network; None before one exists (ValueError: input size unknown)."""
+        model = self.session.trained
+        if model is None:
+            return None
+        record = model.preprocessing_record()
+        assert model.input_shape is not None  # preprocessing_record checked it
+        return ExportSource(model.network.copy(), model.input_shape, record)
 
     def trained_state(self) -> TrainedState | None:
         """The trained network (a copy) with *its own* class names and input shape, for a
@@ -374,8 +427,17 @@ class TrainingTab(QWidget):
         self.status_changed.emit(text)
 
     def _emit_open_in_explorer(self, image: np.ndarray) -> None:
-        if self.trained is not None:
-            self.open_in_explorer.emit(list(self.trained.copy().layers), image)
+        if self.trained is None:
+            return
+        chain = as_chain(self.trained.copy())
+        if chain is None:
+            self._set_status(
+                "This network has branches (a graph): the explorer shows chains of layers; "
+                "open the model file in the Model tab to see its maps.",
+                error=True,
+            )
+            return
+        self.open_in_explorer.emit(list(chain.layers), image)
 
     def _ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
