@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         )
         f.addMenu(self.recent_menu)
         f.addSeparator()
-        self.networks.add_to(f)  # fine-tune the Model tab's model; export the trained one
+        self.networks.add_to(f)  # fine-tune the Model tab's model; export it or the trained one
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
         self._act(f, "Save &as…", self.files.save_as, QKeySequence.StandardKey.SaveAs)
@@ -215,7 +215,6 @@ class MainWindow(QMainWindow):
             export = self.exporter.export_selected_dialog
             self._act(exp, f"As {fmt.upper()}…", lambda _c=False, x=fmt, e=export: e(x))
         self._act(f, "Export &all maps…", self.exporter.export_all_dialog)
-        f.addMenu(self.model_tab.exporter.menu)
         f.addSeparator()
         quit_action = self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         if not quit_action.shortcuts():  # Linux desktops have no standard Quit key

@@ -121,12 +121,6 @@ class ModelLoader(QObject):
             self.load_image(path, pre)
 
     # ------------------------------------------------------------------ jobs
-    def run_background(self, work: Callable[[], object], then: Callable[[object], None]) -> None:
-        """Run ``work`` on this loader's thread (one job at a time, counted in
-        :attr:`busy`) and hand its result, or the exception it raised, to ``then`` on the
-        GUI thread. The model exporter uses it too."""
-        self._start(work, then)
-
     def _start(self, work: Callable[[], object], then: Callable[[object], None]) -> None:
         job = _Job(work)
         job.signals.done.connect(lambda result, j=job: self._finish(j, result, then))

@@ -42,7 +42,6 @@ from cnn_explorer.ui.model.filters_view import FiltersView
 from cnn_explorer.ui.model.input_view import InputPicture
 from cnn_explorer.ui.model.loader import MODEL_FILTER, ModelLoader
 from cnn_explorer.ui.model.map_grid import MapGrid
-from cnn_explorer.ui.model.model_export import ModelExporter
 from cnn_explorer.ui.model.navigator import NodeNavigator, shape_text
 
 TOP_K = 5
@@ -64,7 +63,6 @@ class ModelTab(QWidget):
         super().__init__(parent)
         self.doc = GraphDocument(self)
         self.loader = ModelLoader(reporter, self)
-        self.exporter = ModelExporter(self.loader, self.imported_model, self)
         self.explanation_text = ""
         self._user_sized = False
         self._build()
@@ -151,7 +149,6 @@ class ModelTab(QWidget):
         self.loader.opened.connect(self.doc.set_model)
         self.loader.image_ready.connect(self.doc.set_image)
         self.loader.status.connect(self.status_changed)
-        self.exporter.status.connect(self.status_changed)
         self.loader.busy_changed.connect(self._busy)
         self.doc.busy_changed.connect(self._busy)
         self.doc.failed.connect(lambda text: self.status_changed.emit(text, True))
