@@ -64,10 +64,11 @@ def read_project_model(
             raise InputShapeNeededError(
                 f"{path.name}: the trained network does not record its input size"
             )
-        model = _model(path, Graph.from_network(t.network), shape, tuple(t.class_names))
+        net = t.network if isinstance(t.network, Graph) else Graph.from_network(t.network)
+        model = _model(path, net, shape, tuple(t.class_names))
     else:
-        net = build_network(project.layers)
-        model = _model(path, Graph.from_network(net), tuple(project.input.shape), ())
+        stack = Graph.from_network(build_network(project.layers))
+        model = _model(path, stack, tuple(project.input.shape), ())
     given = tuple(int(v) for v in input_shape) if input_shape else None
     if given is not None and given != model.preprocessing.input_shape:
         raise ModelFileError(

@@ -115,3 +115,15 @@ def test_part_of_a_model_file_and_a_bad_project_fail_with_one_line(tmp_path: Pat
 def test_without_a_project_reader_a_project_is_refused(plain: Path) -> None:
     with pytest.raises(ModelFileError, match="is a project"):
         load_model(plain)
+
+
+def test_a_fine_tuned_graph_runs_as_the_trained_network(tmp_path: Path) -> None:
+    """A model fine-tuned in the Training tab is a graph, not a chain."""
+    resnet = load_model(FIXTURES / "resnet.onnx", self_check=False)
+    path = tmp_path / "tuned.cnnx"
+    state = TrainedState(resnet.graph, ["a", "b", "c", "d"], (3, 24, 24))
+    save_project(str(path), X, worked_example_layers(), state)
+    tuned = read_project_model(path)
+    x = np.random.default_rng(2).random((2, 3, 24, 24), dtype=np.float32)
+    np.testing.assert_array_equal(tuned.graph(x), resnet.graph(x))
+    assert tuned.preprocessing.class_names == ("a", "b", "c", "d")
