@@ -4,7 +4,8 @@ model this app exported re-imports layer for layer.
 Opset 17 has no circular padding and no tanh-approximated GELU, so the exporter spells
 them out (:mod:`onnx_export_ops`); torch does the same for GELU. Matched exactly, each
 spelling is rewritten here into the one ONNX node that says it (``Pad`` with
-``mode="wrap"``, ``Gelu`` with ``approximate="tanh"``), which the converters then map to
+``mode="wrap"``, ``Gelu`` with ``approximate="tanh"``, ``Softplus`` with this importer's
+own ``beta`` and ``threshold`` attributes), which the converters then map to
 one engine layer (a circular pad in front of a Conv folds into its ``padding_mode``).
 Anything that only looks similar is left as it is and converted node by node (or
 refused, naming the op).
@@ -47,6 +48,7 @@ class _Graph:
         self, nodes: list[onnx.NodeProto], consts: Mapping[str, np.ndarray], outputs: set[str]
     ):
         self.nodes = nodes
+        self.outputs = outputs
         self.consts: dict[str, np.ndarray] = dict(consts)
         for n in nodes:
             if n.op_type == "Constant" and n.output:
@@ -317,12 +319,89 @@ def _rewrite_gelu(nodes: list[onnx.NodeProto], g: _Graph, out: Rewritten) -> lis
     return result
 
 
+# -- Softplus with beta and threshold -----------------------------------------------------------
+
+
+def _scalar_of(g: _Graph, name: str) -> float | None:
+    v = g.consts.get(name)
+    return float(v.ravel()[0]) if v is not None and v.size == 1 and v.dtype.kind == "f" else None
+
+
+def _softplus_at(g: _Graph, sp: onnx.NodeProto) -> tuple[str, float, float, list[onnx.NodeProto]]:
+    """``(x, beta, threshold, pattern nodes with the final one last)`` around ``sp``:
+    ``Softplus(β·x)/β``, and ``Where(β·x > threshold, x, …)`` (torch's rule), each part
+    optional. A plain Softplus gives ``(x, 1, 20, [sp])``."""
+    bx = sp.input[0]
+    x, beta, parts = bx, 1.0, [sp]
+    mul = g.producer.get(bx)
+    if mul is not None and mul.op_type == "Mul" and len(mul.input) == 2:
+        k = next((i for i in (0, 1) if _scalar_of(g, mul.input[i]) is not None), None)
+        readers = {r.op_type for r in g.consumers.get(bx, [])}
+        if k is not None and readers <= {"Softplus", "Greater"} and bx not in g.outputs:
+            beta, x = _scalar_of(g, mul.input[k]) or 1.0, mul.input[1 - k]
+            parts.insert(0, mul)
+    out = sp.output[0]
+    div = _single_reader(g, out, "Div")
+    if beta != 1.0:
+        if div is None or div.input[0] != out or _scalar_of(g, div.input[1]) != beta:
+            x, beta, parts = bx, 1.0, [sp]  # a Mul before a plain Softplus: not β
+        else:
+            parts.append(div)
+            out = div.output[0]
+    where = _single_reader(g, out, "Where")
+    if where is not None and list(where.input[1:]) == [x, out]:
+        greater = g.made_by(where.input[0], "Greater")
+        thr = None if greater is None else _scalar_of(g, greater.input[1])
+        only_ours = parts[0].op_type != "Mul" or g.uses[bx] == 2  # Softplus and Greater
+        if greater is not None and greater.input[0] == bx and thr is not None and only_ours:
+            return x, beta, thr, [*parts, greater, where]
+    if parts[0].op_type == "Mul" and g.uses[bx] != 1:
+        return bx, 1.0, 20.0, [sp]  # β·x read by something else
+    return x, beta, 20.0, parts
+
+
+def _rewrite_softplus(
+    nodes: list[onnx.NodeProto], g: _Graph, out: Rewritten
+) -> list[onnx.NodeProto]:
+    """``Softplus(β·x)/β`` (torch's and our export of β ≠ 1) and our ``Where`` for a
+    threshold below 20 become one ``Softplus`` carrying ``beta`` and ``threshold`` (an
+    attribute pair only this importer reads)."""
+    replaced: dict[int, onnx.NodeProto | None] = {}
+    for sp in nodes:
+        if sp.op_type != "Softplus" or id(sp) in replaced:
+            continue
+        x, beta, thr, parts = _softplus_at(g, sp)
+        if len(parts) == 1:
+            continue
+        final = parts[-1]
+        name = final.name or final.output[0]
+        node = helper.make_node(
+            "Softplus", [x], [final.output[0]], name=name, beta=beta, threshold=thr
+        )
+        for p in parts:
+            replaced[id(p)] = node if p is final else None
+            if p is not final:
+                out.entries.append(
+                    ReportEntry(p.name or p.output[0], p.op_type, "transformed", "part of Softplus")
+                )
+        out.notes.append(
+            f"{name}: {len(parts)} nodes read as one Softplus (beta {beta:g}, threshold {thr:g})"
+        )
+    result = []
+    for n in nodes:
+        if id(n) not in replaced:
+            result.append(n)
+        elif replaced[id(n)] is not None:
+            result.append(replaced[id(n)])  # type: ignore[arg-type]
+    return result
+
+
 def rewrite(
     nodes: Iterable[onnx.NodeProto], consts: Mapping[str, np.ndarray], outputs: Iterable[str]
 ) -> Rewritten:
     """``nodes`` with the known multi-node spellings rewritten (topological order kept)."""
     out = Rewritten(list(nodes))
-    for step in (_rewrite_circular, _rewrite_gelu):
+    for step in (_rewrite_circular, _rewrite_gelu, _rewrite_softplus):
         g = _Graph(out.nodes, consts, set(outputs))
         out.nodes = step(out.nodes, g, out)
     return out
