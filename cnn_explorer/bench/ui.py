@@ -29,7 +29,11 @@ the first conv of the worked example and of the 28×28 scene, then ≥ 50 steps 
 selection and so repaints the maps and the explanation too). Each is timed from the step
 until its events are processed, the repaints Qt scheduled included.
 
-Targets (p95): worked example ≤ 16 ms; animation step ≤ 16 ms;
+Compare-mode edit (rows ``compare_worked``, ``compare_mnist``): compare mode entered on
+the worked example and on the 28×28 scene, then ≥ 50 edits of a kernel weight of B's first
+conv, each timed until B's results are published and the A | B | B − A view has repainted.
+
+Targets (p95): worked example ≤ 16 ms; animation step ≤ 16 ms; compare-mode edit ≤ 16 ms;
 28×28 conv(8)-ReLU-pool-conv(16)-ReLU-pool ≤ 16 ms; 256×256 RGB with 3 conv(8)+ReLU
 ≤ 16 ms; 512×512 with 32 maps of 512² ≤ 33 ms; cold start ≤ 1.5 s.
 ``max512`` and the blocks are reported without a target.
@@ -57,10 +61,14 @@ TARGETS_MS: dict[str, float | None] = {
     "photo32": 16.0,
     "anim_worked": 16.0,
     "anim_mnist": 16.0,
+    "compare_worked": 16.0,
+    "compare_mnist": 16.0,
     "cold_start": 1500.0,
 }
 #: Animation rows → the scene whose first conv the sliding window animates.
 ANIMATION_SCENES = {"anim_worked": "worked", "anim_mnist": "mnist"}
+#: Compare-mode rows → the scene whose B (compare mode's edited copy) is edited.
+COMPARE_SCENES = {"compare_worked": "worked", "compare_mnist": "mnist"}
 #: Scenes whose edits are fixed (cycled in this order) instead of ``--edit``'s.
 SCENE_EDITS = {"max512": ("weights", "resize")}
 HEAVY_EDITS = 8  # at most this many edits (plus one warm-up) in the scenes of SCENE_EDITS
@@ -203,10 +211,11 @@ def measure_scene(
 ) -> SceneResult:
     """Latencies (ms) of ``edits`` edits in scene ``name`` and the worst GUI-thread block.
 
-    ``what`` is "input" (a grid cell) or "weight" (a kernel weight of the first conv
-    layer, which recomputes every later map); scenes of :data:`SCENE_EDITS` cycle their
-    own edits. ``full_repaint`` additionally forces a synchronous repaint of the whole
-    visible feature-map view and input grid (a pessimistic bound)."""
+    ``what`` is "input" (a grid cell), "weight" (a kernel weight of the first conv
+    layer, which recomputes every later map) or "compare" (compare mode on, the same
+    weight edit made to B); scenes of :data:`SCENE_EDITS` cycle their own edits.
+    ``full_repaint`` additionally forces a synchronous repaint of the whole visible map
+    view and input grid (a pessimistic bound)."""
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
@@ -214,7 +223,7 @@ def measure_scene(
 
     app = QApplication.instance() or QApplication([])
     x, layers = _scenes()[name]()
-    kinds = SCENE_EDITS.get(name, (what,))
+    kinds = SCENE_EDITS.get(name, ("weight",) if what == "compare" else (what,))
     warmup = 1 if name in SCENE_EDITS else 3
     win = MainWindow(restore_state=False)
     win.resize(1440, 900)
@@ -234,11 +243,17 @@ def measure_scene(
     open_block = opening.stop()
     win.maps.relayout()
     app.processEvents()
+    shown = win.maps.view
+    if what == "compare":  # edits go to B; the compare view repaints
+        win.compare.toggle_action.trigger()
+        doc = win.compare.b
+        shown = win.compare.view.view
+        app.processEvents()
     rng = np.random.default_rng(1)
     times = []
     made = []
     painted = _PaintCounter()
-    win.maps.view.viewport().installEventFilter(painted)
+    shown.viewport().installEventFilter(painted)
     wait = QEventLoop.ProcessEventsFlag.WaitForMoreEvents
     heartbeat = Heartbeat()
     heartbeat.start()
@@ -256,7 +271,7 @@ def measure_scene(
         app.sendPostedEvents()
         app.processEvents()
         if full_repaint:
-            win.maps.view.viewport().repaint()
+            shown.viewport().repaint()
             win.grid.table.viewport().repaint()
         dt = (time.perf_counter() - t0) * 1000
         if i >= warmup:
@@ -272,7 +287,7 @@ def measure_scene(
     worst = heartbeat.stop()
     if painted.count < edits:
         print(f"warning: {name}: the map view repainted {painted.count} times for {edits} edits")
-    doc.undo_stack.setClean()
+    win.doc.undo_stack.setClean()
     win.close()
     return SceneResult(times, worst, heartbeat.worst_during, made, open_block)
 
@@ -382,15 +397,18 @@ def main(argv: list[str] | None = None) -> int:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    names = args.scene or [*_scenes(), *ANIMATION_SCENES]
+    names = args.scene or [*_scenes(), *ANIMATION_SCENES, *COMPARE_SCENES]
     print(
-        f"{'scene':<12}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'target':>9}  ok"
+        f"{'scene':<16}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'target':>9}  ok"
         f"{'worst block ms':>16}  {'during':<12}{'open block ms':>15}  edits"
     )
     ok_all = True
     for name in names:
         if name in ANIMATION_SCENES:
             r = measure_animation(name, QUICK_EDITS if args.quick else args.edits)
+        elif name in COMPARE_SCENES:
+            edits = QUICK_EDITS if args.quick else args.edits
+            r = measure_scene(COMPARE_SCENES[name], edits, args.full_repaint, "compare")
         else:
             r = measure_scene(
                 name, _edit_count(name, args.edits, args.quick), args.full_repaint, args.edit
@@ -406,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = "—" if target is None else f"{target:.0f}"
         kinds = "/".join(dict.fromkeys(r.edits))
         print(
-            f"{name:<12}{p50:9.1f}{p95:9.1f}{mx:9.1f}{shown:>9}  {verdict:<3}"
+            f"{name:<16}{p50:9.1f}{p95:9.1f}{mx:9.1f}{shown:>9}  {verdict:<3}"
             f"{r.worst_block_ms:15.1f}  {r.worst_during:<12}{r.open_block_ms:15.1f}"
             f"  {len(r.times)} {kinds}",
             flush=True,
@@ -420,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = cs <= target
             ok_all &= ok
             verdict = "yes" if ok else "NO"
-        print(f"{'cold_start':<12}{cs:9.0f}{'':>9}{'':>9}{target:9.0f}  {verdict}")
+        print(f"{'cold_start':<16}{cs:9.0f}{'':>9}{'':>9}{target:9.0f}  {verdict}")
     print(
         f"worst block = longest gap between beats of a {HEARTBEAT_MS} ms timer on the GUI "
         "thread during the scene's edits (warm-up included, #0 is the first) until its "

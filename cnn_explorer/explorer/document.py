@@ -20,6 +20,7 @@ from PySide6.QtGui import QUndoStack
 
 from cnn_explorer.explorer import edits
 from cnn_explorer.explorer.commands import EditCommand
+from cnn_explorer.explorer.compare import follow_input
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Change, Explorer
 from cnn_explorer.explorer.results import ForwardJob, Results
@@ -143,6 +144,13 @@ class Document(QObject):
     def apply_document(self, x: np.ndarray, layers: list[LayerSpec]) -> None:
         """Replace everything without an undo step (opening a project clears the history)."""
         self._announce(self.model.apply_document(x, layers))
+
+    def follow_input(self, other: Document, region: Any = None) -> None:
+        """Take ``other``'s input without an undo step: compare mode's B follows every
+        input edit of A (``region``: the cells that changed, when known)."""
+        change = follow_input(self.model, other.model, region)
+        if change is not None:
+            self._announce(change)
 
     # ------------------------------------------------------------------ intents (undoable)
     # Each builds its edits in the Qt-free model (see edits.py) and pushes them.

@@ -39,6 +39,9 @@ PANEL_HELP: dict[str, str] = {
     "arithmetic in the Explanation panel and its receptive field in every earlier map.",
     "Explanation": "The arithmetic of the clicked cell with the real numbers, traced back "
     "through activations and pools; copy it as plain text or LaTeX.",
+    "Compare": "Compare mode: the document (A), an edited copy (B) and their difference "
+    "B − A for every layer. The Layers and Kernel panels edit B; click a cell in any column "
+    "to select it in all three.",
     "Lesson": "The guided lesson: each step sets the app up, says what to look at and asks "
     "a question you answer by touching the app.",
 }

@@ -32,6 +32,7 @@ from cnn_explorer.explorer.specs import worked_example_layers
 from cnn_explorer.limits import IMAGE_SUFFIXES
 from cnn_explorer.ui import window_settings
 from cnn_explorer.ui.common.messages import IMAGE_FILTER, ImageOptions, Reporter
+from cnn_explorer.ui.explorer.compare_mode import CompareMode, undo_group
 from cnn_explorer.ui.explorer.explanation_panel import ExplanationPanel
 from cnn_explorer.ui.explorer.feature_map_view import SCALE_MODES, FeatureMapView
 from cnn_explorer.ui.explorer.grid_editor import GridEditor
@@ -221,9 +222,9 @@ class MainWindow(QMainWindow):
             quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         e = mb.addMenu("&Edit")
-        self.undo_action = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action = undo_group(self).createUndoAction(self, "&Undo")  # B's in compare
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts(QKeySequence.StandardKey.Redo)
         e.addAction(self.undo_action)
         e.addAction(self.redo_action)
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
         self._act(h, "&About", self._about)
         # The lesson dock, View ▸ Zoom, Help ▸ Lesson / Keyboard shortcuts / What is this?
         self.teaching = Teaching(self, v, h, KEEPS_HISTORY)
+        self.compare = CompareMode.for_window(self, v)  # View ▸ Compare A | B; B − A
 
     def _about(self) -> None:
         self.reporter.info(
@@ -323,7 +325,7 @@ class MainWindow(QMainWindow):
         explorer_docks += [self.teaching.dock, self.sliding_dock]
         if index == 1:
             self._ensure_training()
-        if index != 0:  # the explorer's docks belong to the feature-map tab
+        if index != 0 and self.tabs.widget(index) is not self.compare.view:  # maps' docks
             self._hidden_docks = self._hidden_docks or [d for d in explorer_docks if d.isVisible()]
             for d in self._hidden_docks:
                 d.hide()
@@ -491,6 +493,7 @@ class MainWindow(QMainWindow):
         if self.training is not None:
             self.training.shutdown()  # type: ignore[attr-defined]
         self.doc.shutdown()
+        self.compare.shutdown()
         self.images.shutdown()
         self.model_tab.shutdown()
         self.networks.shutdown()

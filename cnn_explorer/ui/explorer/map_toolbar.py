@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QAction, QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -120,11 +121,20 @@ class MapToolbar(QWidget):
         bottom.addWidget(self.size_label)
         bottom.addWidget(self.fit_check)
         bottom.addWidget(self.hover_label, 2)
+        self._top = top
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 2)
         lay.setSpacing(2)
         lay.addLayout(top)
         lay.addLayout(bottom)
+
+    def add_button(self, action: QAction) -> QToolButton:
+        """A button for ``action`` at the right end of the first row (e.g. Compare)."""
+        btn = QToolButton()
+        btn.setDefaultAction(action)
+        btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self._top.addWidget(btn)
+        return btn
 
     def show_size(self, px: float) -> None:
         """Show the drawn size of the largest tiles (≈ when fitting moved it)."""
