@@ -1,6 +1,7 @@
 """Command line entry point: ``cnn-explorer [FILE] [--screenshot OUT.png]``,
 ``cnn-explorer train DATA_DIR [...]``, ``cnn-explorer run MODEL INPUT [...]`` and
-``cnn-explorer export MODEL --to OUT.onnx|OUT.py``.
+``cnn-explorer export MODEL --to OUT.onnx|OUT.py`` (MODEL may be a ``.cnnx`` project:
+:mod:`cnn_explorer.project_models` reads it for the two commands).
 
 Without ``--screenshot`` it opens the window (on FILE, a project or an image, or on the
 built-in worked example). With ``--screenshot`` it renders the main window to a PNG and
@@ -67,21 +68,29 @@ def _pair(text: str, sep: str = "x") -> tuple[int, int]:
     return int(a), int(b)
 
 
+def _subcommand(name: str, argv: list[str]) -> int:
+    """The headless commands; ``run`` and ``export`` read projects too (the reader lives
+    above both the command lines' package and the project files': see project_models)."""
+    if name == "train":
+        from cnn_explorer.training.cli import main as train_main
+
+        return train_main(argv)
+    from cnn_explorer.project_models import read_project_model
+
+    if name == "run":
+        from cnn_explorer.interchange.cli import main as run_main
+
+        return run_main(argv, project_reader=read_project_model)
+    from cnn_explorer.interchange.export_cli import main as export_main
+
+    return export_main(argv, project_reader=read_project_model)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app (or ``cnn-explorer train|run|export ...`` headless); returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:
-        from cnn_explorer.training.cli import main as train_main
-
-        return train_main(argv[1:])
-    if argv[:1] == ["run"]:
-        from cnn_explorer.interchange.cli import main as run_main
-
-        return run_main(argv[1:])
-    if argv[:1] == ["export"]:
-        from cnn_explorer.interchange.export_cli import main as export_main
-
-        return export_main(argv[1:])
+    if argv[:1] in (["train"], ["run"], ["export"]):
+        return _subcommand(argv[0], argv[1:])
     args = parse_args(argv)
     headless = args.screenshot or args.quit_after_show
     if headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -1,5 +1,9 @@
 """``cnn-explorer run MODEL INPUT``: run an imported model on one image or a batch.
 
+MODEL is any file :func:`~cnn_explorer.interchange.load.load_model` reads, or a project
+(``.cnnx``: ``--part`` picks its trained network, imported model or explorer stack) when
+the caller passes a project reader (``app`` does).
+
 INPUT is an image (PNG, JPEG, BMP, GIF: resized to the model's input size and
 preprocessed as the model's :class:`~cnn_explorer.interchange.model.Preprocessing` says,
 each part overridable with ``--grey/--rgb/--bgr``, ``--scale``, ``--mean``, ``--std``) or
@@ -24,7 +28,7 @@ import numpy as np
 
 from cnn_explorer.engine import save_npz_atomic
 from cnn_explorer.interchange.files import check_regular_file, mb
-from cnn_explorer.interchange.load import load_model
+from cnn_explorer.interchange.load import PROJECT_PARTS, ProjectReader, load_model
 from cnn_explorer.interchange.model import (
     OUTPUT_KEY,
     ImportedModel,
@@ -48,7 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a model file (ONNX) on an image or a .npy array and print its top "
         "classes; optionally save every intermediate map.",
     )
-    p.add_argument("model", metavar="MODEL", help="model file (.onnx, .keras, .h5)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model file (.onnx, .keras, .h5, .safetensors, .pt, .pth, .npz) or project (.cnnx)",
+    )
+    p.add_argument(
+        "--part",
+        choices=PROJECT_PARTS,
+        help="which network of a project: trained, model (imported) or explorer (the layer "
+        "stack); default: the first it holds",
+    )
     p.add_argument("input", metavar="INPUT", help="image (PNG, JPEG, BMP, GIF) or .npy array")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (5)")
     p.add_argument("--out", metavar="MAPS.npz", help="save every tensor by node name")
@@ -123,12 +137,13 @@ def _import(args: argparse.Namespace, npy: np.ndarray | None) -> ImportedModel:
     has none (``--size`` must agree with a fixed size)."""
     size = _size(args.size) if args.size else None
     shape = tuple(npy.shape[1:]) if npy is not None else None
+    how = {"self_check": False, "project_reader": args.project_reader, "part": args.part}
     try:
-        model = load_model(args.model, input_shape=shape, self_check=False)
+        model = load_model(args.model, input_shape=shape, **how)
     except InputShapeNeededError:
         if size is None:
             raise RunError("the model's input size is not fixed: give it with --size HxW") from None
-        return load_model(args.model, input_shape=(_channels(args) or 3, *size), self_check=False)
+        return load_model(args.model, input_shape=(_channels(args) or 3, *size), **how)
     fixed = model.preprocessing.input_shape[1:]
     if size is not None and size != fixed:
         raise RunError(
@@ -244,11 +259,16 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> None:
 
 
 def main(
-    argv: list[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+    argv: list[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+    project_reader: ProjectReader | None = None,
 ) -> int:
-    """Run the command; 0 on success, 2 with one line on stderr for any bad input."""
+    """Run the command; 0 on success, 2 with one line on stderr for any bad input.
+    ``project_reader`` opens ``.cnnx`` projects (see :mod:`..load`)."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    args.project_reader = project_reader
     try:
         run(args, out, err)
     except (RunError, ModelFileError) as exc:

@@ -1,8 +1,9 @@
 """``cnn-explorer export MODEL --to OUT.onnx | OUT.py``: write a model for other tools.
 
 MODEL is any model :func:`cnn_explorer.interchange.load.load_model` reads: a network file
-saved by the app or ``cnn-explorer train --save`` (``.npz``), ONNX, or a state_dict
-(``.safetensors``, and ``.pt``/``.pth`` when torch is installed).
+saved by the app or ``cnn-explorer train --save`` (``.npz``), ONNX, Keras, a state_dict
+(``.safetensors``, and ``.pt``/``.pth`` when torch is installed), or a project (``.cnnx``,
+``--part`` trained | model | explorer) when the caller passes a project reader.
 ``--to OUT.onnx`` writes ONNX (opset 17); ``--to OUT.py`` writes PyTorch source and
 ``OUT.safetensors`` beside it. Files are replaced only once fully written.
 
@@ -20,7 +21,7 @@ from typing import IO, Any
 
 from cnn_explorer.engine.archive import FileFormatError
 from cnn_explorer.interchange.export_common import ExportError
-from cnn_explorer.interchange.load import load_model
+from cnn_explorer.interchange.load import PROJECT_PARTS, ProjectReader, load_model
 from cnn_explorer.interchange.model import InputShapeNeededError, ModelFileError, Preprocessing
 
 EXIT_OK = 0
@@ -34,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a network as ONNX (OUT.onnx) or as PyTorch code plus weights "
         "(OUT.py and OUT.safetensors).",
     )
-    p.add_argument("model", metavar="MODEL", help="network file (.npz) or state_dict")
+    p.add_argument("model", metavar="MODEL", help="model file or project (.cnnx)")
+    p.add_argument(
+        "--part",
+        choices=PROJECT_PARTS,
+        help="which network of a project: trained, model (imported) or explorer (the layer "
+        "stack); default: the first it holds",
+    )
     p.add_argument("--to", required=True, metavar="OUT", help="OUT.onnx or OUT.py")
     p.add_argument(
         "--input-shape",
@@ -57,12 +64,17 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 
 
 def load_for_export(
-    path: Path, input_shape: tuple[int, ...] | None
+    path: Path,
+    input_shape: tuple[int, ...] | None,
+    project_reader: ProjectReader | None = None,
+    part: str | None = None,
 ) -> tuple[Any, tuple[int, ...], Preprocessing, list[str]]:
     """``(graph, input_shape, preprocessing, class_names)`` from any model file
     :func:`~cnn_explorer.interchange.load.load_model` reads."""
     try:
-        imported = load_model(path, input_shape=input_shape)
+        imported = load_model(
+            path, input_shape=input_shape, project_reader=project_reader, part=part
+        )
     except InputShapeNeededError:
         raise ExportError(
             f"{path} does not record its input size: add --input-shape C,H,W"
@@ -72,9 +84,13 @@ def load_for_export(
 
 
 def main(
-    argv: list[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+    argv: list[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+    project_reader: ProjectReader | None = None,
 ) -> int:
-    """Run the export; returns the exit status."""
+    """Run the export; returns the exit status. ``project_reader`` opens ``.cnnx``
+    projects (see :mod:`..load`)."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     target = Path(args.to)
@@ -83,7 +99,9 @@ def main(
             raise ExportError(f"--to {args.to}: choose a name ending in .onnx or .py")
         if not target.parent.is_dir():
             raise ExportError(f"--to {args.to}: the folder {target.parent} does not exist")
-        model, shape, prep, names = load_for_export(Path(args.model), _shape(args.input_shape))
+        model, shape, prep, names = load_for_export(
+            Path(args.model), _shape(args.input_shape), project_reader, args.part
+        )
         if target.suffix.lower() == ".onnx":
             from cnn_explorer.interchange.onnx_export import save_onnx
 

@@ -1,10 +1,14 @@
 """One entry point for every model file: :func:`load_model` checks the path and picks the
-reader by suffix. The GUI and the command line call only this."""
+reader by suffix. The GUI and the command line call only this.
+
+A project (``.cnnx``) is read by ``explorer.project``, which this package must not import
+(independent siblings): the caller that can see both (``cnn_explorer.project_models``,
+passed in by ``app``) hands :func:`load_model` a :data:`ProjectReader`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnn_explorer.engine.graph import Graph
@@ -22,12 +26,23 @@ from cnn_explorer.interchange.model import (
 MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".safetensors", ".pt", ".pth", ".npz")
 """Model files :func:`load_model` reads (any case)."""
 
+PROJECT_SUFFIX = ".cnnx"
+PROJECT_PARTS = ("trained", "model", "explorer")
+"""The networks a project can hold: the Training tab's trained network, the Model tab's
+imported model, the Explorer's layer stack."""
+
+ProjectReader = Callable[[Path, "Sequence[int] | None", "str | None"], ImportedModel]
+"""``(path, input_shape, part) -> ImportedModel``: one part of a project (``part`` None:
+the first of :data:`PROJECT_PARTS` the project holds)."""
+
 
 def load_model(
     path: str | os.PathLike[str],
     *,
     input_shape: Sequence[int] | None = None,
     self_check: bool = True,
+    project_reader: ProjectReader | None = None,
+    part: str | None = None,
 ) -> ImportedModel:
     """Import the model file at ``path`` as an engine graph with its preprocessing and an
     import report.
@@ -35,11 +50,23 @@ def load_model(
     ``input_shape`` is the ``(C, H, W)`` to import at; needed when the model's height and
     width are not fixed, and otherwise must agree with them. ``self_check`` compares the
     imported graph with a reference run on one random input (plain NumPy: seconds for a
-    big model). Raises :class:`ModelFileError` with one sentence for the user.
+    big model). ``part`` picks a network of a project (one of :data:`PROJECT_PARTS`), read
+    by ``project_reader``. Raises :class:`ModelFileError` with one sentence for the user.
     """
     p = Path(path)
     check_model_file(p)
     suffix = p.suffix.lower()
+    if part is not None and suffix != PROJECT_SUFFIX:
+        raise ModelFileError(f"a part ({part}) can only be chosen of a project ({PROJECT_SUFFIX})")
+    if suffix == PROJECT_SUFFIX:
+        if project_reader is None:
+            raise ModelFileError(
+                f"{p.name} is a project: open it as a project, not as a model file"
+            )
+        if part is not None and part not in PROJECT_PARTS:
+            choices = ", ".join(PROJECT_PARTS)
+            raise ModelFileError(f"the part must be one of {choices}, not {part!r}")
+        return project_reader(p, input_shape, part)
     if suffix == ".onnx":
         from cnn_explorer.interchange.onnx_import import import_onnx
 

@@ -32,6 +32,7 @@ from cnn_explorer.interchange.onnx_graph import Builder, decode_node
 from cnn_explorer.interchange.onnx_meta import bn_folding_note, read_preprocessing
 from cnn_explorer.interchange.onnx_ops import build_converters
 from cnn_explorer.interchange.onnx_ops_const import FOLDABLE, FOLDED, fold_constant
+from cnn_explorer.interchange.onnx_patterns import rewrite
 from cnn_explorer.interchange.onnx_reader import OnnxFile, read_onnx, tensor_array
 from cnn_explorer.interchange.onnx_selfcheck import self_check
 
@@ -75,11 +76,11 @@ def _dims_text(dims: Sequence[int | str]) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ")"
 
 
-def _constant_names(model: onnx.ModelProto) -> set[str]:
+def _constant_names(model: onnx.ModelProto, nodes: Sequence[onnx.NodeProto]) -> set[str]:
     """ONNX tensors known at import: initializers, Constant outputs, and outputs of
     foldable operators on constants (a dry run of the conversion's constant handling)."""
     known = {t.name for t in model.graph.initializer}
-    for node in model.graph.node:
+    for node in nodes:
         ins = [i for i in node.input if i]
         folds = node.op_type in FOLDABLE | {"Dropout"} and ins and all(i in known for i in ins)
         if node.op_type in ("Constant", "Shape") or folds:
@@ -87,11 +88,11 @@ def _constant_names(model: onnx.ModelProto) -> set[str]:
     return known
 
 
-def _refuse_unsupported(model: onnx.ModelProto) -> None:
-    known = _constant_names(model)
+def _refuse_unsupported(model: onnx.ModelProto, nodes: Sequence[onnx.NodeProto]) -> None:
+    known = _constant_names(model, nodes)
     report = ImportReport(source="")
     bad = []
-    for node in model.graph.node:
+    for node in nodes:
         label = node.name or (node.output[0] if node.output else node.op_type)
         ins = [i for i in node.input if i]
         foreign = node.domain not in ("", "ai.onnx")
@@ -126,12 +127,15 @@ def _weights(model: onnx.ModelProto, b: Builder) -> None:
 def convert(f: OnnxFile, input_shape: tuple[int, int, int], report: ImportReport) -> Graph:
     """The engine graph for ``f`` at ``input_shape`` (entries added to ``report``)."""
     model = f.model
-    _refuse_unsupported(model)
     b = Builder(f.opset, f.input_name, input_shape, list(f.output_names[:1]))
     b.report = report
-    b.count_uses(list(model.graph.node))
     _weights(model, b)
-    for proto in model.graph.node:
+    spelled = rewrite(model.graph.node, b.consts, f.output_names[:1])
+    _refuse_unsupported(model, spelled.nodes)
+    report.entries.extend(spelled.entries)
+    report.transformations.extend(spelled.notes)
+    b.count_uses(spelled.nodes)
+    for proto in spelled.nodes:
         node = decode_node(proto)
         ins = [i for i in node.inputs if i]
         try:

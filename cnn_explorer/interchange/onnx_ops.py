@@ -20,13 +20,10 @@ import numpy as np
 
 from cnn_explorer.engine import (
     Activation,
-    AvgPool2D,
     BatchNorm2D,
     Clip,
     Conv2D,
     Flatten,
-    GlobalAvgPool2D,
-    MaxPool2D,
     Pad2D,
     PReLU,
 )
@@ -199,49 +196,6 @@ def conv(b: Builder, n: OnnxNode) -> None:
     b.entry(n, "mapped", detail + (f", groups {group}" if group != 1 else ""))
 
 
-def _pool_geometry(n: OnnxNode, x: Ref) -> tuple[tuple[int, int], tuple[int, int], Pads4]:
-    _, h, w = need_map(n, x)
-    kernel = pair(n, "kernel_shape", 1)
-    stride = pair(n, "strides", 1)
-    if pair(n, "dilations", 1) != (1, 1):
-        raise ModelFileError(f"node {n.label!r} ({n.op}) uses dilation, which this app does not")
-    return kernel, stride, spatial_pads(n, (h, w), kernel, stride, (1, 1))
-
-
-def max_pool(b: Builder, n: OnnxNode) -> None:
-    if len(n.outputs) > 1 and b.uses[n.outputs[1]]:
-        raise ModelFileError(f"node {n.label!r} (MaxPool) returns indices, which this app does not")
-    x = b.ref(n)
-    kernel, stride, pads = _pool_geometry(n, x)
-    ceil = bool(n.attr("ceil_mode", 0))
-    b.emit(n, make(n, MaxPool2D, kernel, stride, pads, ceil), [x])
-    b.entry(n, "mapped", f"MaxPool2D {kernel[0]}×{kernel[1]}" + (", ceil" if ceil else ""))
-
-
-def avg_pool(b: Builder, n: OnnxNode) -> None:
-    x = b.ref(n)
-    kernel, stride, pads = _pool_geometry(n, x)
-    ceil = bool(n.attr("ceil_mode", 0))
-    include = bool(n.attr("count_include_pad", 0))
-    layer = make(n, AvgPool2D, kernel, stride, pads, ceil, count_include_pad=include)
-    b.emit(n, layer, [x])
-    b.entry(n, "mapped", f"AvgPool2D {kernel[0]}×{kernel[1]}")
-
-
-def global_avg_pool(b: Builder, n: OnnxNode) -> None:
-    x = b.ref(n)
-    need_map(n, x)
-    b.emit(n, GlobalAvgPool2D(), [x])
-    b.entry(n, "mapped", "GlobalAvgPool2D")
-
-
-def global_max_pool(b: Builder, n: OnnxNode) -> None:
-    x = b.ref(n)
-    _, h, w = need_map(n, x)
-    b.emit(n, make(n, MaxPool2D, (h, w), (h, w)), [x])
-    b.entry(n, "mapped", f"MaxPool2D {h}×{w} (the whole map)")
-
-
 def batch_norm(b: Builder, n: OnnxNode) -> None:
     if int(n.attr("training_mode", 0)) or any(b.uses[o] for o in n.outputs[1:] if o):
         raise ModelFileError(
@@ -289,8 +243,12 @@ def pad(b: Builder, n: OnnxNode) -> None:
     mode = PAD_MODES[onnx_mode]
     engine_pads = (pads[2], pads[6], pads[3], pads[7])
     consumers = b.consumer_ops.get(n.outputs[0], [])
-    foldable = (mode == "zeros" and value == 0.0) or mode != "zeros"
-    if consumers == ["Conv"] and b.single_use(n.outputs[0]) and foldable:
+    foldable = consumers == ["Conv"] and ((mode == "zeros" and value == 0.0) or mode != "zeros")
+    if consumers == ["MaxPool"]:  # -inf padding never wins a max: the pool's own padding
+        foldable = mode == "zeros" and value == float("-inf")
+    if consumers == ["AveragePool"]:  # zeros that are counted: see avg_pool
+        foldable = mode == "zeros" and value == 0.0
+    if b.single_use(n.outputs[0]) and foldable:
         b.pending_pads[n.outputs[0]] = (x, engine_pads, mode, value, n)
         return
     b.emit(n, make(n, Pad2D, padding=engine_pads, mode=mode, value=value), [x])
@@ -311,6 +269,30 @@ def _activation(name: str, **settings: float) -> Converter:
         b.entry(n, "mapped", f"Activation {name}")
 
     return convert
+
+
+def softplus(b: Builder, n: OnnxNode) -> None:
+    """``Softplus``; ``beta`` and ``threshold`` come from :mod:`onnx_patterns` (torch's
+    ``Softplus(beta, threshold)`` spelled out in several nodes)."""
+    x = b.ref(n)
+    beta, threshold = float(n.attr("beta", 1.0)), float(n.attr("threshold", 20.0))
+    b.emit(n, make(n, Activation, "softplus", beta=beta, threshold=threshold), [x])
+    extra = f" (beta {beta:g}, threshold {threshold:g})" if (beta, threshold) != (1, 20) else ""
+    b.entry(n, "mapped", "Activation softplus" + extra)
+
+
+def gelu(b: Builder, n: OnnxNode) -> None:
+    """``Gelu`` (opset 20, or the spelled-out form :mod:`onnx_patterns` recognises): the
+    engine has the tanh approximation only."""
+    x = b.ref(n)
+    approximate = str(n.attr("approximate", "none"))
+    if approximate != "tanh":
+        raise ModelFileError(
+            f"node {n.label!r} (Gelu) is the exact GELU; this app has GELU with the tanh "
+            "approximation only (approximate='tanh')"
+        )
+    b.emit(n, Activation("gelu_tanh"), [x])
+    b.entry(n, "mapped", "Activation gelu_tanh")
 
 
 def prelu(b: Builder, n: OnnxNode) -> None:
@@ -344,14 +326,15 @@ def _flatten_to_vector(b: Builder, n: OnnxNode, x: Ref) -> Ref:
 
 def build_converters() -> dict[str, Converter]:
     from cnn_explorer.interchange import onnx_ops_const as c
+    from cnn_explorer.interchange import onnx_ops_pool as p
     from cnn_explorer.interchange import onnx_ops_tensor as t
 
     return {
         "Conv": conv,
-        "MaxPool": max_pool,
-        "AveragePool": avg_pool,
-        "GlobalAveragePool": global_avg_pool,
-        "GlobalMaxPool": global_max_pool,
+        "MaxPool": p.max_pool,
+        "AveragePool": p.avg_pool,
+        "GlobalAveragePool": p.global_avg_pool,
+        "GlobalMaxPool": p.global_max_pool,
         "BatchNormalization": batch_norm,
         "Pad": pad,
         "Relu": _activation("relu"),
@@ -359,7 +342,8 @@ def build_converters() -> dict[str, Converter]:
         "Elu": _activation("elu", alpha=1.0),
         "Sigmoid": _activation("sigmoid"),
         "Tanh": _activation("tanh"),
-        "Softplus": _activation("softplus"),
+        "Softplus": softplus,
+        "Gelu": gelu,
         "PRelu": prelu,
         "Clip": clip,
         **t.CONVERTERS,

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from cnn_explorer.engine import (
+    AdaptiveAvgPool2D,
     Add,
     BatchNorm2D,
     Concat,
@@ -26,6 +27,7 @@ from cnn_explorer.engine import (
     Reshape,
     Softmax,
 )
+from cnn_explorer.engine.extra_layers import adaptive_bounds
 from cnn_explorer.interchange.model import ModelFileError
 from cnn_explorer.interchange.onnx_graph import Builder, OnnxNode, Ref
 from cnn_explorer.interchange.onnx_ops import Converter, channel_vector, load, make
@@ -101,6 +103,14 @@ def _axis(n: OnnxNode, axis: int, rank: int) -> int:
     return a
 
 
+def adaptive_matrix(n: int, out: int) -> np.ndarray:
+    """``(out, n)``: row ``i`` averages torch's adaptive window ``i`` of an axis of ``n``."""
+    m = np.zeros((out, n), np.float64)
+    for i, (s, e) in enumerate(zip(*adaptive_bounds(n, out), strict=True)):
+        m[i, s:e] = 1.0 / (e - s)
+    return m
+
+
 # -- dense ---------------------------------------------------------------------------------------
 
 
@@ -133,7 +143,55 @@ def gemm(b: Builder, n: OnnxNode) -> None:
     b.entry(n, "mapped", f"Dense {in_f}→{out_f}")
 
 
+def _adaptive_axis(m: np.ndarray, n: int) -> int | None:
+    """``out`` when the ``(out, n)`` matrix ``m`` averages torch's adaptive windows of an
+    axis of length ``n`` (what the exporter writes for uneven adaptive pooling), else
+    None."""
+    if m.ndim != 2 or m.shape[1] != n or not 1 <= m.shape[0] <= n:
+        return None
+    want = adaptive_matrix(n, m.shape[0])
+    return m.shape[0] if np.allclose(m, want, rtol=1e-6, atol=1e-7) else None
+
+
+def _matmul_pool(b: Builder, n: OnnxNode) -> None:
+    """``A · x`` (rows) or ``x · B`` (columns) on a map, with A or Bᵀ an adaptive averaging
+    matrix: an AdaptiveAvgPool2D along that axis, merged with an adaptive pool along the
+    other axis just before it (the exporter writes rows then columns)."""
+    rows = b.is_const(n.inputs[0])
+    x = b.ref(n, 1 if rows else 0)
+    m = b.consts[n.inputs[0 if rows else 1]]
+    _, h, w = x.shape if len(x.shape) == 3 else (0, 0, 0)
+    out = None
+    if len(x.shape) == 3 and m.ndim == 2:
+        out = _adaptive_axis(m, h) if rows else _adaptive_axis(m.T, w)
+    if out is None:
+        raise ModelFileError(
+            f"node {n.label!r} (MatMul) multiplies a map of shape (N, "
+            f"{', '.join(map(str, x.shape))}) by a constant of shape {m.shape}; this app "
+            "reads that only as adaptive average pooling (torch's windows)"
+        )
+    size = (out, w) if rows else (h, out)
+    src = x
+    prev = b.producer(x)
+    if prev is not None and isinstance(prev.layer, AdaptiveAvgPool2D) and b.ref_single_use(x):
+        ph, pw = x.shape[1], x.shape[2]
+        before = next(r for r in b.tensors.values() if r.name == prev.inputs[0])
+        if rows and ph == before.shape[1]:  # columns pooled before: (out, pw)
+            src, size = before, (out, pw)
+        elif not rows and pw == before.shape[2]:  # rows pooled before: (ph, out)
+            src, size = before, (ph, out)
+        if src is before:
+            del b.nodes[prev.name]
+    b.emit(n, make(n, AdaptiveAvgPool2D, size), [src])
+    b.transformed(n, f"MatMul by an averaging matrix: AdaptiveAvgPool2D to {size}")
+
+
 def matmul(b: Builder, n: OnnxNode) -> None:
+    if b.is_const(n.inputs[0]) or (
+        b.is_const(n.inputs[1]) and not b.is_const(n.inputs[0]) and len(b.ref(n).shape) == 3
+    ):
+        _matmul_pool(b, n)
+        return
     x = b.ref(n)
     w = b.const(n, 1, "weights")
     if len(x.shape) != 1 or w.ndim != 2 or w.shape[0] != x.shape[0]:

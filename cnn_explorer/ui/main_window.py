@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         )
         f.addMenu(self.recent_menu)
         f.addSeparator()
-        self.networks.add_to(f)  # fine-tune the Model tab's model; export the trained one
+        self.networks.add_to(f)  # fine-tune the Model tab's model; export it or the trained one
         f.addSeparator()
         self._act(f, "&Save", self.files.save, QKeySequence.StandardKey.Save)
         self._act(f, "Save &as…", self.files.save_as, QKeySequence.StandardKey.SaveAs)

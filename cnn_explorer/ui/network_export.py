@@ -77,10 +77,17 @@ class NetworkExporter(QObject):
         reporter: Reporter,
         source: Callable[[], ExportSource | None],
         parent: QObject | None = None,
+        *,
+        what: str = "network",
+        nothing: str | None = None,
     ) -> None:
+        """``what`` names the thing exported in titles and messages ("network", "model");
+        ``nothing`` is the message when ``source()`` has nothing to export."""
         super().__init__(parent)
         self.reporter = reporter
         self._source = source
+        self.what = what
+        self.nothing = NOTHING if nothing is None else nothing
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-export")
         self._job: tuple[Future[list[str]], str] | None = None
         self._timer = QTimer(self)
@@ -95,13 +102,13 @@ class NetworkExporter(QObject):
         """Ask for a file name, then export (False when cancelled or refused)."""
         name, filters, suggested = FORMATS[fmt]
         if self._source() is None:
-            return self._refuse(f"No network to export as {name}", NOTHING)
-        path = self.reporter.save_path(f"Export network as {name}", filters, suggested)
+            return self._refuse(f"No {self.what} to export as {name}", self.nothing)
+        path = self.reporter.save_path(f"Export {self.what} as {name}", filters, suggested)
         return path is not None and self.export_to(path, fmt)
 
     def export_to(self, path: str, fmt: str) -> bool:
-        """Export the trained network to ``path`` as ``fmt`` in the background; False (and a
-        message) when it cannot start."""
+        """Export the source's network to ``path`` as ``fmt`` in the background; False (and
+        a message) when it cannot start."""
         name = FORMATS[fmt][0]
         if self.busy:
             return self._refuse("Export busy", "An export is still being written: wait for it.")
@@ -110,7 +117,7 @@ class NetworkExporter(QObject):
         except ValueError as exc:
             return self._refuse(f"Cannot export as {name}", str(exc))
         if source is None:
-            return self._refuse(f"No network to export as {name}", NOTHING)
+            return self._refuse(f"No {self.what} to export as {name}", self.nothing)
         suffix = ".onnx" if fmt == "onnx" else ".py"
         if not path.lower().endswith(suffix):
             path += suffix
@@ -119,7 +126,7 @@ class NetworkExporter(QObject):
         future = self._pool.submit(write_export, fmt, path, source)
         self._job = (future, path)
         self._timer.start()
-        self.status.emit(f"Exporting the network as {name} to {Path(path).name}…", False)
+        self.status.emit(f"Exporting the {self.what} as {name} to {Path(path).name}…", False)
         return True
 
     def wait(self, msecs: int = 60_000) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -109,25 +110,25 @@ def test_flipped_kernel_is_exported_flipped() -> None:
     np.testing.assert_array_equal(w, conv.weight[:, :, ::-1, ::-1])
 
 
-@pytest.mark.parametrize(
-    "layer",
-    [
-        MaxPool2D(2, 2, 0, ceil_mode=True),
-        MaxPool2D(3, 2, 1, ceil_mode=True),
-        AvgPool2D(2, 2, 0, ceil_mode=True),
-        AvgPool2D(3, 2, 1, ceil_mode=True),
-        AvgPool2D(3, 3, 1, ceil_mode=False),
-        MaxPool2D(3, 1, padding=(1, 0, 1, 0)),
-        MaxPool2D(3, 2, padding=(0, 1, 1, 0), ceil_mode=True),
-        AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True),
-        AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True, count_include_pad=False),
-        AvgPool2D(2, 2, padding=1, ceil_mode=True, count_include_pad=False),
-        Conv2D(2, 4, 3, stride=2, padding=(0, 2, 2, 1), padding_mode="circular", rng=0),
-        Conv2D(2, 2, 3, padding=2, dilation=2, padding_mode="reflect", rng=0),
-        Activation("softplus", beta=0.5, threshold=0.5),
-    ],
-    ids=repr,
-)
+CORNERS = [
+    MaxPool2D(2, 2, 0, ceil_mode=True),
+    MaxPool2D(3, 2, 1, ceil_mode=True),
+    AvgPool2D(2, 2, 0, ceil_mode=True),
+    AvgPool2D(3, 2, 1, ceil_mode=True),
+    AvgPool2D(3, 3, 1, ceil_mode=False),
+    MaxPool2D(3, 1, padding=(1, 0, 1, 0)),
+    MaxPool2D(3, 2, padding=(0, 1, 1, 0), ceil_mode=True),
+    AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True),
+    AvgPool2D(3, 2, padding=(1, 0, 0, 1), ceil_mode=True, count_include_pad=False),
+    AvgPool2D(2, 2, padding=1, ceil_mode=True, count_include_pad=False),
+    Conv2D(2, 4, 3, stride=2, padding=(0, 2, 2, 1), padding_mode="circular", rng=0),
+    Conv2D(2, 2, 3, padding=2, dilation=2, padding_mode="reflect", rng=0),
+    Activation("softplus", beta=0.5, threshold=0.5),
+]
+"""Layers whose export needs several nodes or spelled-out padding."""
+
+
+@pytest.mark.parametrize("layer", CORNERS, ids=repr)
 @pytest.mark.parametrize("side", [5, 6, 7])
 def test_pool_and_padding_corners(layer: Layer, side: int) -> None:
     net = Network([layer])
@@ -136,6 +137,22 @@ def test_pool_and_padding_corners(layer: Layer, side: int) -> None:
     x = inputs(shape, 2)
     np.testing.assert_allclose(run_reference(proto, x), net(x), atol=TOL, rtol=TOL)
     np.testing.assert_allclose(run_onnxruntime(proto, x), net(x), atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("layer", CORNERS, ids=repr)
+@pytest.mark.parametrize("side", [5, 6, 7])
+def test_corners_reimport_as_one_layer(layer: Layer, side: int, tmp_path: Path) -> None:
+    """Pad + pool, floor-mode overhangs, Mul/Softplus/Div/Where: each comes back as the
+    one layer it was, computing the same."""
+    from cnn_explorer.interchange.onnx_import import import_onnx
+
+    net = Network([layer])
+    shape = (2, side, side + 1)
+    save_onnx(tmp_path / "m.onnx", net, shape)
+    back = import_onnx(tmp_path / "m.onnx")
+    assert [n.layer.kind for n in back.graph.nodes] == [layer.kind]
+    x = inputs(shape, 2)
+    np.testing.assert_allclose(back.graph(x), net(x), atol=TOL, rtol=TOL)
 
 
 def test_model_that_does_not_fit_its_input_is_refused() -> None:
@@ -151,25 +168,43 @@ def test_unknown_layer_kind_is_a_clear_error() -> None:
         to_onnx(Network([Odd()]), (1, 4, 4))
 
 
-def importable(case: str) -> tuple[Any, tuple[int, ...]]:
-    """The case as the ONNX importer reads it back: it has no ``Slice`` (our circular
-    padding) and no constant-first ``MatMul`` (uneven adaptive pooling), so those two
-    layers are made plain here (same shapes)."""
-    make, shape = CASES[case]
-    model = make()
-    if case == "every_layer":
-        model.layers[2].padding_mode = "zeros"
-    if case == "graph_ops":
-        model.node("pad_c").layer.mode = "zeros"
-        model.node("adapt").layer.output_size = (2, 3)
-    return model, shape
+def _kinds(model: Any) -> Counter[str]:
+    """Layer kinds with what tells them apart (activation, padding mode); dropout, the
+    identity activation and disabled layers export to an Identity (or nothing) that the
+    importer drops, a flattening Reshape imports as Flatten."""
+    layers = model.layers if isinstance(model, Network) else [n.layer for n in model.nodes]
+    out: Counter[str] = Counter()
+    for layer in layers:
+        if (
+            not layer.enabled
+            or layer.kind == "dropout"
+            or layer.to_dict().get("activation") == "identity"
+        ):
+            continue
+        kind = "flatten" if layer.kind == "reshape" and len(layer.shape) == 1 else layer.kind
+        detail = getattr(layer, "activation", None) or getattr(layer, "padding_mode", None)
+        out[f"{kind}:{detail or getattr(layer, 'mode', '')}"] += 1
+    return out
+
+
+OUR_SPELLINGS = (
+    "conv:circular",
+    "pad:circular",
+    "activation:gelu_tanh",
+    "activation:softplus",
+    "adaptive_avg_pool:",
+    "max_pool:",
+    "avg_pool:",
+)
+"""Layers the exporter spells as several ONNX nodes that the importer folds back."""
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_reimport_gives_the_same_outputs(case: str, tmp_path: Path) -> None:
+def test_reimport_gives_the_same_outputs_and_layers(case: str, tmp_path: Path) -> None:
     from cnn_explorer.interchange.onnx_import import import_onnx
 
-    model, shape = importable(case)
+    make, shape = CASES[case]
+    model = make()
     path = tmp_path / f"{case}.onnx"
     save_onnx(
         path,
@@ -183,6 +218,64 @@ def test_reimport_gives_the_same_outputs(case: str, tmp_path: Path) -> None:
     assert back.preprocessing.input_shape == shape
     assert back.preprocessing.class_names
     assert back.report.self_check is not None and back.report.self_check.passed
+    assert _kinds(back.graph) == _kinds(model)  # layer for layer
+
+
+def test_spelled_out_layers_come_back_as_one_layer_each(tmp_path: Path) -> None:
+    from cnn_explorer.engine.extra_layers import AdaptiveAvgPool2D, Pad2D
+    from cnn_explorer.engine.graph import Graph, Node
+    from cnn_explorer.interchange.onnx_import import import_onnx
+
+    graph = Graph(
+        [
+            Node("wrap", Pad2D((1, 0, 2, 1), "circular"), ("input",)),
+            Node("conv", Conv2D(2, 3, 3, padding=1, padding_mode="circular", rng=0), ("wrap",)),
+            Node("gelu", Activation("gelu_tanh"), ("conv",)),
+            Node("pool", AdaptiveAvgPool2D((3, 4)), ("gelu",)),
+        ]
+    )
+    shape = (2, 7, 6)
+    save_onnx(tmp_path / "m.onnx", graph, shape)
+    back = import_onnx(tmp_path / "m.onnx")
+    assert [(n.name, n.layer.kind) for n in back.graph.nodes] == [
+        ("wrap", "pad"),
+        ("conv", "conv"),
+        ("gelu", "activation"),
+        ("pool", "adaptive_avg_pool"),
+    ]
+    assert back.graph.node("conv").layer.padding_mode == "circular"
+    assert back.graph.node("pool").layer.output_size == (3, 4)
+    x = inputs(shape)
+    np.testing.assert_allclose(back.graph(x), graph(x), atol=TOL, rtol=TOL)
+    notes = " ".join(back.report.transformations)
+    assert "circular padding" in notes and "GELU" in notes and "AdaptiveAvgPool2D" in notes
+
+
+def test_near_miss_gelu_is_left_as_nodes(tmp_path: Path) -> None:
+    """A constant that is not GELU's (0.04 for 0.044715) is imported node by node."""
+    from cnn_explorer.interchange.onnx_import import import_onnx
+
+    proto = to_onnx(Network([Activation("gelu_tanh")]), (1, 3, 3))
+    for init in proto.graph.initializer:
+        if init.name.endswith(".c"):
+            init.CopyFrom(onnx.numpy_helper.from_array(np.float32(0.04), init.name))
+    onnx.save(proto, str(tmp_path / "m.onnx"))
+    back = import_onnx(tmp_path / "m.onnx")
+    assert "activation:gelu_tanh" not in _kinds(back.graph)
+    assert back.report.self_check is not None and back.report.self_check.passed
+
+
+def test_uneven_torch_style_matmul_that_is_not_pooling_is_refused(tmp_path: Path) -> None:
+    from cnn_explorer.engine.extra_layers import AdaptiveAvgPool2D
+    from cnn_explorer.interchange.model import ModelFileError
+    from cnn_explorer.interchange.onnx_import import import_onnx
+
+    proto = to_onnx(Network([AdaptiveAvgPool2D((2, 3))]), (1, 5, 5))
+    rows = next(i for i in proto.graph.initializer if i.name.endswith(".rows"))
+    rows.CopyFrom(onnx.numpy_helper.from_array(np.ones((2, 5), np.float32), rows.name))
+    onnx.save(proto, str(tmp_path / "m.onnx"))
+    with pytest.raises(ModelFileError, match="adaptive average pooling"):
+        import_onnx(tmp_path / "m.onnx")
 
 
 def test_all_disabled_is_the_identity_and_names_never_clash() -> None:
@@ -196,3 +289,23 @@ def test_all_disabled_is_the_identity_and_names_never_clash() -> None:
     proto = to_onnx(graph, (1, 4, 4))
     assert len({o for n in proto.graph.node for o in n.output}) == len(proto.graph.node)
     np.testing.assert_allclose(run_reference(proto, x), graph(x), atol=TOL)
+
+
+@pytest.mark.parametrize(
+    "name", ["keras_sequential", "keras_functional", "keras_legacy", "keras_zoo"]
+)
+def test_imported_keras_model_leaves_as_onnx_and_comes_back(name: str, tmp_path: Path) -> None:
+    """Keras in, ONNX out, ONNX in again: the same outputs, preprocessing and layers."""
+    from cnn_explorer.interchange.load import load_model
+
+    fixtures = Path(__file__).parent / "fixtures"
+    suffix = ".h5" if name == "keras_legacy" else ".keras"
+    keras = load_model(fixtures / f"{name}{suffix}", self_check=False)
+    pre = keras.preprocessing
+    save_onnx(tmp_path / "m.onnx", keras.graph, pre.input_shape, preprocessing=pre)
+    back = load_model(tmp_path / "m.onnx")
+    x = np.load(fixtures / f"{name}.npz")["input"]
+    np.testing.assert_allclose(back.graph(x), keras.graph(x), atol=TOL, rtol=TOL)
+    assert back.preprocessing == pre
+    missing = _kinds(keras.graph) - _kinds(back.graph)
+    assert set(missing) <= {"pad:zeros"}  # zero padding before a conv joins the conv's own

@@ -122,3 +122,25 @@ def test_torch_export_imports_with_torch_numbers(
         want = model(x).numpy()
     got = imported.graph(x.numpy())
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+SPELLED_OUT = {
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),  # nine nodes before opset 20
+    "softplus": lambda: nn.Softplus(beta=2.0),  # Mul, Softplus, Div
+}
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+@pytest.mark.parametrize("kind", sorted(SPELLED_OUT))
+def test_torch_spelled_out_activation_imports_as_one(kind: str, opset: int, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), SPELLED_OUT[kind]()).eval()
+    path = tmp_path / "act.onnx"
+    export(model, (1, 6, 6), path, opset, dynamic=True)
+    imported = load_model(path)
+    kinds = [n.layer.to_dict().get("activation", n.layer.kind) for n in imported.graph.nodes]
+    assert kinds == ["conv", kind]
+    x = torch.rand(2, 1, 6, 6)
+    with torch.no_grad():
+        want = model(x).numpy()
+    np.testing.assert_allclose(imported.graph(x.numpy()), want, rtol=1e-4, atol=1e-5)

@@ -13,7 +13,8 @@ in-process for the training tab):
    ReLU and max pool: the photo as itself with its channels, the 32 maps as an overview;
 5. training.png — the training tab after a short run on the built-in shapes (1280×800);
 6. lesson_step.png — the guided lesson's first step answered, on a 1280×800 screen;
-7. model_tab.png — the ResNet-style ONNX fixture in the Model tab, an Add cell clicked.
+7. model_tab.png — the ResNet-style ONNX fixture in the Model tab, an Add cell clicked;
+8. model_filters.png — the same model's first conv: its filters as colour patches.
 """
 
 from __future__ import annotations
@@ -166,7 +167,14 @@ def main() -> int:
         "--select-cell",
         "layer1/Add:4,12,12",
     )
-    print(f"wrote 8 screenshots to {OUT}")
+    _run(
+        model,
+        "--screenshot",
+        os.path.join(OUT, "model_filters.png"),
+        "--select-cell",
+        "stem/stem.0/Conv:2,10,10",
+    )
+    print(f"wrote 9 screenshots to {OUT}")
     return 0
 
 

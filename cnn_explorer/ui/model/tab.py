@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -38,6 +38,7 @@ from cnn_explorer.explorer.graph_view_model import (
 from cnn_explorer.interchange.model import ImportedModel
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.common.messages import Reporter
+from cnn_explorer.ui.model.filters_view import FiltersView
 from cnn_explorer.ui.model.input_view import InputPicture
 from cnn_explorer.ui.model.loader import MODEL_FILTER, ModelLoader
 from cnn_explorer.ui.model.map_grid import MapGrid
@@ -93,6 +94,8 @@ class ModelTab(QWidget):
         cl.setContentsMargins(0, 0, 0, 0)
         cl.addWidget(self.header)
         cl.addWidget(self.grid, 1)
+        self.filters = FiltersView()
+        cl.addWidget(self.filters)
 
         self.picture = InputPicture()
         self.explanation = QTextBrowser()
@@ -157,6 +160,7 @@ class ModelTab(QWidget):
         self.navigator.node_clicked.connect(self.doc.select_node)
         self.grid.cell_clicked.connect(self._grid_clicked)
         self.grid.hovered.connect(self._hovered)
+        self.filters.filter_clicked.connect(self._filter_clicked)
 
     def resizeEvent(self, event: Any) -> None:
         """Keep the three columns in proportion to the window until the user drags a
@@ -284,6 +288,20 @@ class ModelTab(QWidget):
             self.grid.show_maps(maps, name)
         else:
             self.grid.show_vector(a.reshape(-1), name)
+        self.filters.show_node(vm.graph, name)
+
+    def _filter_clicked(self, channel: int) -> None:
+        """A filter of the selected conv: select its output channel's strongest cell (its
+        arithmetic and receptive field) and zoom the maps onto that channel."""
+        vm = self.doc.view
+        if vm is None or vm.tensors is None or vm.tensor(vm.selected_node).ndim != 3:
+            return
+        a = np.nan_to_num(vm.tensor(vm.selected_node)[channel], nan=-np.inf)
+        r, c = (int(v) for v in np.unravel_index(int(np.argmax(a)), a.shape))
+        self.doc.select_cell(GraphCell(vm.selected_node, (channel, r, c)))
+        if not self.grid.showing_bars:
+            y, x = self.grid.tile_origin(channel)
+            self.grid.vb.setRange(QRectF(x, y, a.shape[1], a.shape[0]), padding=0.05)
 
     def _hovered(self, where: tuple[int, ...]) -> None:
         """The value under the mouse and its channel's statistics, in the status bar."""

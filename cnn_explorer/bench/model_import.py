@@ -1,0 +1,196 @@
+"""``python -m cnn_explorer.bench.model_import``: bring a ResNet-18-size model in and out.
+
+A torchvision-shaped ResNet-18 (11.7 M parameters, random weights, batch-norm statistics
+randomised) is built in torch and written the two ways the README tells a PyTorch user
+to: ``torch.onnx.export(..., dynamo=False)`` and ``safetensors.torch.save_file(
+model.state_dict(), ...)``. Then, median of ``--repeats`` runs each:
+
+- import time of each file (ONNX with and without the self-check against
+  ``onnx.reference``; the state_dict matched to the built-in ResNet-18 template);
+- one forward pass at 224×224 keeping every intermediate tensor (what the Model tab
+  computes per picture), beside onnxruntime's and torch's for the same input;
+- export time back to ONNX and to PyTorch code + safetensors, and the largest difference
+  of the re-imported ONNX from torch.
+
+Needs torch and onnxruntime (the test extras). Prints a table; no targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _median_time(fn: Callable[[], Any], repeats: int, warm: bool = False) -> tuple[float, Any]:
+    """Median wall time of ``repeats`` calls (after one untimed call when ``warm``)."""
+    times, result = [], fn() if warm else None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def _resnet18() -> Any:
+    import torch
+    from torch import nn
+
+    def block(cin: int, cout: int, stride: int) -> nn.Module:
+        class Basic(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(cout)
+                self.relu = nn.ReLU(inplace=True)
+                self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+                self.bn2 = nn.BatchNorm2d(cout)
+                self.downsample = None
+                if stride != 1 or cin != cout:
+                    self.downsample = nn.Sequential(
+                        nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                    )
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+                skip = x if self.downsample is None else self.downsample(x)
+                return self.relu(out + skip)
+
+        return Basic()
+
+    class ResNet18(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            cin = 64
+            for i, w in enumerate((64, 128, 256, 512), start=1):
+                s = 1 if i == 1 else 2
+                setattr(self, f"layer{i}", nn.Sequential(block(cin, w, s), block(w, w, 1)))
+                cin = w
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512, 1000)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    torch.manual_seed(0)
+    model = ResNet18()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def torch_child(weights: str, x_path: str, repeats: int) -> None:
+    """In a process of its own (torch's thread pool beside NumPy's slows both; warm-heap
+    malloc settings as in the other benches): time torch's forward, print the median
+    seconds, save the output beside the input."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(2)
+    model = _resnet18()
+    model.load_state_dict(load_file(weights), strict=True)
+    x = torch.from_numpy(np.load(x_path))
+    with torch.no_grad():
+        t, y = _median_time(lambda: model(x).numpy(), repeats, True)
+    np.save(x_path.replace(".npy", "_out.npy"), y)
+    print(t)
+
+
+def _torch_forward(weights: Path, x: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
+    from cnn_explorer.bench.timing import WARM_HEAP
+
+    x_path = weights.with_name("x.npy")
+    np.save(x_path, x)
+    code = (
+        "from cnn_explorer.bench.model_import import torch_child; "
+        f"torch_child({str(weights)!r}, {str(x_path)!r}, {repeats})"
+    )
+    env = {**os.environ, **WARM_HEAP}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.split()[-1]), np.load(x_path.with_name("x_out.npy"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m cnn_explorer.bench.model_import")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    import onnxruntime as ort
+    import torch
+    from safetensors.torch import save_file
+
+    from cnn_explorer.bench.timing import warm_heap
+    from cnn_explorer.interchange.load import load_model
+    from cnn_explorer.interchange.onnx_export import save_onnx
+    from cnn_explorer.interchange.torch_export import save_torch
+
+    warm_heap()
+    torch.set_num_threads(1)  # only exports here; the timed torch runs in its own process
+    model = _resnet18()
+    x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+    rows: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path, st_path = Path(tmp) / "resnet18.onnx", Path(tmp) / "resnet18.safetensors"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (torch.from_numpy(x),), str(onnx_path), dynamo=False,
+                input_names=["input"], dynamic_axes={"input": {0: "N"}},
+            )  # fmt: skip
+        save_file(model.state_dict(), str(st_path))
+        t, _ = _median_time(lambda: load_model(onnx_path, self_check=False), args.repeats)
+        rows.append(("import ONNX (no self-check)", t))
+        t, imported = _median_time(lambda: load_model(onnx_path), 1)
+        rows.append((f"import ONNX with self-check ({imported.report.self_check.message})", t))
+        t, from_st = _median_time(lambda: load_model(st_path), args.repeats)
+        rows.append(("import safetensors state_dict (ResNet-18 template)", t))
+        graph = imported.graph
+        t, tensors = _median_time(lambda: graph.forward(x), args.repeats, True)
+        rows.append((f"engine forward 224², all {len(tensors) - 1} tensors kept", t))
+        t, want = _torch_forward(st_path, x, args.repeats)
+        rows.append(("torch forward 224² (2 threads, in a process of its own)", t))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        t, _ = _median_time(lambda: sess.run(None, {"input": x}), args.repeats, True)
+        rows.append(("onnxruntime forward 224² (2 threads)", t))
+        out = Path(tmp) / "back.onnx"
+        pre = imported.preprocessing
+        t, _ = _median_time(lambda: save_onnx(out, graph, pre.input_shape), args.repeats)
+        rows.append(("export ONNX (opset 17)", t))
+        py = Path(tmp) / "back.py"
+        t, _ = _median_time(lambda: save_torch(py, graph, pre.input_shape), args.repeats)
+        rows.append(("export PyTorch code + safetensors", t))
+        back = load_model(out, self_check=False)
+        diff_onnx = float(np.abs(back.graph(x) - want).max())
+        diff_st = float(np.abs(from_st.graph(x) - want).max())
+    params = graph.param_count()
+    print(f"ResNet-18, {params / 1e6:.1f} M parameters, {len(graph.nodes)} engine layers")
+    for name, seconds in rows:
+        print(f"  {name:<72} {seconds * 1000:8.0f} ms")
+    print(f"  re-imported export vs torch: max |diff| {diff_onnx:.1e}")
+    print(f"  safetensors import vs torch:  max |diff| {diff_st:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
