@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_explorer.engine.graph import Graph
+from cnn_explorer.engine.graph import Graph, Shape
 from cnn_explorer.insight.targets import (
     InsightError,
     Model,
@@ -81,19 +81,26 @@ FEATURE_KINDS = frozenset(
 """Layer kinds whose output is a feature map worth explaining (not padding or pooling)."""
 
 
-def default_cam_node(graph: Graph, input_shape: tuple[int, ...]) -> str | None:
-    """Where Grad-CAM looks by default in a graph: the last node with ``(C, H, W)`` output
-    (more than one cell) that computes features — a convolution, its normalisation or
-    activation, or a residual merge — i.e. the deepest features that still have a spatial
-    layout (for a ResNet the last block's output, as pytorch-grad-cam's examples choose).
-    None when the graph has no such node."""
+def feature_nodes(graph: Graph, input_shape: tuple[int, ...]) -> list[tuple[str, Shape]]:
+    """``(node name, shape)`` of the nodes worth a Grad-CAM, in topological order: feature
+    maps ``(C, H, W)`` with more than one cell computed by a convolution, its normalisation
+    or activation, or a merge (see :data:`FEATURE_KINDS`)."""
     shapes = graph.output_shapes(input_shape)
-    best: str | None = None
-    for n in graph.nodes:
-        shape = shapes[n.name]
-        if len(shape) == 3 and shape[1] * shape[2] > 1 and n.layer.kind in FEATURE_KINDS:
-            best = n.name
-    return best
+    return [
+        (n.name, shapes[n.name])
+        for n in graph.nodes
+        if len(shapes[n.name]) == 3
+        and shapes[n.name][1] * shapes[n.name][2] > 1
+        and n.layer.kind in FEATURE_KINDS
+    ]
+
+
+def default_cam_node(graph: Graph, input_shape: tuple[int, ...]) -> str | None:
+    """Where Grad-CAM looks by default in a graph: the last of :func:`feature_nodes`, the
+    deepest features that still have a spatial layout (for a ResNet the last block's
+    output, as pytorch-grad-cam's examples choose). None when there is none."""
+    nodes = feature_nodes(graph, input_shape)
+    return nodes[-1][0] if nodes else None
 
 
 def _weights(a: np.ndarray, g: np.ndarray, plus: bool) -> np.ndarray:
@@ -168,6 +175,7 @@ __all__ = [
     "CamResult",
     "cam_layers",
     "default_cam_node",
+    "feature_nodes",
     "grad_cam",
     "upsample_bilinear",
 ]

@@ -36,9 +36,9 @@ from cnn_explorer.insight.maximize import default_range
 from cnn_explorer.insight.targets import InsightError, Progress
 from cnn_explorer.training.prediction import predict
 from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.common.insight_view import InsightView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
 from cnn_explorer.ui.training.insight_controls import InsightControls
-from cnn_explorer.ui.training.insight_view import InsightView
 
 HINTS = {
     "heatmap": "Done: the opacity slider blends the heatmap with the image.",

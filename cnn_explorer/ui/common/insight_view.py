@@ -18,8 +18,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 from cnn_explorer.engine.serialize import atomic_write
 from cnn_explorer.insight.jobs import InsightResult
-from cnn_explorer.ui.common.colors import DIVERGING
-from cnn_explorer.ui.training.prediction_panel import image_rgba
+from cnn_explorer.ui.common.colors import DIVERGING, image_rgba
 
 HEAT = pg.colormap.get("inferno")
 GRAY = pg.colormap.get("CET-L1")
