@@ -86,7 +86,7 @@ class ModelInsightPanel(QWidget):
         self.result: InsightResult | None = None
         self.worker = TrainingWorker(self)
         self.view = InsightView()
-        self._run_input = 0  # the document's input generation the running job explains
+        self._run_for: tuple[object, int] | None = None  # (view model, input generation)
         self._build()
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
@@ -279,7 +279,7 @@ class ModelInsightPanel(QWidget):
             return self._error(f"Cannot run {METHODS[request.method]}: {exc}")
         self.result = None
         self.progress.setValue(0)
-        self._run_input = vm.generation
+        self._run_for = (vm, vm.generation)
         self._set_status(f"{METHODS[request.method]}: running…")
 
         def factory(stop: Any) -> ProgressGen:
@@ -303,7 +303,7 @@ class ModelInsightPanel(QWidget):
     def _on_progress(self, record: Progress) -> None:
         self.progress.setValue(round(1000 * record.fraction))
         vm = self.doc.view
-        if record.result is not None and vm is not None and vm.generation == self._run_input:
+        if record.result is not None and vm is not None and self._run_for == (vm, vm.generation):
             # drawn over the picture as the user sees it, not the normalised input
             self.result = replace(record.result, image=picture_chw(vm.pixels))
             self.view.show_result(self.result)
