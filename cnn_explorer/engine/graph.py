@@ -259,8 +259,45 @@ class Graph(Predictor):
             return np.zeros(shape, dtype)
         return g[0] if self._lifted else g
 
-    def _backward(self, grad_out: np.ndarray, need_input: bool) -> dict[str, np.ndarray]:
-        """Reverse pass; returns the gradients that reached the inputs of the graph.
+    def backward_to(
+        self, grad: np.ndarray, wrt: str = INPUT, start: str | None = None
+    ) -> np.ndarray:
+        """The gradient w.r.t. tensor ``wrt`` (a node name or ``"input"``) of
+        ``sum(grad · tensor start)`` after :meth:`forward`: ``grad`` is shaped like tensor
+        ``start`` (default the output) and flows back only through the nodes between the
+        two, fan-out gradients added as in :meth:`backward` (whose parameter gradients it
+        also accumulates). Why: Grad-CAM needs d(score)/d(a conv's output) and saliency of
+        an inner unit needs d(unit)/d(input), neither of which starts at the output.
+        Zeros shaped like ``wrt`` when ``start`` does not depend on it."""
+        start = self.output if start is None else start
+        for name in (start, wrt):
+            if name != self.INPUT:
+                self.node(name)
+        g = np.asarray(grad)
+        if self._lifted:
+            g = g[np.newaxis]
+        got = self._backward(g, need_input=wrt == self.INPUT, start=start, stop=wrt).get(wrt)
+        if got is None:
+            assert self._input_like is not None, "backward_to() called before forward()"
+            x_shape, dtype = self._input_like
+            own_batch = self._batched and not self._lifted
+            per_image = x_shape[1:] if own_batch else x_shape
+            shape = x_shape if wrt == self.INPUT else self.output_shapes(per_image)[wrt]
+            if own_batch and wrt != self.INPUT:
+                shape = (x_shape[0], *shape)
+            return np.zeros(shape, dtype)
+        return got[0] if self._lifted else got
+
+    def _backward(
+        self,
+        grad_out: np.ndarray,
+        need_input: bool,
+        start: str | None = None,
+        stop: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Reverse pass from tensor ``start`` (default the output); returns the gradients
+        that reached the inputs of the graph, or ``{stop: gradient}`` as soon as the
+        gradient of tensor ``stop`` is complete (all its consumers are done).
 
         Only gradients someone needs are computed: a node's input gradient is skipped when
         nothing upstream of that input has parameters (and ``need_input`` is False), and a
@@ -270,9 +307,11 @@ class Graph(Predictor):
         wants: dict[str, bool] = {self.INPUT: need_input}
         for n in self.nodes:
             own = n.layer.enabled and bool(n.layer.grads)
-            wants[n.name] = own or any(wants[i] for i in n.inputs)
-        pending: dict[str, np.ndarray] = {self.output: grad_out}
+            wants[n.name] = own or n.name == stop or any(wants[i] for i in n.inputs)
+        pending: dict[str, np.ndarray] = {self.output if start is None else start: grad_out}
         for n in reversed(self.nodes):
+            if n.name == stop:
+                return {stop: pending[stop]} if stop in pending else {}
             g = pending.pop(n.name, None)
             if g is None or not wants[n.name]:
                 continue

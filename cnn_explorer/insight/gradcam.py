@@ -18,12 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_explorer.engine.network import Network
+from cnn_explorer.engine.graph import Graph, Shape
 from cnn_explorer.insight.targets import (
     InsightError,
+    Model,
     Target,
     as_batch,
+    depends_on,
     forward_to,
+    index_of,
+    layer_name,
+    tensor_shape,
 )
 
 PLUS_EPS = 1e-7
@@ -60,54 +65,117 @@ def upsample_bilinear(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return _resize_axis(_resize_axis(out, int(size[0]), 0), int(size[1]), 1)
 
 
-def cam_layers(network: Network, input_shape: tuple[int, ...]) -> list[int]:
-    """Indices of the layers whose output is a map ``(C, H, W)`` (where Grad-CAM applies)."""
+def cam_layers(network: Model, input_shape: tuple[int, ...]) -> list[int] | list[str]:
+    """The layers whose output is a map ``(C, H, W)`` (where Grad-CAM applies): indices of
+    a Network, node names of a Graph."""
+    if isinstance(network, Graph):
+        gshapes = network.output_shapes(input_shape)
+        return [n.name for n in network.nodes if len(gshapes[n.name]) == 3]
     shapes = network.output_shapes(input_shape)
     return [i for i in range(len(network)) if len(shapes[i + 1]) == 3]
 
 
+FEATURE_KINDS = frozenset(
+    {"conv", "batch_norm", "activation", "prelu", "clip", "add", "mul", "concat"}
+)
+"""Layer kinds whose output is a feature map worth explaining (not padding or pooling)."""
+
+
+def feature_nodes(graph: Graph, input_shape: tuple[int, ...]) -> list[tuple[str, Shape]]:
+    """``(node name, shape)`` of the nodes worth a Grad-CAM, in topological order: feature
+    maps ``(C, H, W)`` with more than one cell computed by a convolution, its normalisation
+    or activation, or a merge (see :data:`FEATURE_KINDS`)."""
+    shapes = graph.output_shapes(input_shape)
+    return [
+        (n.name, shapes[n.name])
+        for n in graph.nodes
+        if len(shapes[n.name]) == 3
+        and shapes[n.name][1] * shapes[n.name][2] > 1
+        and n.layer.kind in FEATURE_KINDS
+    ]
+
+
+def default_cam_node(graph: Graph, input_shape: tuple[int, ...]) -> str | None:
+    """Where Grad-CAM looks by default in a graph: the last of :func:`feature_nodes`, the
+    deepest features that still have a spatial layout (for a ResNet the last block's
+    output, as pytorch-grad-cam's examples choose). None when there is none."""
+    nodes = feature_nodes(graph, input_shape)
+    return nodes[-1][0] if nodes else None
+
+
+def _weights(a: np.ndarray, g: np.ndarray, plus: bool) -> np.ndarray:
+    """Channel weights ``(K,)`` from the map ``a (K, h, w)`` and its gradient ``g``."""
+    if not plus:
+        return g.mean(axis=(1, 2))
+    g2 = g * g
+    g3 = g2 * g
+    sum_a = a.sum(axis=(1, 2))[:, None, None]
+    alpha = g2 / (2 * g2 + sum_a * g3 + PLUS_EPS)
+    alpha = np.where(g != 0, alpha, 0.0)
+    return np.asarray((np.maximum(g, 0) * alpha).sum(axis=(1, 2)))
+
+
+def _map_and_gradient(
+    network: Model, x: np.ndarray, layer: int | str, target: Target
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(A, d target / d A, target value)`` at ``layer``'s output for a batch of one;
+    InsightError when ``layer`` has no maps or the target does not come after it."""
+    shape = tensor_shape(network, x.shape[1:], layer)
+    where = layer_name(network, layer)
+    if len(shape) != 3:
+        raise InsightError(
+            f"Grad-CAM needs a layer with (channels, height, width) maps; {where} is not one"
+        )
+    if isinstance(network, Graph):
+        name, tname = str(layer), str(target.layer)
+        if name == tname or not depends_on(network, tname, name):
+            raise InsightError(
+                f"the target ({target.describe(network)}) is not computed from {where}"
+            )
+        tensors = network.forward(x)
+        out = tensors[tname]
+        network.zero_grad()
+        grad = network.backward_to(target.seed(out), wrt=name, start=tname)
+        return tensors[name], grad, float(target.values(out)[0])
+    k, t = index_of(layer), index_of(target.layer)
+    if t <= k:
+        raise InsightError(f"the target ({target.describe(network)}) must come after {where}")
+    maps = forward_to(network, x, t)
+    grad = target.seed(maps[-1])
+    for lay in reversed(network.layers[k + 1 : t + 1]):
+        lay.zero_grad()
+        grad = lay.backward(grad)
+    return maps[k + 1], grad, float(target.values(maps[-1])[0])
+
+
 def grad_cam(
-    network: Network,
+    network: Model,
     image: np.ndarray,
-    layer: int,
+    layer: int | str,
     target: Target,
     plus: bool = False,
 ) -> CamResult:
-    """Grad-CAM (``plus=False``) or Grad-CAM++ of ``target`` at layer ``layer``'s output for
-    one ``image (C, H, W)``. The target must come after ``layer`` (a class score, or a unit
-    of a later layer). Raises InsightError otherwise."""
+    """Grad-CAM (``plus=False``) or Grad-CAM++ of ``target`` at the output of ``layer`` (an
+    index of a Network, a node name of a Graph) for one ``image (C, H, W)``. The target
+    must be computed from that layer (a class score, or a unit of a later layer). Raises
+    InsightError otherwise."""
     x = as_batch(network, image)
     target.check(network, x.shape[1:])
-    shapes = network.output_shapes(x.shape[1:])
-    if not 0 <= layer < len(network) or len(shapes[layer + 1]) != 3:
-        raise InsightError(
-            f"Grad-CAM needs a layer with (channels, height, width) maps; layer {layer + 1} "
-            "is not one"
-        )
-    if target.layer <= layer:
-        raise InsightError(
-            f"the target ({target.describe(network)}) must come after layer {layer + 1}"
-        )
-    maps = forward_to(network, x, target.layer)
-    out = maps[-1]
-    grad = target.seed(out)
-    for lay in reversed(network.layers[layer + 1 : target.layer + 1]):
-        lay.zero_grad()
-        grad = lay.backward(grad)
-    a = np.asarray(maps[layer + 1][0], np.float64)
-    g = np.asarray(grad[0], np.float64)
-    if plus:
-        g2 = g * g
-        g3 = g2 * g
-        sum_a = a.sum(axis=(1, 2))[:, None, None]
-        alpha = g2 / (2 * g2 + sum_a * g3 + PLUS_EPS)
-        alpha = np.where(g != 0, alpha, 0.0)
-        weights = (np.maximum(g, 0) * alpha).sum(axis=(1, 2))
-    else:
-        weights = g.mean(axis=(1, 2))
+    a_all, g_all, value = _map_and_gradient(network, x, layer, target)
+    a = np.asarray(a_all[0], np.float64)
+    g = np.asarray(g_all[0], np.float64)
+    weights = _weights(a, g, plus)
     cam = np.maximum((weights[:, None, None] * a).sum(axis=0), 0.0)
     heatmap = upsample_bilinear(cam, (x.shape[2], x.shape[3]))
-    return CamResult(cam, heatmap, weights, float(target.values(out)[0]))
+    return CamResult(cam, heatmap, weights, value)
 
 
-__all__ = ["CamResult", "cam_layers", "grad_cam", "upsample_bilinear"]
+__all__ = [
+    "FEATURE_KINDS",
+    "CamResult",
+    "cam_layers",
+    "default_cam_node",
+    "feature_nodes",
+    "grad_cam",
+    "upsample_bilinear",
+]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnn_explorer.engine.network import Network
+from cnn_explorer.engine.graph import Graph
 from cnn_explorer.insight.gradcam import grad_cam
 from cnn_explorer.insight.maximize import MaximizeSettings, maximize
 from cnn_explorer.insight.patches import TopPatch, top_patches
@@ -23,9 +23,13 @@ from cnn_explorer.insight.stats import dead_unit_rates
 from cnn_explorer.insight.targets import (
     Cancel,
     InsightError,
+    Model,
     Progress,
     ProgressGen,
     Target,
+    index_of,
+    layer_name,
+    tensor_shape,
 )
 
 SALIENCY, SMOOTHGRAD, GRADCAM, GRADCAM_PP = "saliency", "smoothgrad", "gradcam", "gradcam++"
@@ -52,12 +56,12 @@ CLASS_ONLY = (GRADCAM, GRADCAM_PP)
 @dataclass(frozen=True)
 class Request:
     """What to compute: ``method`` (a :data:`METHODS` key), ``layer`` (the chosen layer
-    with ``(C, H, W)`` output), and either a class (``klass``) or a filter of ``layer``
-    (``filter``, optionally one ``cell`` of its map; used when ``klass`` is None). The rest
-    are the methods' options."""
+    with ``(C, H, W)`` output: an index of a Network, a node name of a Graph), and either a
+    class (``klass``) or a filter of ``layer`` (``filter``, optionally one ``cell`` of its
+    map; used when ``klass`` is None). The rest are the methods' options."""
 
     method: str
-    layer: int
+    layer: int | str
     klass: int | None = 0
     filter: int = 0
     mode: str = "abs"
@@ -68,7 +72,7 @@ class Request:
     maximize: MaximizeSettings = field(default_factory=MaximizeSettings)
     cell: tuple[int, int] | None = None
 
-    def target(self, network: Network) -> Target:
+    def target(self, network: Model) -> Target:
         """The class score, or the mean of the chosen filter's map (or its one ``cell``
         ``(row, col)``, for the methods that take a unit rather than a whole filter)."""
         if self.method in FILTER_ONLY:
@@ -101,7 +105,7 @@ def _done(result: InsightResult) -> Progress:
 
 def job(
     request: Request,
-    network: Network,
+    network: Model,
     image: np.ndarray | None,
     images: np.ndarray | None,
     cancel: Cancel = None,
@@ -116,6 +120,8 @@ def job(
     m = request.method
     if m not in METHODS:
         raise InsightError(f"unknown method {m!r}")
+    if isinstance(network, Graph) and m not in NEEDS_IMAGE:
+        raise InsightError(f"{METHODS[m]} works on networks trained in the app only")
     if m in NEEDS_IMAGE and image is None:
         raise InsightError("choose an image first")
     if m in NEEDS_DATASET and (images is None or not len(images)):
@@ -128,14 +134,13 @@ def job(
         raise InsightError("choose an image or load a dataset first: it sets the input size")
     target = request.target(network)
     target.check(network, shape)
-    if m not in (SALIENCY, SMOOTHGRAD, MAXIMIZE):
-        out = network.output_shapes(shape)
-        if not 0 <= request.layer < len(network) or len(out[request.layer + 1]) != 3:
-            raise InsightError(
-                f"layer {request.layer + 1} does not output (channels, height, width) maps"
-            )
+    needs_maps = m not in (SALIENCY, SMOOTHGRAD, MAXIMIZE)
+    if needs_maps and len(tensor_shape(network, shape, request.layer)) != 3:
+        raise InsightError(
+            f"{layer_name(network, request.layer)} does not output (channels, height, width) maps"
+        )
     what = target.describe(network)
-    if target.layer == len(network) - 1 and target.unit < len(class_names):
+    if target.is_output(network) and target.cell is None and target.unit < len(class_names):
         what = f"class “{class_names[target.unit]}”"
     return _run(request, network, image, images, target, what, shape, cancel)
 
@@ -144,7 +149,7 @@ def job(
 # small functions would only spread the same code over more names.
 def _run(
     request: Request,
-    network: Network,
+    network: Model,
     image: np.ndarray | None,
     images: np.ndarray | None,
     target: Target,
@@ -183,8 +188,10 @@ def _run(
     elif m in (GRADCAM, GRADCAM_PP):
         assert image is not None
         res = grad_cam(network, image, request.layer, target, plus=m == GRADCAM_PP)
-        title = f"{METHODS[m]} of {what} at layer {request.layer + 1}"
+        title = f"{METHODS[m]} of {what} at {layer_name(network, request.layer)}"
         yield _done(InsightResult("heatmap", title, res.heatmap, np.asarray(image), res.heatmap))
+    elif isinstance(network, Graph):  # job() refused the other methods for a graph
+        raise InsightError(f"{METHODS[m]} works on networks trained in the app only")
     elif m == MAXIMIZE:
         c, h, w = (int(v) for v in shape)
         for rec in maximize(network, (c, h, w), target, request.maximize, cancel):
@@ -201,7 +208,8 @@ def _run(
             )
     elif m == PATCHES:
         assert images is not None
-        gen = top_patches(network, images, request.layer, request.filter, request.k, cancel)
+        layer = index_of(request.layer)
+        gen = top_patches(network, images, layer, request.filter, request.k, cancel)
         for rec in gen:
             if rec.result is None:
                 yield rec
@@ -212,12 +220,13 @@ def _run(
             yield _done(InsightResult("patches", title, tops, patches=patches))
     else:
         assert images is not None
-        for rec in dead_unit_rates(network, images, request.layer, cancel):
+        layer = index_of(request.layer)
+        for rec in dead_unit_rates(network, images, layer, cancel):
             if rec.result is None:
                 yield rec
                 continue
             d = rec.result
-            title = f"Layer {request.layer + 1}: {d.text()}"
+            title = f"Layer {layer + 1}: {d.text()}"
             yield _done(InsightResult("bars", title, d.rates, values=d.rates))
 
 

@@ -38,6 +38,7 @@ from cnn_explorer.insight.targets import (
     cancelled,
     dtype_of,
     forward_to,
+    index_of,
 )
 
 MAX_STEPS = 5000
@@ -125,10 +126,11 @@ def _ascent_gradient(network: Network, maps: list[np.ndarray], target: Target) -
     zero because the target sits after an activation that is off everywhere (a ReLU
     filter dead on the current image: ascent would never start), the gradient of the same
     unit *before* the activation, which still says which way turns it on."""
-    g = backward_from(network, target.layer, target.seed(maps[-1])).astype(np.float64)
-    layer = network.layers[target.layer]
-    if target.layer > 0 and layer.kind == "activation" and layer.enabled and not g.any():
-        before = replace(target, layer=target.layer - 1)
+    k = index_of(target.layer)
+    g = backward_from(network, k, target.seed(maps[-1])).astype(np.float64)
+    layer = network.layers[k]
+    if k > 0 and layer.kind == "activation" and layer.enabled and not g.any():
+        before = replace(target, layer=k - 1)
         g = backward_from(network, before.layer, before.seed(maps[-2])).astype(np.float64)
     return g
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_explorer.engine.network import Network
 from cnn_explorer.insight.targets import (
     Cancel,
     InsightError,
+    Model,
     Progress,
     ProgressGen,
     Target,
@@ -61,7 +61,7 @@ def saliency_map(gradient: np.ndarray, image: np.ndarray, mode: str = "abs") -> 
     raise InsightError(f"unknown saliency mode {mode!r}: use one of {', '.join(MODES)}")
 
 
-def input_gradient(network: Network, image: np.ndarray, target: Target) -> Saliency:
+def input_gradient(network: Model, image: np.ndarray, target: Target) -> Saliency:
     """d(target)/d(image) for one ``image (C, H, W)`` (exactly the engine's backward)."""
     x = as_batch(network, image)
     target.check(network, x.shape[1:])
@@ -70,7 +70,7 @@ def input_gradient(network: Network, image: np.ndarray, target: Target) -> Salie
 
 
 def smooth_grad(
-    network: Network,
+    network: Model,
     image: np.ndarray,
     target: Target,
     samples: int = 25,

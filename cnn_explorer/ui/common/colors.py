@@ -258,3 +258,13 @@ def composite_rgba(x: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
     out[..., 3] = 255
     out[~np.isfinite(x).all(axis=0)] = (255, 0, 255, 255)
     return out
+
+
+def image_rgba(image: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` in [0, 1] -> ``(H, W, 4)`` uint8 for display (gray or RGB)."""
+    img = np.clip(np.nan_to_num(image), 0, 1)
+    rgb = np.repeat(img[:1], 3, axis=0) if img.shape[0] != 3 else img
+    out = np.empty((*img.shape[1:], 4), np.uint8)
+    out[..., :3] = np.round(rgb.transpose(1, 2, 0) * 255)
+    out[..., 3] = 255
+    return out

@@ -18,6 +18,8 @@ from cnn_explorer.limits import IMAGE_SUFFIXES
 if TYPE_CHECKING:
     from cnn_explorer.interchange.model import ImportedModel, Preprocessing
 
+ERROR_STYLE = "color: #b00020;"
+"""Style sheet of a status line that reports an error (one red everywhere)."""
 IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES) + ")"
 """The file-dialog filter for every image the app reads."""
 

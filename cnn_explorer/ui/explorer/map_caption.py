@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
 
-from cnn_explorer.explorer.stats import MapStats
+from cnn_explorer.explorer.stats import MapStats, channel_flags
 from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.explorer.map_numbers import label_choices
 
@@ -42,6 +42,9 @@ class TileStats:
     """Fraction of exact zeros."""
     cells: int = 0
     nonfinite: int = 0
+    flags: tuple[str, ...] = ()
+    """Warnings, worst first (:func:`~cnn_explorer.explorer.stats.channel_flags`): the
+    caption leads with them, in red."""
 
     @classmethod
     def of(cls, st: MapStats, c: int) -> TileStats:
@@ -49,7 +52,8 @@ class TileStats:
         lo, hi = float(st.mins[c]), float(st.maxs[c])
         mean = colors.snap(float(st.means[c]), max(abs(lo), abs(hi)))
         zeros = float(st.zeros[c] / max(1, st.n))
-        return cls(c, lo, hi, mean, zeros, st.n, int(st.nonfinite[c]))
+        flags = tuple(channel_flags(st, c))
+        return cls(c, lo, hi, mean, zeros, st.n, int(st.nonfinite[c]), flags)
 
 
 def caption_texts(s: TileStats) -> list[str]:
@@ -59,6 +63,16 @@ def caption_texts(s: TileStats) -> list[str]:
     short = f"{colors.fmt_short(s.lo)}…{colors.fmt_short(s.hi)}"
     ch = f"ch {s.channel}"
     zeros = f" · {s.zeros:.0%} zeros" if s.zeros > 0 else ""
+    if s.flags:  # a dead or NaN map says so before anything else
+        short = "NaN" if s.nonfinite else "dead"
+        return [
+            f"{ch} · {' · '.join(s.flags)}",
+            f"{ch} · {s.flags[0]}",
+            f"{ch} · {short}",
+            f"{s.channel} {short}",
+            ch,
+            str(s.channel),
+        ]
     return [
         f"{ch} · {rng} · mean {mean}{zeros}",
         f"{ch} · {rng} · mean {mean}",
@@ -79,6 +93,9 @@ def stats_tooltip(title: str, s: TileStats) -> str:
     ]
     if s.nonfinite:
         lines.append(f"NaN/infinite: {s.nonfinite}")
+    if s.flags and not s.nonfinite:
+        lines.append("dead: every value is 0 on this input")
+    lines.append("Right-click the map for its histogram")
     return "\n".join(lines)
 
 
@@ -142,8 +159,10 @@ class TileCaption(QGraphicsItem):
         if s is None:
             fits = [t for t in self._labels if self._metrics.horizontalAdvance(t) <= self._w]
             self._text = fits[0] if fits else ""
-        elif self._bar is None:
-            texts = caption_texts(s)[-2:] if self._compact else caption_texts(s)
+        elif self._bar is None or s.flags:
+            texts = caption_texts(s)
+            if self._compact:  # the channel number, and a flag's one word if it has one
+                texts = texts[-4:] if s.flags else texts[-2:]
             fits = [t for t in texts if self._metrics.horizontalAdvance(t) <= self._w]
             self._text = fits[0] if fits else ""
         else:
@@ -172,9 +191,10 @@ class TileCaption(QGraphicsItem):
         if not self._text:
             return
         painter.setFont(self._font)
-        painter.setPen(QColor(60, 60, 60))
+        flagged = self._stats is not None and bool(self._stats.flags)
+        painter.setPen(QColor(176, 0, 32) if flagged else QColor(60, 60, 60))
         base = CAPTION_H - 4.0
-        if self._bar is None or self._stats is None:
+        if self._bar is None or self._stats is None or flagged:
             painter.drawText(QPointF(0, base), self._text)
             return
         head, hi = self._text.split(" ▭ ")

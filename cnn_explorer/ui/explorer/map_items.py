@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPoint, QRectF, Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
@@ -30,6 +30,7 @@ from cnn_explorer.ui.explorer.map_caption import (
     TileCaption,
     stats_tooltip,
 )
+from cnn_explorer.ui.explorer.map_histogram import open_histogram
 from cnn_explorer.ui.explorer.map_numbers import NumbersItem, label_choices
 
 __all__ = ["NUMBERS_MAX", "MapGroup", "MapTile", "NumbersItem", "label_choices", "make_tile"]
@@ -55,7 +56,8 @@ ClickSlot = Callable[[Selection], None]
 
 
 class MapImage(pg.ImageItem):
-    """An ImageItem that reports hover and click in cell coordinates."""
+    """An ImageItem that reports hover and click in cell coordinates; a right click opens
+    the map's histogram (:mod:`.map_histogram`)."""
 
     def __init__(
         self,
@@ -69,6 +71,7 @@ class MapImage(pg.ImageItem):
         self.channel = channel
         self._hover, self._click = hover, click
         self.data2d: np.ndarray = np.zeros((1, 1), np.float32)
+        self.title = ""  # the layer's title, for the histogram window
         self._rgb32 = np.zeros((0, 0), np.uint32)
         self.setAcceptHoverEvents(True)
 
@@ -129,6 +132,17 @@ class MapImage(pg.ImageItem):
             self._hover((self.map_index, self.channel, *cell))
 
     def mouseClickEvent(self, ev: Any) -> None:
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            views = self.scene().views() if self.scene() is not None else []
+            pos = ev.screenPos()
+            open_histogram(
+                self.data2d,
+                f"{self.title or f'map {self.map_index}'}, channel {self.channel}",
+                views[0] if views else None,
+                QPoint(int(pos.x()), int(pos.y())),
+            )
+            return
         if ev.button() != Qt.MouseButton.LeftButton or self._click is None:
             return
         cell = self.cell_at(ev.pos())
@@ -241,6 +255,7 @@ class MapTile:
         self.show_values(a, levels, signed, text_colors[signed], numbers_visible)
         self.caption.set_stats(stats, (levels, signed) if own_bar else None)
         self.title_text = self.caption.text
+        self.image.title = title
         self._set_tip(stats_tooltip(title, stats))
 
     def _set_tip(self, tip: str) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -40,6 +41,7 @@ from cnn_explorer.ui.common import colors
 from cnn_explorer.ui.common.messages import Reporter
 from cnn_explorer.ui.model.filters_view import FiltersView
 from cnn_explorer.ui.model.input_view import InputPicture
+from cnn_explorer.ui.model.insight_panel import ModelInsightPanel
 from cnn_explorer.ui.model.loader import MODEL_FILTER, ModelLoader
 from cnn_explorer.ui.model.map_grid import MapGrid
 from cnn_explorer.ui.model.navigator import NodeNavigator, shape_text
@@ -124,7 +126,12 @@ class ModelTab(QWidget):
 
         self.split = QSplitter()
         self.split.addWidget(self.navigator)
-        self.split.addWidget(centre)
+        self.insight = ModelInsightPanel(self.doc)
+        self.centre_tabs = QTabWidget()
+        self.centre_tabs.addTab(centre, "Maps")
+        self.centre_tabs.addTab(self.insight, "Insight")
+        self.centre_tabs.setTabToolTip(1, "Grad-CAM and saliency of any class on your picture")
+        self.split.addWidget(self.centre_tabs)
         self.split.addWidget(right)
         self.split.setStretchFactor(1, 1)
         self.split.splitterMoved.connect(lambda *_: setattr(self, "_user_sized", True))
@@ -196,6 +203,7 @@ class ModelTab(QWidget):
         self.doc.wait(msecs)
 
     def shutdown(self) -> None:
+        self.insight.shutdown()
         self.loader.shutdown()
         self.doc.shutdown()
 

@@ -43,10 +43,10 @@ from cnn_explorer.training.settings import (
     DatasetChoice,
     RunSettings,
 )
+from cnn_explorer.ui.common.messages import ERROR_STYLE
 
 BUILTIN = BUILTIN_PREFIX + "shapes"
 FOLDER = "folder"
-ERROR_STYLE = "color: #b00020;"
 
 
 class LrSpinBox(QDoubleSpinBox):

@@ -232,6 +232,23 @@ class InsightControls(QWidget):
             cell,
         )
 
+    def choose_cell_at(self, row: float, col: float) -> tuple[int, int] | None:
+        """A click on the image at fractions ``(row, col)`` of its height and width picks
+        the cell of the chosen layer's map under it (the map covers the image evenly: same
+        padding, 2×2 pools) as the target: a filter of the layer, one cell. None (nothing
+        changed) when the method takes no cell or no layer is chosen."""
+        m = self.method_key()
+        shape = self._shapes.get(self.layer.currentData())
+        if m in CLASS_ONLY or m in FILTER_ONLY or shape is None or len(shape) != 3:
+            return None
+        cell = (min(shape[1] - 1, int(row * shape[1])), min(shape[2] - 1, int(col * shape[2])))
+        self.target.setCurrentIndex(self.target.findData(FILTER))
+        self.one_cell.setChecked(True)
+        self._update()
+        self.row.setValue(cell[0])
+        self.col.setValue(cell[1])
+        return cell
+
     # -- showing only what the method uses ----------------------------------------------------
     def _update(self) -> None:
         m = self.method_key()

@@ -36,9 +36,9 @@ from cnn_explorer.insight.maximize import default_range
 from cnn_explorer.insight.targets import InsightError, Progress
 from cnn_explorer.training.prediction import predict
 from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.common.insight_view import InsightView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
 from cnn_explorer.ui.training.insight_controls import InsightControls
-from cnn_explorer.ui.training.insight_view import InsightView
 
 HINTS = {
     "heatmap": "Done: the opacity slider blends the heatmap with the image.",
@@ -73,6 +73,7 @@ class InsightPanel(QWidget):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.controls.image_changed.connect(lambda _: self._show_input())
+        self.view.clicked.connect(self._pick_cell)
         self.controls.changed.connect(self._update_buttons)
         self._update_buttons()
 
@@ -256,6 +257,22 @@ class InsightPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export", name, f"{fmt.upper()} (*.{fmt})")
         if path:
             (self.export_png if fmt == "png" else self.export_npy)(path)
+
+    def _pick_cell(self, row: float, col: float) -> None:
+        """A click on the image or heatmap chooses the cell under it (of the chosen layer's
+        map, the filter in the Filter box) as what to explain."""
+        cell = self.controls.choose_cell_at(row, col)
+        if cell is None:
+            self._set_status(
+                "Clicking the image picks a cell for saliency, SmoothGrad or activation "
+                "maximisation (Grad-CAM explains a class, top patches a whole filter)."
+            )
+            return
+        layer = self.controls.layer.currentText().split(":")[0]
+        self._set_status(
+            f"Cell (row {cell[0]}, column {cell[1]}) of layer {layer}, filter "
+            f"{self.controls.filter.value()} chosen: press Run."
+        )
 
     def _request_explorer(self) -> None:
         if self.result is not None and self.result.kind == "image":

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.training.prediction import predict
+from cnn_explorer.ui.common.colors import image_rgba
 from cnn_explorer.ui.common.messages import IMAGE_FILTER
 
 MAP_CMAP = "viridis"
@@ -55,16 +56,6 @@ def mosaic_rgba(values: np.ndarray, cmap: pg.ColorMap) -> np.ndarray:
     rgba = cmap.getLookupTable(0.0, 1.0, 256, alpha=True)[np.round(t * 255).astype(np.intp)]
     rgba[~finite] = (236, 236, 236, 255)
     return np.ascontiguousarray(rgba, dtype=np.uint8)
-
-
-def image_rgba(image: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` in [0, 1] -> ``(H, W, 4)`` uint8 for display (gray or RGB)."""
-    img = np.clip(np.nan_to_num(image), 0, 1)
-    rgb = np.repeat(img[:1], 3, axis=0) if img.shape[0] != 3 else img
-    out = np.empty((*img.shape[1:], 4), np.uint8)
-    out[..., :3] = np.round(rgb.transpose(1, 2, 0) * 255)
-    out[..., 3] = 255
-    return out
 
 
 def feature_layers(layers: list[Any]) -> list[int]:

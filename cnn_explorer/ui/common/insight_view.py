@@ -12,14 +12,13 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 from cnn_explorer.engine.serialize import atomic_write
 from cnn_explorer.insight.jobs import InsightResult
-from cnn_explorer.ui.common.colors import DIVERGING
-from cnn_explorer.ui.training.prediction_panel import image_rgba
+from cnn_explorer.ui.common.colors import DIVERGING, image_rgba
 
 HEAT = pg.colormap.get("inferno")
 GRAY = pg.colormap.get("CET-L1")
@@ -48,7 +47,12 @@ def write_npy(path: str, data: np.ndarray) -> None:
 
 
 class InsightView(QWidget):
-    """The drawing area of the Insight panel. ``opacity`` (0–1) applies to heatmaps."""
+    """The drawing area of the Insight panel. ``opacity`` (0–1) applies to heatmaps.
+    ``clicked(row, col)``: the user clicked a shown image or heatmap at that position, as
+    fractions ``[0, 1)`` of its height and width (so the panel can pick the cell of any
+    layer's map under the click)."""
+
+    clicked = Signal(float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,9 +60,11 @@ class InsightView(QWidget):
         self.opacity = 0.6
         self.overlay: pg.ImageItem | None = None
         self.colorbar: pg.ColorBarItem | None = None
+        self.picture: tuple[pg.PlotItem, int, int] | None = None  # plot, height, width
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.graphics.setMinimumHeight(140)
+        self.graphics.scene().sigMouseClicked.connect(self._scene_clicked)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
@@ -68,6 +74,24 @@ class InsightView(QWidget):
         self.graphics.clear()
         self.overlay = None
         self.colorbar = None
+        self.picture = None
+
+    def view_point(self, row: float, col: float) -> QPointF:
+        """Where image position ``(row, col)`` (in pixels) is drawn, in the coordinates of
+        ``graphics.viewport()`` (tests click there); ValueError when no image is shown."""
+        if self.picture is None:
+            raise ValueError("no image is shown")
+        scene = self.picture[0].vb.mapViewToScene(QPointF(col, row))
+        return QPointF(self.graphics.mapFromScene(scene))
+
+    def _scene_clicked(self, event: object) -> None:
+        if self.picture is None:
+            return
+        plot, h, w = self.picture
+        p = plot.vb.mapSceneToView(event.scenePos())  # type: ignore[attr-defined]
+        row, col = float(p.y()), float(p.x())
+        if 0 <= row < h and 0 <= col < w:
+            self.clicked.emit(row / h, col / w)
 
     def show_result(self, result: InsightResult) -> None:
         """Draw ``result`` (replacing whatever was shown)."""
@@ -119,6 +143,7 @@ class InsightView(QWidget):
         if result.image is not None:
             plot.addItem(pg.ImageItem(image_rgba(result.image), axisOrder="row-major"))
         heat = np.asarray(result.heatmap, np.float32)
+        self.picture = (plot, heat.shape[0], heat.shape[1])
         levels = heat_levels(heat, result.signed)
         self.overlay = pg.ImageItem(heat, axisOrder="row-major", levels=levels)
         self.overlay.setOpacity(self.opacity)
@@ -130,6 +155,7 @@ class InsightView(QWidget):
         self._title(result.title)
         plot = self._image_plot(1, 0)
         img = np.asarray(result.image, np.float32)
+        self.picture = (plot, img.shape[1], img.shape[2])
         if img.shape[0] == 3:  # colours as they are, stretched to the image's own range
             lo, hi = heat_levels(img, False)
             plot.addItem(pg.ImageItem(image_rgba((img - lo) / (hi - lo)), axisOrder="row-major"))
