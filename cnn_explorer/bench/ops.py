@@ -77,6 +77,8 @@ from cnn_explorer.bench.timing import (
     blas_threads,
     build_cases,
     local_side,
+    round_ratios,
+    statistic,
     time_sides,
     torch_side,
     warm_heap,
@@ -253,16 +255,6 @@ def run(
         return rows
 
 
-def _stat(samples: list[float], how: str) -> float:
-    return min(samples) if how == "min" else statistics.median(samples)
-
-
-def _ratios(eng_blocks: list[list[float]], tor_blocks: list[list[float]], stat: str) -> list[float]:
-    """Per round, engine ÷ torch: robust to the machine's load changing between rounds."""
-    pairs = zip(eng_blocks, tor_blocks, strict=False)  # no torch blocks without torch
-    return [_stat(a, stat) / _stat(b, stat) for a, b in pairs]
-
-
 def _row(
     case: Case,
     eng_blocks: list[list[float]],
@@ -273,12 +265,12 @@ def _row(
 ) -> dict[str, Any]:
     eng = [v for block in eng_blocks for v in block]
     tor = [v for block in tor_blocks for v in block]
-    per_round = _ratios(eng_blocks, tor_blocks, stat)
+    per_round = round_ratios(eng_blocks, tor_blocks, stat)
     ratio = statistics.median(per_round) if per_round else None
     row = {
         "case": case.name,
-        "engine_ms": _stat(eng, stat),
-        "torch_ms": _stat(tor, stat) if tor else None,
+        "engine_ms": statistic(eng, stat),
+        "torch_ms": statistic(tor, stat) if tor else None,
         "ratio": ratio,
         "best_ratio": min(eng) / min(tor) if tor else None,
         "target": case.target,
@@ -291,9 +283,9 @@ def _row(
         "unset_pass": None,
     }
     if unset_blocks:
-        unset_ratios = _ratios(unset_blocks, tor_blocks, stat)
+        unset_ratios = round_ratios(unset_blocks, tor_blocks, stat)
         u_ratio = statistics.median(unset_ratios) if unset_ratios else None
-        row["unset_engine_ms"] = _stat([v for b in unset_blocks for v in b], stat)
+        row["unset_engine_ms"] = statistic([v for b in unset_blocks for v in b], stat)
         row["unset_ratio"] = u_ratio
         row["unset_pass"] = (
             None if u_ratio is None or case.target is None else (u_ratio <= case.target)
