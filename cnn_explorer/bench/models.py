@@ -388,7 +388,7 @@ def table_header(unset: bool) -> str:
     extra = f" {'unset ms':>9} {'u÷torch':>7} {'u÷ort':>6}" if unset else ""
     return (
         f"{'case':<{NAME_WIDTH}} {'engine ms':>9} {'torch ms':>9} {'ort ms':>9} "
-        f"{'÷torch':>6} {'÷ort':>6}{extra} {'maps MB':>8} {'max|Δ| torch':>12} "
+        f"{'÷torch':>6} {'÷ort':>6}{extra} {'maps MB':>8} {'wts MB':>7} {'max|Δ| torch':>12} "
         f"{'max|Δ| ort':>10} {'':>5}"
     )
 
@@ -406,7 +406,8 @@ def format_row(row: dict[str, Any]) -> str:
         f"{row['case']:<{NAME_WIDTH}} {_num(row['engine_ms'], 9, '.1f')}"
         f" {_num(row['torch_ms'], 9, '.1f')} {_num(row['ort_ms'], 9, '.1f')}"
         f" {_num(row['torch_ratio'], 6, '.2f')} {_num(row['ort_ratio'], 6, '.2f')}{unset}"
-        f" {_num(row['maps_mb'], 8, '.1f')} {_num(row['torch_diff'], 12, '.1e')}"
+        f" {_num(row['maps_mb'], 8, '.1f')} {_num(row['weights_mb'], 7, '.1f')}"
+        f" {_num(row['torch_diff'], 12, '.1e')}"
         f" {_num(row['ort_diff'], 10, '.1e')} {verdict:>5}"
     )
 
@@ -470,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(args.quick, args.repeat, args.stat, args.only, workers, builders)
     print(
         "engine: Graph.forward keeping every tensor (the explorer shows every map); "
-        "'maps MB' = the bytes of those tensors, input included; "
+        "'maps MB' = the bytes of those tensors, input included ('wts MB': of the weights); "
         f"max|Δ| = largest difference from the engine's output ('ok': ≤ {AGREE_RTOL:g} of "
         "its largest magnitude)"
     )
