@@ -77,6 +77,8 @@ from cnn_explorer.bench.timing import (
     blas_threads,
     build_cases,
     local_side,
+    round_ratios,
+    statistic,
     time_sides,
     torch_side,
     warm_heap,
@@ -85,11 +87,15 @@ from cnn_explorer.engine import conv2d, max_pool2d, relu
 
 # --------------------------------------------------------------------------- conv cases
 
+#: The decided target for plain convolution (engine speed issue, "The decision"): pure
+#: NumPy im2col stays within 2× torch's direct convolution; 1.5× is the stretch.
+PLAIN_CONV_TARGET = 2.0
+
 # (name, input shape (N, C, H, W), weight shape (O, C, kh, kw), padding, target ratio)
 CONV_SHAPES: list[tuple[str, tuple[int, ...], tuple[int, ...], int, float]] = [
-    ("1×3×256² → 16@3×3 p1", (1, 3, 256, 256), (16, 3, 3, 3), 1, 1.5),
-    ("1×16×128² → 32@3×3 p1", (1, 16, 128, 128), (32, 16, 3, 3), 1, 1.5),
-    ("64×1×28² → 8@5×5", (64, 1, 28, 28), (8, 1, 5, 5), 0, 1.5),
+    ("1×3×256² → 16@3×3 p1", (1, 3, 256, 256), (16, 3, 3, 3), 1, PLAIN_CONV_TARGET),
+    ("1×16×128² → 32@3×3 p1", (1, 16, 128, 128), (32, 16, 3, 3), 1, PLAIN_CONV_TARGET),
+    ("64×1×28² → 8@5×5", (64, 1, 28, 28), (8, 1, 5, 5), 0, PLAIN_CONV_TARGET),
     ("1×1×1024² → 1@3×3 p1", (1, 1, 1024, 1024), (1, 1, 3, 3), 1, 0.3),
 ]
 PIPELINE_TARGET = 1.0
@@ -253,16 +259,6 @@ def run(
         return rows
 
 
-def _stat(samples: list[float], how: str) -> float:
-    return min(samples) if how == "min" else statistics.median(samples)
-
-
-def _ratios(eng_blocks: list[list[float]], tor_blocks: list[list[float]], stat: str) -> list[float]:
-    """Per round, engine ÷ torch: robust to the machine's load changing between rounds."""
-    pairs = zip(eng_blocks, tor_blocks, strict=False)  # no torch blocks without torch
-    return [_stat(a, stat) / _stat(b, stat) for a, b in pairs]
-
-
 def _row(
     case: Case,
     eng_blocks: list[list[float]],
@@ -273,12 +269,12 @@ def _row(
 ) -> dict[str, Any]:
     eng = [v for block in eng_blocks for v in block]
     tor = [v for block in tor_blocks for v in block]
-    per_round = _ratios(eng_blocks, tor_blocks, stat)
+    per_round = round_ratios(eng_blocks, tor_blocks, stat)
     ratio = statistics.median(per_round) if per_round else None
     row = {
         "case": case.name,
-        "engine_ms": _stat(eng, stat),
-        "torch_ms": _stat(tor, stat) if tor else None,
+        "engine_ms": statistic(eng, stat),
+        "torch_ms": statistic(tor, stat) if tor else None,
         "ratio": ratio,
         "best_ratio": min(eng) / min(tor) if tor else None,
         "target": case.target,
@@ -291,9 +287,9 @@ def _row(
         "unset_pass": None,
     }
     if unset_blocks:
-        unset_ratios = _ratios(unset_blocks, tor_blocks, stat)
+        unset_ratios = round_ratios(unset_blocks, tor_blocks, stat)
         u_ratio = statistics.median(unset_ratios) if unset_ratios else None
-        row["unset_engine_ms"] = _stat([v for b in unset_blocks for v in b], stat)
+        row["unset_engine_ms"] = statistic([v for b in unset_blocks for v in b], stat)
         row["unset_ratio"] = u_ratio
         row["unset_pass"] = (
             None if u_ratio is None or case.target is None else (u_ratio <= case.target)

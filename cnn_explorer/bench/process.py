@@ -10,6 +10,10 @@ environment. Some machines set ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` and so
 older OpenBLAS kernels than their CPU has; OpenBLAS reads them once, when NumPy loads it,
 so the engine as a user's machine runs it needs a fresh process without them.
 
+:class:`OrtWorker`: onnxruntime (for the whole-model rows of :mod:`.models`), for the same
+reason as torch: a spinning thread pool of its own, never imported into this process. It
+times what each case's ``ort_factory`` returns, built in that process.
+
 Every child starts with the warm-heap malloc settings (:data:`~.timing.WARM_HEAP`) and is
 ended when the run ends, dies, or does not answer in time.
 """
@@ -29,6 +33,7 @@ from typing import Any, Self
 
 from cnn_explorer.bench.timing import (
     BLAS_OVERRIDES,
+    LIBRARY_THREADS,
     WARM_HEAP,
     WARMUP_CALLS,
     CaseBuilder,
@@ -45,9 +50,10 @@ from cnn_explorer.bench.timing import (
 
 
 def _worker_main(conn: Connection, quick: bool, builders: list[CaseBuilder], kind: str) -> None:
-    """Body of a side's process: build the cases (with torch when ``kind == "torch"``),
-    then serve requests ``(op, case name, n)`` until ``("stop", "", 0)`` or the parent goes
-    away. Replies are ``("ok", payload)`` or ``("error", traceback text)``."""
+    """Body of a side's process: build the cases (with torch when ``kind == "torch"``;
+    the onnxruntime functions when ``kind == "ort"``), then serve requests
+    ``(op, case name, n)`` until ``("stop", "", 0)`` or the parent goes away. Replies are
+    ``("ok", payload)`` or ``("error", traceback text)``."""
     # Ctrl-C reaches the whole process group: the parent decides when this process ends
     # (stop request, closed pipe, terminate), so no KeyboardInterrupt traceback here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -55,12 +61,18 @@ def _worker_main(conn: Connection, quick: bool, builders: list[CaseBuilder], kin
         if kind == "torch":
             import torch
 
-            torch.set_num_threads(2)
+            torch.set_num_threads(LIBRARY_THREADS)
             cases = build_cases(quick, torch, builders)
             fns = {c.name: c.torch_fn for c in cases if c.torch_fn is not None}
             # plain str and int: torch.__version__ is a TorchVersion, and unpickling one
             # would import torch into the parent
             info = {"version": str(torch.__version__), "threads": int(torch.get_num_threads())}
+        elif kind == "ort":
+            import onnxruntime  # type: ignore[import-untyped]
+
+            cases = build_cases(quick, None, builders)
+            fns = {c.name: c.ort_factory() for c in cases if c.ort_factory is not None}
+            info = {"version": str(onnxruntime.__version__), "threads": LIBRARY_THREADS}
         else:
             import numpy as np
 
@@ -82,12 +94,28 @@ def _worker_main(conn: Connection, quick: bool, builders: list[CaseBuilder], kin
 
 
 def _serve(fns: dict[str, Any], op: str, name: str, n: int) -> tuple[str, Any]:
-    """Warm up (``op == "warm"``) or time one block of the function named ``name``."""
+    """Warm up (``op == "warm"``), time one block of (``"block"``) or return the result of
+    one call to (``"output"``) the function named ``name``."""
     try:
         fn = fns[name]
+        if op == "output":
+            return "ok", plain_array(fn())
         return "ok", samples(fn, n) if op == "warm" else block(fn, n)  # plain floats
     except Exception:
         return "error", traceback.format_exc()
+
+
+def plain_array(out: Any) -> Any:
+    """A NumPy copy of a case function's result: a torch tensor (unpickling one would
+    import torch into the parent), the first of onnxruntime's list of outputs, or an
+    array."""
+    import numpy as np
+
+    if isinstance(out, list | tuple):
+        out = out[0]
+    if hasattr(out, "detach"):
+        out = out.detach().numpy()
+    return np.array(out)
 
 
 class CaseProcess:
@@ -177,6 +205,10 @@ class CaseProcess:
     def block(self, name: str, n: int) -> list[float]:
         return list(self._request("block", name, n))
 
+    def output(self, name: str) -> Any:
+        """The result of one call to case ``name`` in this process, as a NumPy array."""
+        return self._request("output", name, 0)
+
     def side(self, name: str) -> Side | None:
         """Case ``name`` timed in this process, or None when it does not have it."""
         if not self.has(name):
@@ -259,6 +291,18 @@ class TorchWorker(CaseProcess):
         return self.info.get("threads")
 
 
+class OrtWorker(CaseProcess):
+    """onnxruntime's side (CPU provider, :data:`~.timing.LIBRARY_THREADS` intra-op
+    threads, set by each case's ``ort_factory``)."""
+
+    kind = "ort"
+    label = "onnxruntime"
+
+    @property
+    def threads(self) -> int | None:
+        return self.info.get("threads")
+
+
 class EngineWorker(CaseProcess):
     """The engine's side with :data:`~.timing.BLAS_OVERRIDES` unset in its environment;
     ``blas`` names its BLAS and thread count."""
@@ -283,6 +327,21 @@ def torch_worker(quick: bool, builders: list[CaseBuilder]) -> Iterator[TorchWork
         yield None
         return
     with TorchWorker(quick, builders) as worker:
+        yield worker
+
+
+def ort_installed() -> bool:
+    """Whether onnxruntime can be imported, without importing it here."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+@contextmanager
+def ort_worker(quick: bool, builders: list[CaseBuilder]) -> Iterator[OrtWorker | None]:
+    """A started :class:`OrtWorker`, or None without onnxruntime; always shut down after."""
+    if not ort_installed():
+        yield None
+        return
+    with OrtWorker(quick, builders) as worker:
         yield worker
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -42,15 +43,23 @@ WARMUP_CALLS = 3
 BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+#: Threads torch and onnxruntime get in their processes (the engine's OpenBLAS uses both
+#: cores of the machines this was written for; the same count keeps the ratios fair).
+LIBRARY_THREADS = 2
+
+
 @dataclass
 class Case:
     """One benchmark row. ``torch_fn`` is None in the parent process (built without
-    torch) and when a case has no torch counterpart."""
+    torch) and when a case has no torch counterpart. ``ort_factory``, when given, is
+    called only in the onnxruntime process (it imports onnxruntime) and returns the
+    function that process times."""
 
     name: str
     target: float | None  # maximal engine ÷ torch ratio; None = informational
     engine_fn: Callable[[], object]
     torch_fn: Callable[[], object] | None = None
+    ort_factory: Callable[[], Callable[[], object]] | None = None
 
 
 #: ``(quick, torch module or None) -> Case | list[Case] | None``, a module-level function
@@ -83,6 +92,20 @@ def block(fn: Callable[[], object], n: int) -> list[float]:
     time.sleep(PAUSE_S)
     fn()
     return samples(fn, n)
+
+
+def statistic(samples: list[float], how: str) -> float:
+    """The ``how`` (``"min"`` or ``"median"``) of ``samples``."""
+    return min(samples) if how == "min" else statistics.median(samples)
+
+
+def round_ratios(
+    num_blocks: list[list[float]], den_blocks: list[list[float]], how: str
+) -> list[float]:
+    """Per round, one side's statistic ÷ the other's: robust to the machine's load
+    changing between rounds (rounds where either side has no block are left out)."""
+    pairs = zip(num_blocks, den_blocks, strict=False)  # e.g. no torch blocks without torch
+    return [statistic(a, how) / statistic(b, how) for a, b in pairs]
 
 
 # --------------------------------------------------------------------------- sides
