@@ -7,21 +7,18 @@ model.state_dict(), ...)``. Then, median of ``--repeats`` runs each:
 
 - import time of each file (ONNX with and without the self-check against
   ``onnx.reference``; the state_dict matched to the built-in ResNet-18 template);
-- one forward pass at 224×224 keeping every intermediate tensor (what the Model tab
-  computes per picture), beside onnxruntime's and torch's for the same input;
 - export time back to ONNX and to PyTorch code + safetensors, and the largest difference
   of the re-imported ONNX from torch.
 
-Needs torch and onnxruntime (the test extras). Prints a table; no targets.
+Forward-pass speed beside torch and onnxruntime, each in a process of its own, is
+``python -m cnn_explorer.bench.models``. Needs torch (the test extra). Prints a table; no
+targets.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -97,44 +94,10 @@ def _resnet18() -> Any:
     return model.eval()
 
 
-def torch_child(weights: str, x_path: str, repeats: int) -> None:
-    """In a process of its own (torch's thread pool beside NumPy's slows both; warm-heap
-    malloc settings as in the other benches): time torch's forward, print the median
-    seconds, save the output beside the input."""
-    import torch
-    from safetensors.torch import load_file
-
-    torch.set_num_threads(2)
-    model = _resnet18()
-    model.load_state_dict(load_file(weights), strict=True)
-    x = torch.from_numpy(np.load(x_path))
-    with torch.no_grad():
-        t, y = _median_time(lambda: model(x).numpy(), repeats, True)
-    np.save(x_path.replace(".npy", "_out.npy"), y)
-    print(t)
-
-
-def _torch_forward(weights: Path, x: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
-    from cnn_explorer.bench.timing import WARM_HEAP
-
-    x_path = weights.with_name("x.npy")
-    np.save(x_path, x)
-    code = (
-        "from cnn_explorer.bench.model_import import torch_child; "
-        f"torch_child({str(weights)!r}, {str(x_path)!r}, {repeats})"
-    )
-    env = {**os.environ, **WARM_HEAP}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    return float(done.stdout.split()[-1]), np.load(x_path.with_name("x_out.npy"))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cnn_explorer.bench.model_import")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
-    import onnxruntime as ort
     import torch
     from safetensors.torch import save_file
 
@@ -144,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_explorer.interchange.torch_export import save_torch
 
     warm_heap()
-    torch.set_num_threads(1)  # only exports here; the timed torch runs in its own process
+    torch.set_num_threads(1)  # only exports and the reference output here: nothing timed
     model = _resnet18()
     x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
     rows: list[tuple[str, float]] = []
@@ -164,15 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         t, from_st = _median_time(lambda: load_model(st_path), args.repeats)
         rows.append(("import safetensors state_dict (ResNet-18 template)", t))
         graph = imported.graph
-        t, tensors = _median_time(lambda: graph.forward(x), args.repeats, True)
-        rows.append((f"engine forward 224², all {len(tensors) - 1} tensors kept", t))
-        t, want = _torch_forward(st_path, x, args.repeats)
-        rows.append(("torch forward 224² (2 threads, in a process of its own)", t))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        t, _ = _median_time(lambda: sess.run(None, {"input": x}), args.repeats, True)
-        rows.append(("onnxruntime forward 224² (2 threads)", t))
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
         out = Path(tmp) / "back.onnx"
         pre = imported.preprocessing
         t, _ = _median_time(lambda: save_onnx(out, graph, pre.input_shape), args.repeats)
