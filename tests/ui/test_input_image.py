@@ -141,3 +141,21 @@ def test_the_grid_scrolls_to_the_selected_cells_receptive_field(qtbot, window, t
         assert (r0, c0) == (row, col) and r1 - r0 == c1 - c0 == (2 if m == 3 else 1)
     window.doc.select_cell(None)
     assert grid.table.region is None
+
+
+def test_a_colour_map_edit_repaints_one_cell_while_its_levels_hold(qtbot, window):
+    """The colour map's levels are rounded ("nice"), so an edit that moves the exact
+    maximum but not them repaints just its cell: the picture's exact levels must not
+    count in the colour map (they made such edits repaint the whole grid)."""
+    window.doc.set_input(np.full((1, 28, 28), 0.5, np.float32))
+    window.grid.set_display("Colour map")
+    window.doc.set_cell(0, 0, 0, 0.0)
+    window.doc.set_cell(0, 0, 1, 1.9)  # colour-map levels [0, 2], exact range [0, 1.9]
+    settle(qtbot, window)
+    changed: list[tuple[int, int, int, int]] = []
+    window.grid.model.dataChanged.connect(
+        lambda a, b, *_: changed.append((a.row(), b.row(), a.column(), b.column()))
+    )
+    window.doc.set_cell(0, 5, 7, 1.95)  # a new exact maximum inside the same levels
+    settle(qtbot, window)
+    assert changed and all(c == (5, 5, 7, 7) for c in changed), changed
