@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "file",
         nargs="?",
-        help="project (.cnnx), image (PNG, JPEG, BMP, GIF) or model file (.onnx) to open",
+        help="project (.cnnx), image (PNG, JPEG, BMP, GIF) or model file (.onnx, .keras, .h5, "
+        ".safetensors, .pt, .pth, .npz) to open",
     )
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")

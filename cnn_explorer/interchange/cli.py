@@ -49,7 +49,8 @@ class RunError(ValueError):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Run a model file (ONNX) on an image or a .npy array and print its top "
+        description="Run a model file (ONNX, Keras, safetensors, .pt, .npz) or a .cnnx project "
+        "on an image or a .npy array and print its top "
         "classes; optionally save every intermediate map.",
     )
     p.add_argument(

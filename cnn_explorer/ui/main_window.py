@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
             "Open &model…",
             self.model_tab.loader.open_dialog,
             "Ctrl+M",
-            "Import a trained model (ONNX) and explore it in the Model tab",
+            "Import a trained model (ONNX, Keras, safetensors, .pt) to explore in the Model tab",
         )
         f.addMenu(self.recent_menu)
         f.addSeparator()
