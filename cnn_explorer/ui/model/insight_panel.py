@@ -24,13 +24,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -52,6 +46,7 @@ from cnn_explorer.insight.jobs import (
 from cnn_explorer.insight.saliency import MAX_SAMPLES
 from cnn_explorer.insight.targets import InsightError, Progress, ProgressGen
 from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.common.insight_actions import InsightActions
 from cnn_explorer.ui.common.insight_view import InsightView
 from cnn_explorer.ui.common.messages import ERROR_STYLE
 
@@ -127,43 +122,25 @@ class ModelInsightPanel(QWidget):
         form.addRow("Samples", self.samples)
         self.form = form
 
-        self.run_button = QPushButton("Run")
-        self.run_button.clicked.connect(lambda: self.run())
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.status = QLabel("Open a model, load a picture, then press Run.")
-        self.status.setWordWrap(True)
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(round(100 * self.view.opacity))
-        self.opacity.setToolTip("Opacity of the heatmap over the picture")
-        self.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100))
-        self.png_button = QPushButton("PNG…")
-        self.png_button.setToolTip("Save the view as drawn, colour bar included")
-        self.png_button.clicked.connect(lambda: self._ask_export("png"))
-        self.npy_button = QPushButton(".npy…")
-        self.npy_button.setToolTip("Save the heatmap's numbers")
-        self.npy_button.clicked.connect(lambda: self._ask_export("npy"))
-
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.progress, 1)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Opacity"))
-        bar.addWidget(self.opacity, 1)
-        bar.addWidget(self.png_button)
-        bar.addWidget(self.npy_button)
+        acts = InsightActions(
+            self,
+            self.view,
+            "Open a model, load a picture, then press Run.",
+            run=lambda: self.run(),
+            cancel=self.cancel,
+            export=self._export_as,
+            file_stem=self.method_key,
+        )
+        self.run_button, self.cancel_button = acts.run_button, acts.cancel_button
+        self.progress, self.status, self.opacity = acts.progress, acts.status, acts.opacity
+        self.png_button, self.npy_button = acts.png_button, acts.npy_button
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
-        lay.addLayout(buttons)
+        lay.addLayout(acts.run_bar())
         lay.addWidget(self.status)
         lay.addWidget(self.view, 1)
-        lay.addLayout(bar)
+        lay.addLayout(acts.export_bar())
         self.method.currentIndexChanged.connect(lambda _: self._update_buttons())
         self._update_buttons()
 
@@ -345,11 +322,8 @@ class ModelInsightPanel(QWidget):
         self._set_status(f"Exported {os.path.basename(path)}.")
         return True
 
-    def _ask_export(self, fmt: str) -> None:
-        name = self.method_key().replace("+", "p") + f".{fmt}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export", name, f"{fmt.upper()} (*.{fmt})")
-        if path:
-            (self.export_png if fmt == "png" else self.export_npy)(path)
+    def _export_as(self, fmt: str, path: str) -> None:
+        (self.export_png if fmt == "png" else self.export_npy)(path)
 
     # ------------------------------------------------------------------ state
     def _update_buttons(self) -> None:

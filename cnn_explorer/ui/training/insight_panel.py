@@ -19,13 +19,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +32,7 @@ from cnn_explorer.insight.maximize import default_range
 from cnn_explorer.insight.targets import InsightError, Progress
 from cnn_explorer.training.prediction import predict
 from cnn_explorer.training.worker import TrainingWorker
+from cnn_explorer.ui.common.insight_actions import InsightActions
 from cnn_explorer.ui.common.insight_view import InsightView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
 from cnn_explorer.ui.training.insight_controls import InsightControls
@@ -78,28 +75,18 @@ class InsightPanel(QWidget):
         self._update_buttons()
 
     def _build(self) -> None:
-        self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Compute the chosen method (in the background)")
-        self.run_button.clicked.connect(lambda: self.run())
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the running method")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.status = QLabel("Train (or load) a network, then pick a method and press Run.")
-        self.status.setWordWrap(True)
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(round(100 * self.view.opacity))
-        self.opacity.setToolTip("Opacity of the heatmap over the input")
-        self.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100))
-        self.png_button = QPushButton("PNG…")
-        self.png_button.setToolTip("Save the view as drawn, colour bar included")
-        self.png_button.clicked.connect(lambda: self._ask_export("png"))
-        self.npy_button = QPushButton(".npy…")
-        self.npy_button.setToolTip("Save the result's numbers")
-        self.npy_button.clicked.connect(lambda: self._ask_export("npy"))
+        acts = InsightActions(
+            self,
+            self.view,
+            "Train (or load) a network, then pick a method and press Run.",
+            run=lambda: self.run(),
+            cancel=self.cancel,
+            export=self._export_as,
+            file_stem=self.controls.method_key,
+        )
+        self.run_button, self.cancel_button = acts.run_button, acts.cancel_button
+        self.progress, self.status, self.opacity = acts.progress, acts.status, acts.opacity
+        self.png_button, self.npy_button = acts.png_button, acts.npy_button
         self.to_explorer = QPushButton("Open in explorer")
         self.to_explorer.setToolTip("Use the synthesised image as the explorer's input")
         self.to_explorer.clicked.connect(self._request_explorer)
@@ -111,21 +98,12 @@ class InsightPanel(QWidget):
         scroll.setMinimumWidth(self.controls.sizeHint().width() + 20)
         left = QVBoxLayout()
         left.addWidget(scroll, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        left.addLayout(buttons)
-        left.addWidget(self.progress)
+        left.addLayout(acts.run_bar())
 
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Opacity"))
-        bar.addWidget(self.opacity, 1)
-        for w in (self.png_button, self.npy_button, self.to_explorer):
-            bar.addWidget(w)
         right = QVBoxLayout()
         right.addWidget(self.status)
         right.addWidget(self.view, 1)
-        right.addLayout(bar)
+        right.addLayout(acts.export_bar(self.to_explorer))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(left)
@@ -252,11 +230,8 @@ class InsightPanel(QWidget):
         self._set_status(f"Exported {os.path.basename(path)}.")
         return True
 
-    def _ask_export(self, fmt: str) -> None:
-        name = (self.controls.method_key().replace("+", "p")) + f".{fmt}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export", name, f"{fmt.upper()} (*.{fmt})")
-        if path:
-            (self.export_png if fmt == "png" else self.export_npy)(path)
+    def _export_as(self, fmt: str, path: str) -> None:
+        (self.export_png if fmt == "png" else self.export_npy)(path)
 
     def _pick_cell(self, row: float, col: float) -> None:
         """A click on the image or heatmap chooses the cell under it (of the chosen layer's
