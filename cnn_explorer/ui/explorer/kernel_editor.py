@@ -1,5 +1,7 @@
 """Edit every weight of a conv layer: filter and input-channel navigation, bias, kernel
-size (existing values kept), presets, seeded random weights and normalisation."""
+size (existing values kept), presets, seeded random weights and normalisation; the
+"Histogram" button (or a right click on the table) shows the distribution of this filter's
+weights or of the whole layer's."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSpinBox,
     QTableView,
@@ -31,6 +34,7 @@ from cnn_explorer.explorer.explain import filter_of
 from cnn_explorer.explorer.model import Change
 from cnn_explorer.limits import MAX_KERNEL
 from cnn_explorer.ui.common import colors, quiet
+from cnn_explorer.ui.common.histogram_window import HistogramPopup, open_histogram
 from cnn_explorer.ui.common.number_model import ModelIndex, NumberTableModel
 
 NO_PRESET = presets.NO_PRESET
@@ -157,6 +161,21 @@ class KernelEditor(QWidget):
         norm_btn = QPushButton("Normalise")
         norm_btn.setToolTip("Scale this kernel so it sums to 1 (or |w| sums to 2 if it sums to 0)")
         norm_btn.clicked.connect(self.normalise)
+        self.hist_menu = QMenu(self)
+        self.filter_hist_action = self.hist_menu.addAction(
+            "This filter's weights (all input channels)",
+            lambda: self.show_weight_histogram(whole_layer=False),
+        )
+        self.layer_hist_action = self.hist_menu.addAction(
+            "The whole layer's weights", lambda: self.show_weight_histogram(whole_layer=True)
+        )
+        self.hist_btn = QPushButton("Histogram")
+        self.hist_btn.setToolTip("Histogram of this filter's weights, or of the whole layer's")
+        self.hist_btn.setMenu(self.hist_menu)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(
+            lambda pos: self.hist_menu.popup(self.table.viewport().mapToGlobal(pos))
+        )
 
         self.stack_label = QLabel()
         self.stack_label.setWordWrap(True)
@@ -193,6 +212,7 @@ class KernelEditor(QWidget):
         rr.addWidget(self.seed_spin)
         rr.addWidget(rand_btn)
         rr.addWidget(norm_btn)
+        rr.addWidget(self.hist_btn)
         form.addRow(rr)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -211,6 +231,7 @@ class KernelEditor(QWidget):
             rand_btn,
             norm_btn,
             self.seed_spin,
+            self.hist_btn,
         ]
 
     # ------------------------------------------------------------------ state
@@ -368,6 +389,23 @@ class KernelEditor(QWidget):
         self.doc.set_weights(
             self.layer_index, presets.random_kernel(w.shape, seed), f"Random weights (seed {seed})"
         )
+
+    def show_weight_histogram(self, whole_layer: bool = False) -> HistogramPopup | None:
+        """Open the histogram of the shown filter's weights ``(C, kh, kw)`` or, with
+        ``whole_layer``, of the layer's ``(O, C, kh, kw)``: is a filter dead, saturated,
+        lopsided? None (and a message) when there is no conv layer."""
+        if self.layer_index is None:
+            self.message.emit("Select a Conv2D layer first.")
+            return None
+        spec = self.doc.layers[self.layer_index]
+        assert spec.weight is not None
+        name = f"layer {self.layer_index + 1} ({spec.title})"
+        if whole_layer:
+            values, title = spec.weight, f"all weights of {name}"
+        else:
+            f = min(self.filter_spin.value(), spec.weight.shape[0] - 1)
+            values, title = spec.weight[f], f"filter {f} of {name}"
+        return open_histogram(np.array(values), title, self, unit="weights")
 
     def normalise(self) -> None:
         if self.layer_index is None:

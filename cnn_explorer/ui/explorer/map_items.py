@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.ui.common import colors
+from cnn_explorer.ui.common.histogram_window import open_histogram
 from cnn_explorer.ui.explorer.map_caption import (
     CAPTION_H,
     ColourBar,
@@ -30,7 +31,6 @@ from cnn_explorer.ui.explorer.map_caption import (
     TileCaption,
     stats_tooltip,
 )
-from cnn_explorer.ui.explorer.map_histogram import open_histogram
 from cnn_explorer.ui.explorer.map_numbers import NumbersItem, label_choices
 
 __all__ = ["NUMBERS_MAX", "MapGroup", "MapTile", "NumbersItem", "label_choices", "make_tile"]
@@ -57,7 +57,7 @@ ClickSlot = Callable[[Selection], None]
 
 class MapImage(pg.ImageItem):
     """An ImageItem that reports hover and click in cell coordinates; a right click opens
-    the map's histogram (:mod:`.map_histogram`)."""
+    the map's histogram (:mod:`cnn_explorer.ui.common.histogram_window`)."""
 
     def __init__(
         self,

@@ -14,9 +14,10 @@ at a glance.
 
 Hovering a filter reads its weights at the hovered tap (all three channels for a colour
 patch); clicking one emits :attr:`FilterGrid.filter_clicked` (the tab's results show that
-filter's maps for the current image). The widget keeps one snapshot of the weights per
-epoch (copies; a few KB each) and the slider shows any of them: "what did the filters look
-like after epoch 1?".
+filter's maps for the current image); a right click opens the histogram of that filter's
+weights (all its input channels) in the shown snapshot. The widget keeps one snapshot of
+the weights per epoch (copies; a few KB each) and the slider shows any of them: "what did
+the filters look like after epoch 1?".
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from cnn_explorer.ui.common.filter_mosaic import (
     tick_step,
     to_rgba,
 )
+from cnn_explorer.ui.common.histogram_window import HistogramPopup, open_histogram
 
 COLORMAP = "CET-D1"
 HOVER_HINT = "Hover a filter to read its weights; click it to see its maps for the current image."
@@ -73,6 +75,9 @@ class FilterGrid(QWidget):
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
         self.view.setMinimumHeight(120)
+        self.view.setToolTip(
+            "Click a filter for its maps; right-click it for its weights' histogram"
+        )
         self._items: list[tuple[pg.LabelItem, pg.PlotItem, pg.ImageItem]] = []
         self.view.scene().sigMouseMoved.connect(self._hovered)
         self.view.scene().sigMouseClicked.connect(self._clicked)
@@ -260,12 +265,26 @@ class FilterGrid(QWidget):
             )
 
     def _clicked(self, event: Any) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
+        if event.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return
         hit = self._hit(event.scenePos())
-        if hit is not None:
-            event.accept()
+        if hit is None:
+            return
+        event.accept()
+        if event.button() == Qt.MouseButton.RightButton:
+            self.show_weight_histogram(hit[0], hit[1].filter, event.screenPos().toPoint())
+        else:
             self.filter_clicked.emit(hit[0], hit[1].filter)
+
+    def show_weight_histogram(
+        self, layer: int, filt: int, at: QPoint | None = None
+    ) -> HistogramPopup:
+        """Open the histogram of filter ``filt``'s weights ``(C, kh, kw)`` of conv layer
+        ``layer`` in the shown snapshot."""
+        title, weight = self._shown[layer]
+        caption = self._snapshots[self.slider.value()][0] if self._snapshots else ""
+        name = f"filter {filt} of {title}" + (f" ({caption})" if caption else "")
+        return open_histogram(weight[filt], name, self, at, unit="weights")
 
 
 __all__ = [

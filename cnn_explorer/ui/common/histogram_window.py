@@ -1,6 +1,7 @@
-"""A feature map's histogram on demand: a right click on a map opens a small window beside
-it with the distribution of that channel's values (bins over the finite range, with the
-count of exact zeros, NaN and ±inf said in words: they are what a histogram hides).
+"""A histogram on demand, in a small window: a feature map's values (right click on a map
+in the explorer) or a filter's or a whole layer's weights (kernel editor, training filter
+grid). Bins over the finite range, with the count of exact zeros, NaN and ±inf said in
+words: they are what a histogram hides. It lives in ``ui.common`` because both tabs use it.
 
 The numbers are :func:`cnn_explorer.explorer.stats.histogram`'s; this file only draws them.
 """
@@ -35,9 +36,17 @@ def histogram_summary(values: np.ndarray, h: Histogram) -> str:
 
 
 class HistogramPopup(QDialog):
-    """A tool window with one map's histogram; closing it deletes it."""
+    """A tool window with the histogram of ``values`` (any shape: a map ``(H, W)``, a filter
+    ``(C, kh, kw)``, a layer ``(O, C, kh, kw)``); ``unit`` names what is counted on the
+    y axis ("cells", "weights"). Closing it deletes it."""
 
-    def __init__(self, values: np.ndarray, title: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        values: np.ndarray,
+        title: str,
+        parent: QWidget | None = None,
+        unit: str = "cells",
+    ) -> None:
         super().__init__(parent, Qt.WindowType.Tool)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle(f"Histogram — {title}")
@@ -49,7 +58,7 @@ class HistogramPopup(QDialog):
             pg.BarGraphItem(x=centres, height=self.hist.counts, width=width, brush="#1f77b4")
         )
         plot.setLabel("bottom", "value", color=TEXT)
-        plot.setLabel("left", "cells", color=TEXT)
+        plot.setLabel("left", unit, color=TEXT)
         plot.setMouseEnabled(False, False)
         plot.setMenuEnabled(False)
         for axis in ("left", "bottom"):
@@ -65,10 +74,15 @@ class HistogramPopup(QDialog):
 
 
 def open_histogram(
-    values: np.ndarray, title: str, parent: QWidget | None, at: QPoint | None = None
+    values: np.ndarray,
+    title: str,
+    parent: QWidget | None,
+    at: QPoint | None = None,
+    unit: str = "cells",
 ) -> HistogramPopup:
-    """Show the histogram of ``values`` (a map ``(H, W)``) near screen point ``at``."""
-    popup = HistogramPopup(values, title, parent)
+    """Show the histogram of ``values`` (a map ``(H, W)``, weights of any shape) near
+    screen point ``at``."""
+    popup = HistogramPopup(values, title, parent, unit)
     if at is not None:
         popup.move(at + QPoint(12, 12))
     popup.show()
