@@ -44,6 +44,8 @@ FILTER = -2
 """Target combo data: a filter of the chosen layer."""
 MODES = (("abs", "|gradient| (max over channels)"), ("signed", "signed gradient"))
 MODES_X = (("grad_x_input", "gradient × input"),)
+VALIDATION, ALL_IMAGES = "validation", "all"
+"""Scan combo data: which images top patches and dead units scan."""
 
 
 def _double(lo: float, hi: float, value: float, step: float, decimals: int = 3) -> QDoubleSpinBox:
@@ -68,7 +70,7 @@ class InsightControls(QWidget):
     changed = Signal()
     image_changed = Signal(int)
 
-    # Long because it declares each of the sixteen settings with its range and tooltip, in
+    # Long because it declares each of the seventeen settings with its range and tooltip, in
     # the order the form shows them; helpers would only move the list elsewhere.
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +131,13 @@ class InsightControls(QWidget):
         cell_row.setContentsMargins(0, 0, 0, 0)
         for w in (self.one_cell, self.row, self.col):
             cell_row.addWidget(w)
+        self.scan = QComboBox()
+        self.scan.addItem("validation images", VALIDATION)
+        self.scan.addItem("all loaded images", ALL_IMAGES)
+        self.scan.setToolTip(
+            "The images top patches and dead units scan: the validation part of the "
+            "dataset, or every loaded image (training and validation)"
+        )
         self.k = _int(1, MAX_TOP, 9)
         self.k.setToolTip("How many of the most exciting images to show")
         self.form = QFormLayout(self)
@@ -147,6 +156,7 @@ class InsightControls(QWidget):
             ("Blur σ", self.blur),
             ("L2", self.l2),
             ("TV", self.tv),
+            ("Scan", self.scan),
             ("Top k", self.k),
             ("Seed", self.seed),
         )
@@ -192,8 +202,16 @@ class InsightControls(QWidget):
         self.target.blockSignals(False)
         self._update()
 
-    def set_image_count(self, n: int) -> None:
+    def set_image_count(self, n: int, loaded: int | None = None) -> None:
+        """``n`` validation images; ``loaded`` images in the whole dataset (the scan
+        choices say both counts)."""
         self.image.setRange(0, max(0, n - 1))
+        self.scan.setItemText(0, f"validation images ({n})")
+        self.scan.setItemText(1, f"all loaded images ({n if loaded is None else loaded})")
+
+    def scan_key(self) -> str:
+        """:data:`VALIDATION` or :data:`ALL_IMAGES`."""
+        return str(self.scan.currentData())
 
     # -- reading ----------------------------------------------------------------------------
     def method_key(self) -> str:
@@ -277,6 +295,7 @@ class InsightControls(QWidget):
             self.blur: m == MAXIMIZE,
             self.l2: m == MAXIMIZE,
             self.tv: m == MAXIMIZE,
+            self.scan: m in FILTER_ONLY,
             self.k: m == "patches",
             self.seed: m in (SMOOTHGRAD, MAXIMIZE),
         }
@@ -289,4 +308,4 @@ class InsightControls(QWidget):
         set_item_enabled(self.target, FILTER, method not in CLASS_ONLY)  # type: ignore[arg-type]
 
 
-__all__ = ["FILTER", "PREDICTED", "InsightControls"]
+__all__ = ["ALL_IMAGES", "FILTER", "PREDICTED", "VALIDATION", "InsightControls"]

@@ -8,7 +8,9 @@ window never waits and a training run may replace the network meanwhile. Closing
 window stops it (the tab's shutdown calls :meth:`InsightPanel.shutdown`).
 
 Like "Try an image", the panel is given the network copy taken at an epoch's end and the
-validation images; the computing is :func:`cnn_explorer.insight.jobs.job`'s.
+validation images, and also the training images: top patches and dead units can scan every
+loaded image (joined on the worker thread, validation images first so their numbers stay);
+the computing is :func:`cnn_explorer.insight.jobs.job`'s.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.engine.errors import ShapeError
-from cnn_explorer.insight.jobs import MAXIMIZE, METHODS, InsightResult, job
+from cnn_explorer.insight.jobs import MAXIMIZE, METHODS, NEEDS_DATASET, InsightResult, job
 from cnn_explorer.insight.maximize import default_range
 from cnn_explorer.insight.targets import InsightError, Progress
 from cnn_explorer.training.prediction import predict
@@ -35,7 +37,7 @@ from cnn_explorer.training.worker import TrainingWorker
 from cnn_explorer.ui.common.insight_actions import InsightActions
 from cnn_explorer.ui.common.insight_view import InsightView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
-from cnn_explorer.ui.training.insight_controls import InsightControls
+from cnn_explorer.ui.training.insight_controls import ALL_IMAGES, InsightControls
 
 HINTS = {
     "heatmap": "Done: the opacity slider blends the heatmap with the image.",
@@ -61,6 +63,7 @@ class InsightPanel(QWidget):
         self.class_names: list[str] = []
         self.images = np.zeros((0, 1, 1, 1), np.float32)
         self.labels = np.zeros(0, np.int64)
+        self.train_images = np.zeros((0, 1, 1, 1), np.float32)
         self.result: InsightResult | None = None
         self.worker = TrainingWorker(self)
         self.controls = InsightControls()
@@ -132,10 +135,17 @@ class InsightPanel(QWidget):
         if self.result is None and not self.worker.is_running():
             self._show_input()
 
-    def set_images(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """The validation images ``(N, C, H, W)`` to explain and scan."""
+    def set_images(
+        self, images: np.ndarray, labels: np.ndarray, train_images: np.ndarray | None = None
+    ) -> None:
+        """The validation images ``(N, C, H, W)`` to explain and scan, and the rest of the
+        loaded dataset ``train_images (M, C, H, W)`` (none: only the validation images are
+        loaded) for scans over every loaded image."""
         self.images, self.labels = images, labels
-        self.controls.set_image_count(len(images))
+        if train_images is None or not len(train_images):
+            train_images = np.zeros((0, *images.shape[1:]), np.float32)
+        self.train_images = train_images
+        self.controls.set_image_count(len(images), len(images) + len(train_images))
         self.set_network(self.network, self.class_names)
 
     def current_image(self) -> np.ndarray | None:
@@ -153,7 +163,8 @@ class InsightPanel(QWidget):
             self._set_status(self._why_not or "Train (or load) a network first.", error=True)
             return False
         image = self.current_image()
-        images = self.images if len(self.images) else None
+        parts = self._scanned()
+        images = parts[0] if parts else None  # the check needs their shape only
         predicted = predict(self.network, image).best if image is not None else 0
         request = self.controls.request(predicted, default_range(images))
         network = self.network.copy()
@@ -166,9 +177,22 @@ class InsightPanel(QWidget):
         self.progress.setValue(0)
         self._set_status(f"{METHODS[request.method]}: running…")
         names = list(self.class_names)
-        started = self.worker.start(lambda stop: job(request, network, image, images, stop, names))
+
+        def work(stop: Any) -> Any:  # on the worker thread: joining may copy many images
+            scan = np.concatenate(parts) if len(parts) > 1 else images
+            return job(request, network, image, scan, stop, names)
+
+        started = self.worker.start(work)
         self._update_buttons()
         return started
+
+    def _scanned(self) -> list[np.ndarray]:
+        """The arrays a dataset scan reads: the validation images, and the training images
+        too when "all loaded images" is chosen (empty parts left out)."""
+        wanted = [self.images]
+        if self.controls.method_key() in NEEDS_DATASET and self.controls.scan_key() == ALL_IMAGES:
+            wanted.append(self.train_images)
+        return [a for a in wanted if len(a)]
 
     def cancel(self) -> None:
         self.worker.stop()

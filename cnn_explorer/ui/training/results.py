@@ -89,7 +89,8 @@ class TrainingResults(QWidget):
         self._show_snapshots(run.history)
         for panel in (self.prediction, self.insight):
             panel.set_network(None, run.class_names)
-            panel.set_images(run.split.x_val, run.split.y_val)
+        self.prediction.set_images(run.split.x_val, run.split.y_val)
+        self.insight.set_images(run.split.x_val, run.split.y_val, run.split.x_train)
         self.progress.setValue(0)
         self.progress_label.setText("Training starts…")
 

@@ -369,7 +369,7 @@ class TrainingTab(QWidget):
             self._set_status(str(exc))
             return
         self.prediction.set_images(split.x_val, split.y_val)
-        self.insight.set_images(split.x_val, split.y_val)
+        self.insight.set_images(split.x_val, split.y_val, split.x_train)
         self._set_status(
             f"{len(split.y_val)} validation images of this dataset are ready in “Try an image”."
         )
