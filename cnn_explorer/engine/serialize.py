@@ -180,10 +180,18 @@ def array_specs(network: Model, prefix: str = "") -> dict[str, ArraySpec]:
     }
 
 
-def load_state(network: Model, arrays: Mapping[str, np.ndarray], label: str) -> None:
+def load_state(
+    network: Model,
+    arrays: Mapping[str, np.ndarray],
+    label: str,
+    *,
+    allow_nonfinite: bool = False,
+) -> None:
     """Copy ``arrays`` (keys as :meth:`Network.state_arrays`) into ``network``; refuse
     missing arrays, wrong shapes and non-finite values (a diverged run's NaN weights would
-    otherwise show up as "nan%" predictions)."""
+    otherwise show up as "nan%" predictions). ``allow_nonfinite`` is for an imported model
+    saved in a project only: its NaN/inf weights were accepted with a warning at import
+    (shown, not fatal), so the project must reopen with them as saved."""
     expected = network.state_arrays()
     missing = sorted(set(expected) - set(arrays))
     if missing:
@@ -197,7 +205,7 @@ def load_state(network: Model, arrays: Mapping[str, np.ndarray], label: str) -> 
         raise FileFormatError(
             f"{label} stores weights as integers ({', '.join(whole)}), not as real numbers"
         )
-    bad = [k for k in expected if not np.isfinite(arrays[k]).all()]
+    bad = [] if allow_nonfinite else [k for k in expected if not np.isfinite(arrays[k]).all()]
     if bad:
         listed = ", ".join(bad[:4]) + (", …" if len(bad) > 4 else "")
         raise FileFormatError(

@@ -10,9 +10,11 @@ Array ``i`` of ``"arrays"`` is stored as ``model/<i>`` in ``arrays.npz`` (node n
 imported models hold any characters; indices keep the member names plain). Reading
 validates the graph here, in the order of :mod:`.project` (description rebuilt with its
 parameters capped, every key known, then each array checked against its exact shape
-before it is allocated, finite real numbers only). ``meta`` is a JSON object this module
-does not interpret: the caller turns it into the importer's types with their own
-validation (``interchange.saved_model``), before the project replaces anything.
+before it is allocated, real numbers only). NaN/inf weights are kept: the importer
+accepted them with a warning (shown, not fatal), and the saved report still carries it.
+``meta`` is a JSON object this module does not interpret: the caller turns it into the
+importer's types with their own validation (``interchange.saved_model``), before the
+project replaces anything.
 The section is optional: projects without it open as before. Qt-free.
 """
 
@@ -102,10 +104,11 @@ def check_model_members(plan: ModelPlan, names: frozenset[str], name: str) -> No
 
 
 def build_model(plan: ModelPlan, arrays: dict[str, np.ndarray], name: str) -> SavedModel:
-    """Load the arrays into the planned graph (finite real numbers of the right shapes)."""
+    """Load the arrays into the planned graph (real numbers of the right shapes; NaN/inf
+    kept as the import accepted them)."""
     params = {plan.keys[k]: arrays[k] for k in plan.specs}
     try:
-        load_state(plan.graph, params, f"{name}: the imported model")
+        load_state(plan.graph, params, f"{name}: the imported model", allow_nonfinite=True)
     except FileFormatError as exc:
         raise ProjectError(f"{exc}.") from None
     return SavedModel(plan.graph, plan.meta)

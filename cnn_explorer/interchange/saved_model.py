@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cnn_explorer.engine.graph import Graph
 from cnn_explorer.interchange.model import (
     REPORT_STATUSES,
@@ -65,7 +67,17 @@ def imported_from_saved(graph: Graph, meta: object) -> ImportedModel:
     except ValueError as exc:  # the engine's ShapeError
         raise ModelFileError(f"its graph cannot take the saved input size: {exc}") from None
     source = _text(meta.get("source", "model"), "source")
-    return ImportedModel(graph, pre, _report(meta.get("report")), Path(Path(source).name))
+    report = _report(meta.get("report"))
+    _warn_nonfinite(graph, report)
+    return ImportedModel(graph, pre, report, Path(Path(source).name))
+
+
+def _warn_nonfinite(graph: Graph, report: ImportReport) -> None:
+    """Keep issue 10's rule on reopening: NaN/inf weights are shown, not fatal, and the
+    report says so (the import's own warning is saved; a file edited since gets one)."""
+    bad = sum(int(v.size - np.count_nonzero(np.isfinite(v))) for v in graph.state_arrays().values())
+    if bad and not any("NaN or infinite" in w for w in report.warnings):
+        report.warnings.append(f"the saved weights hold {bad} NaN or infinite values")
 
 
 def _text(value: object, what: str) -> str:

@@ -4,14 +4,16 @@ unsaved work is replaced.
 Every path that replaces the whole document goes through :meth:`ProjectFiles.confirm`
 (Save / Discard / Cancel); Cancel, a failed save or a closed save dialog leave everything
 as it was. Opening a project or starting anew clears the undo history (the question says
-so); the undo stack's clean state follows every save and open.
+so); the undo stack's clean state follows every save and open. The Model tab's
+preprocessing edits are not undo steps: they count as unsaved work through
+``model_modified`` until the next save.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
@@ -26,6 +28,9 @@ from cnn_explorer.interchange.model import ImportedModel
 from cnn_explorer.interchange.saved_model import imported_from_saved, saved_meta
 from cnn_explorer.ui.common.messages import Reporter
 
+if TYPE_CHECKING:
+    from cnn_explorer.ui.model.tab import ModelTab
+
 PROJECT_FILTER = f"CNN Explorer project (*{SUFFIX})"
 MAX_RECENT = 8
 CLEARS_HISTORY = "Discarded changes cannot be brought back: this clears the undo history."
@@ -39,6 +44,7 @@ class ProjectFiles(QObject):
     open_requested = Signal(str)  # a recent file was chosen (the window opens it by kind)
     trained_loaded = Signal(object, str)  # (TrainedState, file name) of an opened project
     model_loaded = Signal(object, str)  # (ImportedModel, file name) of an opened project
+    saved = Signal()  # the project was written: everything in it is saved
 
     def __init__(
         self, doc: Document, reporter: Reporter, recent_menu: QMenu, parent: QObject | None
@@ -54,6 +60,8 @@ class ProjectFiles(QObject):
         """Returns the training tab's network to save with the project (None: no tab)."""
         self.model_state: Callable[[], Any] = lambda: None
         """Returns the Model tab's imported model to save with the project (None: none)."""
+        self.model_modified: Callable[[], bool] = lambda: False
+        """True while the Model tab's model has edits the project file does not hold."""
         self._model: ImportedModel | None = None
         self.rebuild_recent()
 
@@ -62,11 +70,27 @@ class ProjectFiles(QObject):
         """What the title shows: the file name, or the untitled document's name."""
         return os.path.basename(self.current_path) if self.current_path else self.untitled
 
+    def follow_model(self, tab: ModelTab) -> None:
+        """Save the Model tab's model with the project and show an opened project's; its
+        unsaved preprocessing edits count as unsaved work (the close and open questions,
+        the title's mark), and opening another model over them asks first."""
+        self.model_state = tab.imported_model
+        self.model_modified = lambda: tab.has_unsaved_edits
+        self.model_loaded.connect(lambda model, _name: tab.set_model(model))
+        self.saved.connect(tab.mark_saved)
+        tab.loader.may_replace = lambda name: (
+            not tab.has_unsaved_edits or self.confirm(f"opening {name}")
+        )
+
     # ------------------------------------------------------------------ unsaved work
+    def is_modified(self) -> bool:
+        """Unsaved work: explorer edits since the clean undo position, or Model tab edits."""
+        return not self.doc.undo_stack.isClean() or self.model_modified()
+
     def confirm(self, before: str, note: str = "") -> bool:
         """True when the document may be replaced (or closed): nothing is unsaved, or the
         user saved it or chose to discard it. ``before`` completes "Save them before …?"."""
-        if self.doc.undo_stack.isClean():
+        if not self.is_modified():
             return True
         answer = self.reporter.ask_save_changes(before, note)
         if answer == "save":
@@ -163,6 +187,7 @@ class ProjectFiles(QObject):
             return False
         self.current_path = path
         self.doc.undo_stack.setClean()
+        self.saved.emit()
         self.add_recent(path)
         self.name_changed.emit()
         self.status.emit(f"Saved {os.path.basename(path)}", False)

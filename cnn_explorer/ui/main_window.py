@@ -297,8 +297,8 @@ class MainWindow(QMainWindow):
         self.files.open_requested.connect(self.open_path)
         self.files.trained_loaded.connect(self._restore_trained)
         self.files.trained_state = self._trained_state
-        self.files.model_state = self.model_tab.imported_model
-        self.files.model_loaded.connect(lambda model, _name: self.model_tab.doc.set_model(model))
+        self.files.follow_model(self.model_tab)
+        self.model_tab.edits_changed.connect(self._update_title)
         self.images.status.connect(self.show_status)
         self.exporter.status.connect(self.show_status)
         self.networks.status.connect(self.show_status)
@@ -416,7 +416,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.files.name}[*] — CNN Explorer")
-        self.setWindowModified(not self.doc.undo_stack.isClean())
+        self.setWindowModified(self.files.is_modified())
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:

@@ -98,7 +98,6 @@ def _reshape(_meta: dict, arrays: dict) -> None:
         (_set(["arrays"], ["a", "b"]), "do not match"),
         (_set(["arrays"], [1, 2]), "do not match"),
         (_set(["meta"], [1]), "metadata"),
-        (_nan, "not finite"),
         (_drop, "lacks arrays"),
         (_reshape, "p.cnnx"),
     ],
@@ -139,3 +138,14 @@ def test_damaged_metadata_is_refused_by_the_importers_types(tmp_path, key_path, 
     assert words in str(err.value)
     with pytest.raises(ModelFileError):
         imported_from_saved(saved.graph, "nope")
+
+
+def test_nan_weights_written_into_the_file_open_with_a_warning(tmp_path):
+    """Issue 10: NaN/inf weights are shown, not fatal, also when reopening a project."""
+    path, _ = _save(tmp_path)
+    _edit(path, _nan)
+    saved = read_project(str(path)).model
+    assert saved is not None
+    got = imported_from_saved(saved.graph, saved.meta)
+    assert any(np.isnan(v).all() for v in got.graph.state_arrays().values())
+    assert any("NaN or infinite" in w for w in got.report.warnings)

@@ -84,6 +84,9 @@ class ModelLoader(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._jobs: set[_Job] = set()
+        self.may_replace: Callable[[str], bool] = lambda _name: True
+        """Asked (with the file name) before an imported model replaces the current one:
+        the window asks about unsaved edits of the current model (False: keep it)."""
 
     @property
     def busy(self) -> bool:
@@ -150,6 +153,9 @@ class ModelLoader(QObject):
             self._failed(f"{name} could not be imported ({type(result).__name__}: {result}).")
             return
         assert isinstance(result, ImportedModel)
+        if not self.may_replace(name):
+            self.status.emit(f"{name} was not opened", False)
+            return
         pre = self.reporter.import_report(result)
         if pre is None:
             self.status.emit(f"{name} was not opened", False)

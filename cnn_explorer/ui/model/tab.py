@@ -60,11 +60,13 @@ class ModelTab(QWidget):
 
     status_changed = Signal(str, bool)
     busy_changed = Signal(bool)
+    edits_changed = Signal()  # has_unsaved_edits changed (the window's title follows)
 
     def __init__(self, reporter: Reporter, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.doc = GraphDocument(self)
         self.loader = ModelLoader(reporter, self)
+        self._unsaved = False
         self.explanation_text = ""
         self._user_sized = False
         self._build()
@@ -153,7 +155,7 @@ class ModelTab(QWidget):
         self.open_button.clicked.connect(self.loader.open_dialog)
         self.image_button.clicked.connect(self._image_dialog)
         self.report_button.clicked.connect(self.show_report)
-        self.loader.opened.connect(self.doc.set_model)
+        self.loader.opened.connect(self.set_model)
         self.loader.image_ready.connect(self.doc.set_image)
         self.loader.status.connect(self.status_changed)
         self.loader.busy_changed.connect(self._busy)
@@ -183,6 +185,26 @@ class ModelTab(QWidget):
     def open_model(self, path: str) -> bool:
         """Import a model file (in the background); False when refused at once."""
         return self.loader.load(path)
+
+    def set_model(self, model: ImportedModel) -> None:
+        """Show ``model`` (imported, or from a project): nothing of it is unsaved yet."""
+        self.doc.set_model(model)
+        self._set_unsaved(False)
+
+    @property
+    def has_unsaved_edits(self) -> bool:
+        """True after the preprocessing was changed in "Import report…" and the project
+        was not saved since (the project file holds the model with its preprocessing)."""
+        return self._unsaved
+
+    def mark_saved(self) -> None:
+        """The project (with this model) was just saved."""
+        self._set_unsaved(False)
+
+    def _set_unsaved(self, unsaved: bool) -> None:
+        if unsaved != self._unsaved:
+            self._unsaved = unsaved
+            self.edits_changed.emit()
 
     def load_image(self, path: str) -> bool:
         """Decode a picture for the open model (False: no model is open)."""
@@ -218,6 +240,8 @@ class ModelTab(QWidget):
                 self.doc.set_preprocessing(pre)
             except ValueError as exc:
                 self.loader.reporter.error("Cannot use this preprocessing", str(exc))
+                return
+            self._set_unsaved(True)
 
     # ------------------------------------------------------------------ reactions
     def _image_dialog(self) -> None:
