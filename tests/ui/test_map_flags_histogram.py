@@ -8,8 +8,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from cnn_explorer.explorer.stats import map_stats
-from cnn_explorer.ui.explorer.map_caption import TileCaption, TileStats, caption_texts
 from cnn_explorer.ui.common.histogram_window import HistogramPopup
+from cnn_explorer.ui.explorer.map_caption import TileCaption, TileStats, caption_texts
 
 
 def test_dead_and_nan_channels_lead_the_caption(qapp) -> None:  # type: ignore[no-untyped-def]
