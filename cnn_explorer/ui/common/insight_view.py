@@ -40,6 +40,11 @@ def heat_levels(values: np.ndarray, signed: bool) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+def _tick(v: float) -> str:
+    """A colour-bar label short enough for the bar's axis: "0.25", "12.3", "2.4e-04"."""
+    return f"{v:.3g}" if v == 0 or 0.01 <= abs(v) < 1e4 else f"{v:.1e}"
+
+
 def write_npy(path: str, data: np.ndarray) -> None:
     """``data`` as ``.npy`` (no pickle), replacing ``path`` only when complete."""
     with atomic_write(path) as fh:
@@ -134,6 +139,11 @@ class InsightView(QWidget):
         bar = pg.ColorBarItem(values=levels, colorMap=cmap, interactive=False, width=14)
         bar.setImageItem(image, insert_in=plot)
         bar.axis.setTextPen(TEXT)
+        # Both ends and the middle, always labelled, in an axis wide enough for them: the
+        # bar's own narrow axis dropped every label but "0" (a heatmap's maximum is often
+        # a small number such as 2.4e-04).
+        bar.axis.setTicks([[(float(v), _tick(float(v))) for v in np.linspace(*levels, 3)]])
+        bar.axis.setWidth(60)
         self.colorbar = bar
 
     def _draw_heatmap(self, result: InsightResult) -> None:
