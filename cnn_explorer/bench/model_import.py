@@ -43,50 +43,10 @@ def _resnet18() -> Any:
     import torch
     from torch import nn
 
-    def block(cin: int, cout: int, stride: int) -> nn.Module:
-        class Basic(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-                self.bn1 = nn.BatchNorm2d(cout)
-                self.relu = nn.ReLU(inplace=True)
-                self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-                self.bn2 = nn.BatchNorm2d(cout)
-                self.downsample = None
-                if stride != 1 or cin != cout:
-                    self.downsample = nn.Sequential(
-                        nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-                    )
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-                skip = x if self.downsample is None else self.downsample(x)
-                return self.relu(out + skip)
-
-        return Basic()
-
-    class ResNet18(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            cin = 64
-            for i, w in enumerate((64, 128, 256, 512), start=1):
-                s = 1 if i == 1 else 2
-                setattr(self, f"layer{i}", nn.Sequential(block(cin, w, s), block(w, w, 1)))
-                cin = w
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, 1000)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
+    from cnn_explorer.bench.torch_resnet import ResNet
 
     torch.manual_seed(0)
-    model = ResNet18()
+    model = ResNet((2, 2, 2, 2), (64, 128, 256, 512), 1000)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
