@@ -23,7 +23,13 @@ from cnn_explorer.engine.graph import Graph, Node
 from cnn_explorer.engine.layers import Layer
 from cnn_explorer.engine.merge import MergeLayer
 from cnn_explorer.interchange.keras_config import KerasLayer, TensorKey
-from cnn_explorer.interchange.model import OUTPUT_KEY, ImportReport, ModelFileError, ReportEntry
+from cnn_explorer.interchange.model import (
+    OUTPUT_KEY,
+    ImportReport,
+    ModelFileError,
+    ReportEntry,
+    unique_name,
+)
 
 Shape = tuple[int, ...]
 Pads4 = tuple[int, int, int, int]
@@ -68,13 +74,7 @@ class KBuilder:
         self._names: set[str] = {Graph.INPUT, OUTPUT_KEY}
 
     def _unique(self, base: str) -> str:
-        base = base.strip("/") or "layer"
-        name, i = base, 1
-        while name in self._names:
-            i += 1
-            name = f"{base}_{i}"
-        self._names.add(name)
-        return name
+        return unique_name(base.strip("/") or "layer", self._names)
 
     def emit(
         self, layer: KerasLayer, engine: Layer, inputs: Sequence[KRef], suffix: str = ""

@@ -274,3 +274,15 @@ class ImportedModel:
     preprocessing: Preprocessing
     report: ImportReport
     source: Path
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``… when taken; the name chosen joins ``taken``.
+    Importers name each engine node after its layer in the file, and files may repeat
+    names (or use ours, such as ``input``)."""
+    name, i = base, 1
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    taken.add(name)
+    return name

@@ -14,6 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from cnn_explorer.interchange.export_common import ExportError, ExportNode, ExportPlan
+from cnn_explorer.interchange.model import unique_name
 
 
 class Builder:
@@ -25,12 +26,7 @@ class Builder:
         self.names: set[str] = set()
 
     def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return unique_name(base, self.names)
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
         """An initializer (weights, pads, shapes, scalars); returns its name."""

@@ -22,7 +22,13 @@ from cnn_explorer.engine.errors import ShapeError
 from cnn_explorer.engine.graph import Graph, Node
 from cnn_explorer.engine.layers import Layer
 from cnn_explorer.engine.merge import MergeLayer
-from cnn_explorer.interchange.model import OUTPUT_KEY, ImportReport, ModelFileError, ReportEntry
+from cnn_explorer.interchange.model import (
+    OUTPUT_KEY,
+    ImportReport,
+    ModelFileError,
+    ReportEntry,
+    unique_name,
+)
 
 Shape = tuple[int, ...]
 
@@ -151,13 +157,7 @@ class Builder:
 
     # -- results ----------------------------------------------------------------------------
     def _unique(self, base: str) -> str:
-        base = base.lstrip("/") or "node"
-        name, i = base, 1
-        while name in self._names:
-            i += 1
-            name = f"{base}_{i}"
-        self._names.add(name)
-        return name
+        return unique_name(base.lstrip("/") or "node", self._names)
 
     def emit(
         self,
