@@ -19,15 +19,23 @@ the output already in ``(O, Ho, Wo)`` layout. Three details matter on a CPU:
 - Scratch arrays are reused (:func:`cnn_explorer.engine._args.scratch`) and their rows
   padded so no leading dimension is a multiple of 4 KiB, which makes the BLAS product
   1.9× slower through cache-set aliasing (measured with 128² images, 16384 floats/row).
-- Small maps use "wide" columns (:attr:`ConvGeometry.wide`): each kernel tap of an image
-  becomes one long contiguous copy instead of one short copy per 14-pixel row (im2col
-  5×, col2im 3.5× faster on a 64×8×14² batch).
+- Maps narrower than 128 use "wide" columns (:attr:`ConvGeometry.wide`): each kernel tap
+  of an image becomes one long contiguous copy instead of one short copy per row (im2col
+  5×, col2im 3.5× faster on a 64×8×14² batch; a conv's training step on 64–112-wide
+  maps 10–25%).
 - The weight gradient, a product summed over tens of thousands of columns, is computed
   in blocks where that is faster (:func:`_gram`).
 - The input gradient is accumulated channel-major ``(C, N, Hp, Wp)``, the order of the
   column rows, and transposed once at the end (:func:`_col2im_add`).
 - When training (``conv2d_forward(keep_columns=True)``) the forward's columns are kept
   for the backward if they fit in one chunk, instead of being built twice.
+
+Measured and left out (engine speed issue; ``python -m cnn_explorer.bench.conv_knobs``
+re-measures the two constants): splitting the column copy over two threads gains 0–15%
+of the copy (it already runs at memcpy speed, ~14 GB/s here, and NumPy keeps the GIL on
+rows shorter than a few hundred values); splitting the col2im adds gains nothing but on
+one shape; splitting a product over two Python threads with one BLAS thread each gains
+nothing either, and the BLAS thread count is the application's to set, not the engine's.
 
 The naive nested-loop version lives in ``tests/engine/reference.py`` and is the oracle
 the tests compare against.
@@ -63,10 +71,15 @@ _COMPUTE_THROUGH = np.errstate(over="ignore", invalid="ignore")
 
 # Bytes of im2col columns built at once: written, then read straight back by the product
 # while still in the (32 MiB) L3 cache. Measured on a 2-core EPYC: 8 MiB is within 5% of
-# the best for every benchmark shape; 1 MiB costs 30–60%, a whole 40 MiB image 4×.
+# the best for every benchmark shape; 1 MiB costs 12–80%, 2 MiB 3–56%, 4 MiB 0–40%,
+# 16 MiB within ±10% (re-measured with bench.conv_knobs), a whole 40 MiB image 4×.
 _CHUNK_BYTES = 8 * 1024 * 1024
-# Output widths below this use "wide" columns (see ConvGeometry.wide).
-_WIDE_BELOW = 64
+# Output widths below this use "wide" columns (see ConvGeometry.wide). Measured (median
+# of per-round ratios, 15–20 interleaved rounds, 2-core EPYC, both OpenBLAS kernels):
+# wide columns make widths 64–112 0–10% faster forward and 10–25% forward + backward;
+# at 128–192 the forward is 1–7% slower (the crop copy after the product, which plain
+# single-image columns skip), at 256 22% slower. `python -m cnn_explorer.bench.conv_knobs`.
+_WIDE_BELOW = 128
 # Work (K·O·columns) per product when summing grad_weight over many columns; see _gram.
 _GRAM_BLOCK_WORK = 600_000
 
