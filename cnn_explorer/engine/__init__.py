@@ -45,7 +45,7 @@ from cnn_explorer.engine.conv import (
     conv2d_forward,
     pad2d,
 )
-from cnn_explorer.engine.errors import ShapeError, nonfinite_report
+from cnn_explorer.engine.errors import ForwardStopped, ShapeError, nonfinite_report
 from cnn_explorer.engine.extra_layers import (
     AdaptiveAvgPool2D,
     Clip,
@@ -168,6 +168,7 @@ __all__ = [
     "Explanation",
     "FileFormatError",
     "Flatten",
+    "ForwardStopped",
     "GlobalAvgPool2D",
     "Graph",
     "Layer",

@@ -4,28 +4,38 @@ The image comes from the validation set (a spin box) or a file. The panel never 
 network being trained: it is given a *copy* taken at the end of an epoch (layers keep the
 last forward's context, so two threads must not share one network). Classifying and ranking
 are :func:`cnn_explorer.training.prediction.predict`'s; the panel draws the result.
+
+A small network classifies on the spot. A forward pass estimated above the explorer's
+:data:`~cnn_explorer.explorer.document.ASYNC_COST` (a fine-tuned ResNet at 224×224 takes
+about half a second) runs on a one-thread pool, on the pool's own copy of the network,
+while a busy bar shows; a newer image (or network) supersedes it: the running forward
+stops at its next layer and its result is dropped, and closing the window stops it.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from cnn_explorer.training.prediction import predict
+from cnn_explorer.engine.errors import ForwardStopped
+from cnn_explorer.explorer.document import ASYNC_COST
+from cnn_explorer.training.prediction import Prediction, forward_cost, predict
 from cnn_explorer.ui.common.colors import image_rgba
 from cnn_explorer.ui.common.messages import IMAGE_FILTER
 
@@ -82,6 +92,41 @@ def filter_map(layers: list[Any], conv: int) -> int | None:
     return i + 1 if i + 1 in feature_layers(layers) else i
 
 
+class _PoolCopy:
+    """The pool's own copy of the panel's network, made on the pool's (only) thread the
+    first time a job needs it: the GUI thread may run the panel's network meanwhile."""
+
+    def __init__(self) -> None:
+        self.source: Any = None
+        self.copy: Any = None
+
+    def of(self, network: Any) -> Any:
+        if self.source is not network:
+            self.source, self.copy = network, network.copy()
+        return self.copy
+
+
+class _Signals(QObject):
+    done = Signal(object, object)  # (generation, Prediction | Exception)
+
+
+class _PredictJob(QRunnable):
+    def __init__(self, generation: int, network: Any, image: np.ndarray, pool: _PoolCopy) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.generation, self.network, self.image, self.pool = generation, network, image, pool
+        self.signals = _Signals()
+        self.stopped = threading.Event()
+        """Set on the GUI thread when a newer image or network made this job stale."""
+
+    def run(self) -> None:
+        try:
+            result: object = predict(self.pool.of(self.network), self.image, self.stopped.is_set)
+        except Exception as exc:  # said in the panel; the window stays up
+            result = exc
+        self.signals.done.emit(self.generation, result)
+
+
 class PredictionPanel(QWidget):
     """Pick an image, see the prediction and every conv layer's feature maps.
 
@@ -93,9 +138,17 @@ class PredictionPanel(QWidget):
     """
 
     open_in_explorer_requested = Signal(object)
+    busy_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.async_cost = ASYNC_COST
+        """Estimated multiply-adds above which an image is classified on the pool."""
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._pool_copy = _PoolCopy()
+        self._jobs: set[_PredictJob] = set()
+        self._generation = 0  # goes up with every image and network: older results drop
         self.network: Any = None
         self.class_names: list[str] = []
         self.images = np.zeros((0, 1, 1, 1), np.float32)
@@ -116,6 +169,11 @@ class PredictionPanel(QWidget):
         self.to_explorer = QPushButton("Open in explorer")
         self.to_explorer.setToolTip("Load the trained network and this image into the explorer")
         self.to_explorer.clicked.connect(self._request_explorer)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        self.busy.setToolTip("Classifying the image…")
         self.result = QLabel("Train (or load) a network to try it on an image.")
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -127,6 +185,7 @@ class PredictionPanel(QWidget):
         for w in (self.index, self.from_file, self.to_explorer):
             top.addWidget(w)
         top.addStretch(1)
+        top.addWidget(self.busy)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -140,6 +199,7 @@ class PredictionPanel(QWidget):
         self._file_loader = loader
 
     def set_network(self, network: Any, class_names: list[str]) -> None:
+        self._supersede()
         self.network = network
         self.class_names = list(class_names)
         self._set_enabled(network is not None)
@@ -203,12 +263,70 @@ class PredictionPanel(QWidget):
 
     # -- output ---------------------------------------------------------------------------
     def show_image(self, image: np.ndarray, caption: str = "") -> None:
-        """Classify ``image (C, H, W)`` with the current network copy and draw everything."""
+        """Classify ``image (C, H, W)`` with the current network copy and draw everything:
+        at once for a small network, else when the pool has classified it (:attr:`is_busy`
+        meanwhile; ShapeError at once when the image does not fit the network)."""
+        self._supersede()
         self.image = np.asarray(image, np.float32)
         self.caption = caption
         if self.network is None:
             return
-        result = predict(self.network, self.image)
+        if forward_cost(self.network, self.image.shape) <= self.async_cost:
+            self._show(predict(self.network, self.image))
+            return
+        job = _PredictJob(self._generation, self.network, self.image, self._pool_copy)
+        job.signals.done.connect(
+            lambda generation, result, j=job: self._done(j, generation, result)
+        )
+        self._jobs.add(job)
+        self.busy.setVisible(True)
+        self.busy_changed.emit(True)
+        self.result.setText(f"{caption + ': ' if caption else ''}classifying…")
+        self._pool.start(job)
+
+    @property
+    def is_busy(self) -> bool:
+        """True while an image is being classified on the pool."""
+        return bool(self._jobs)
+
+    def _supersede(self) -> None:
+        """A newer image or network: results on their way are stale (dropped when they
+        arrive) and their forward passes are asked to stop at the next layer."""
+        self._generation += 1
+        for job in self._jobs:
+            job.stopped.set()
+
+    def _done(self, job: _PredictJob, generation: int, result: object) -> None:
+        self._jobs.discard(job)
+        self.busy.setVisible(self.is_busy)
+        self.busy_changed.emit(self.is_busy)
+        if generation != self._generation or isinstance(result, ForwardStopped):
+            return  # a newer image or network is on its way (or shown)
+        if isinstance(result, Exception):
+            self.result.setText(f"Could not classify this image: {result}")
+            return
+        assert isinstance(result, Prediction)
+        self._show(result)
+
+    def wait(self, msecs: int = 60_000) -> None:
+        """Let a running classification finish and show its result (tests, scripts)."""
+        from PySide6.QtCore import QCoreApplication
+
+        self._pool.waitForDone(msecs)
+        QCoreApplication.processEvents()
+
+    def shutdown(self, msecs: int = 10_000) -> bool:
+        """Stop the classification (at its next layer) and wait for it (window close)."""
+        self._supersede()
+        self._pool.clear()  # queued jobs never start
+        done = self._pool.waitForDone(msecs)
+        self._jobs.clear()
+        self.busy.setVisible(False)
+        return done
+
+    def _show(self, result: Prediction) -> None:
+        """Draw ``result``, the prediction of :attr:`image` by :attr:`network`."""
+        caption = self.caption
         self.probabilities = result.probabilities
         text = result.text(self.class_names, caption)
         self._draw(result.maps)
