@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 
 from cnn_explorer.engine import layers
@@ -141,6 +142,33 @@ def test_closing_mid_run_stops_the_forward_at_its_next_layer(qtbot, panel):
     qtbot.wait(10)  # its result (dropped) reaches the event loop
     assert gate.endings == ["stopped"]
     assert not panel.is_busy and panel.probabilities.size == 0
+
+
+def _pictures(panel: PredictionPanel) -> list[bytes]:
+    """Every picture and bar length on show, in a stable order."""
+    items = panel.view.scene().items()
+    shown = [i.image.tobytes() for i in items if isinstance(i, pg.ImageItem)]
+    shown += [i.opts["width"].tobytes() for i in items if isinstance(i, pg.BarGraphItem)]
+    return sorted(shown)
+
+
+def test_the_next_image_shows_what_a_fresh_panel_shows(qtbot, panel):
+    """The pictures of a second image are swapped into the plot items of the first:
+    they must be those a panel drawing that image from scratch shows."""
+    net = Network(_layers())
+    panel.set_network(net, ["a", "b", "c"])
+    panel.select_filter(0, 2)
+    first, second = _images(2)
+    for image in (first, second):
+        panel.show_image(image)
+        qtbot.waitUntil(lambda: not panel.is_busy, timeout=int(GATE_S * 1000))
+    fresh = PredictionPanel()
+    qtbot.addWidget(fresh)
+    fresh.set_network(net, ["a", "b", "c"])
+    fresh.select_filter(0, 2)
+    fresh.show_image(second)
+    assert _pictures(panel) == _pictures(fresh) and len(_pictures(fresh)) == 4
+    assert np.array_equal(panel.selected_map, fresh.selected_map)
 
 
 def test_a_small_network_is_classified_at_once(qtbot):
