@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import QTimer
 
 from cnn_explorer.engine import layers
 from cnn_explorer.engine.errors import ForwardStopped
@@ -91,6 +92,14 @@ def _images(n: int) -> np.ndarray:
     return np.random.default_rng(7).normal(size=(n, 1, 8, 8)).astype(np.float32)
 
 
+def _event_loop_runs(qtbot: Any) -> None:
+    """The GUI thread is free: a timer queued now fires (it never would if the forward
+    held the thread)."""
+    fired: list[bool] = []
+    QTimer.singleShot(0, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: bool(fired), timeout=int(GATE_S * 1000))
+
+
 @pytest.fixture
 def panel(qtbot):
     p = PredictionPanel()
@@ -110,6 +119,7 @@ def test_try_an_image_classifies_off_the_gui_thread_exactly_as_a_plain_forward(q
     assert "classifying" in panel.result.text()
     assert gate.started.wait(GATE_S)
     assert gate.threads[0] != threading.get_ident()
+    _event_loop_runs(qtbot)  # while the forward waits at its gate
     gate.open.set()
     qtbot.waitUntil(lambda: not panel.is_busy, timeout=int(GATE_S * 1000))
     want = predict(Network(net.layers), image)
@@ -209,6 +219,7 @@ def test_model_tab_pictures_in_quick_succession_stop_the_older_forwards(qtbot):
     doc.set_image(_pixels(1), "one")
     doc.set_image(_pixels(2), "two")
     assert doc.busy and not doc.ready
+    _event_loop_runs(qtbot)
     failures: list[str] = []
     doc.failed.connect(failures.append)
     gate.open.set()
