@@ -45,7 +45,7 @@ from cnn_explorer.engine.conv import (
     conv2d_forward,
     pad2d,
 )
-from cnn_explorer.engine.errors import ShapeError, nonfinite_report
+from cnn_explorer.engine.errors import ForwardStopped, ShapeError, nonfinite_report
 from cnn_explorer.engine.extra_layers import (
     AdaptiveAvgPool2D,
     Clip,
@@ -64,6 +64,7 @@ from cnn_explorer.engine.geometry import (
     MaxPoolExplanation,
     Region,
     Term,
+    TermTable,
     WeightedSumExplanation,
     Window,
     conv_output_size,
@@ -168,6 +169,7 @@ __all__ = [
     "Explanation",
     "FileFormatError",
     "Flatten",
+    "ForwardStopped",
     "GlobalAvgPool2D",
     "Graph",
     "Layer",
@@ -188,6 +190,7 @@ __all__ = [
     "ShiftAugment",
     "Softmax",
     "Term",
+    "TermTable",
     "WeightedSumExplanation",
     "Window",
     "apply_activation_scalar",

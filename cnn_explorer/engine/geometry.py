@@ -12,7 +12,7 @@ Positions outside ``[0, H)`` are *padding* cells: they exist only in the padded 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -398,6 +398,80 @@ class Term:
     kernel_pos: Pair = (0, 0)
 
 
+class TermTable(Sequence[Term]):
+    """The terms of one output cell held as NumPy columns, each :class:`Term` made only
+    when it is read.
+
+    Why: a 64-channel 15×15 conv cell (or a dense unit of VGG's 25,088 inputs) has tens of
+    thousands of terms, and making a Python object of each cost tens of milliseconds per
+    click on the GUI thread, while a textbook line shows 36 of them. It behaves as the tuple
+    of terms it stands for: length, indexing, slicing (a tuple), iteration, equality with
+    any sequence of terms. Columns are 1-D and equally long: ``channel``, ``row``, ``col``,
+    ``kernel_i``, ``kernel_j`` (ints), ``value``, ``weight``, ``product`` (float64),
+    ``is_padding`` (bool)."""
+
+    __slots__ = ("_cols", "_lists")
+
+    FIELDS = ("channel", "row", "col", "value", "weight", "product", "is_padding")
+
+    def __init__(self, **columns: np.ndarray) -> None:
+        cols = {k: np.asarray(v).reshape(-1) for k, v in columns.items()}
+        if set(cols) != {*self.FIELDS, "kernel_i", "kernel_j"}:
+            raise ValueError(f"a term table needs the columns {self.FIELDS} and kernel_i/j")
+        if len({v.size for v in cols.values()}) != 1:
+            raise ValueError("the columns of a term table must be equally long")
+        self._cols = cols
+        self._lists: dict[str, list] | None = None  # type: ignore[type-arg]
+
+    def column(self, name: str) -> np.ndarray:
+        """One column as an array (read-only use): e.g. ``column("product")``."""
+        return self._cols[name]
+
+    def __len__(self) -> int:
+        return int(self._cols["value"].size)
+
+    def _as_lists(self) -> dict[str, list]:  # type: ignore[type-arg]
+        if self._lists is None:  # Python ints, floats and bools, as Term has them
+            self._lists = {k: v.tolist() for k, v in self._cols.items()}
+        return self._lists
+
+    def _term(self, i: int) -> Term:
+        c = self._as_lists()
+        return Term(
+            c["channel"][i],
+            c["row"][i],
+            c["col"][i],
+            c["value"][i],
+            c["weight"][i],
+            c["product"][i],
+            c["is_padding"][i],
+            (c["kernel_i"][i], c["kernel_j"][i]),
+        )
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return tuple(self._term(i) for i in range(*index.indices(len(self))))
+        i = int(index)
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("term index out of range")
+        return self._term(i % n)
+
+    def __iter__(self) -> Iterator[Term]:
+        return (self._term(i) for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == len(self) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"TermTable({len(self)} terms)"
+
+
 @dataclass(frozen=True)
 class WeightedSumExplanation:
     """A conv or dense output cell: ``Σ value·weight + bias = result``.
@@ -407,7 +481,8 @@ class WeightedSumExplanation:
 
     kind: str  # "conv" | "dense"
     index: tuple[int, ...]
-    terms: tuple[Term, ...]
+    terms: Sequence[Term]
+    """A tuple, or a :class:`TermTable` (the same terms, made when read)."""
     bias: float | None
     result: float
     show_channel: bool = True
@@ -421,7 +496,7 @@ class MaxPoolExplanation:
     """
 
     index: tuple[int, int, int]
-    terms: tuple[Term, ...]
+    terms: Sequence[Term]
     winner: Term
     result: float
     show_channel: bool = True
@@ -436,7 +511,7 @@ class AvgPoolExplanation:
     """
 
     index: tuple[int, int, int]
-    terms: tuple[Term, ...]
+    terms: Sequence[Term]
     divisor: int
     result: float
     show_channel: bool = True
@@ -472,15 +547,53 @@ def _cell(x: np.ndarray, c: int, r: int, q: int) -> tuple[float, bool]:
     return 0.0, True
 
 
-def _padded_value(x: np.ndarray, c: int, r: int, q: int, mode: str) -> tuple[float, bool]:
-    """Value of padded position ``(r, q)`` under ``mode`` and whether it is a padding cell."""
-    value, is_pad = _cell(x, c, r, q)
-    if not is_pad or mode == "zeros":
-        return value, is_pad
+def window_values(
+    x: np.ndarray, window: Window, row: int, col: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What output cell ``(row, col)`` reads of ``x (C, H, W)``, every channel at once:
+    ``values (C, kh, kw)`` float64 (a padding cell reads 0, or what reflect/replicate/
+    circular padding copies), ``is_padding (kh, kw)``, and the padded-frame ``rows (kh,)``
+    and ``cols (kw,)``. Only the window is read: the cost is C·kh·kw, whatever the map size.
+    """
     _, h, w = x.shape
-    rr = int(_source_index(np.array([r]), h, mode)[0]) if not 0 <= r < h else r
-    qq = int(_source_index(np.array([q]), w, mode)[0]) if not 0 <= q < w else q
-    return float(x[c, rr, qq]), True
+    rows = np.asarray(window.row_positions(row), np.int64)
+    cols = np.asarray(window.col_positions(col), np.int64)
+    in_r, in_c = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+    pad = ~(in_r[:, None] & in_c[None, :])
+    mode = window.padding_mode
+    if mode == "zeros":
+        src_r, src_c = np.where(in_r, rows, 0), np.where(in_c, cols, 0)
+    else:
+        src_r, src_c = _source_index(rows, h, mode), _source_index(cols, w, mode)
+    values = np.asarray(x)[:, src_r[:, None], src_c[None, :]].astype(np.float64)
+    if mode == "zeros":
+        values[:, pad] = 0.0
+    return values, pad, rows, cols
+
+
+def _term_table(
+    values: np.ndarray,
+    weights: np.ndarray,
+    pad: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    channels: np.ndarray,
+) -> TermTable:
+    """The terms of ``values``/``weights (C, kh, kw)`` in the order the textbook reads
+    them: channel-major, then kernel rows, then kernel columns."""
+    c, kh, kw = values.shape
+    shape = (c, kh, kw)
+    return TermTable(
+        channel=np.broadcast_to(channels[:, None, None], shape),
+        row=np.broadcast_to(rows[None, :, None], shape),
+        col=np.broadcast_to(cols[None, None, :], shape),
+        value=values,
+        weight=weights,
+        product=values * weights,
+        is_padding=np.broadcast_to(pad[None], shape),
+        kernel_i=np.broadcast_to(np.arange(kh)[None, :, None], shape),
+        kernel_j=np.broadcast_to(np.arange(kw)[None, None, :], shape),
+    )
 
 
 def explain_conv_cell(
@@ -491,26 +604,28 @@ def explain_conv_cell(
     row: int,
     col: int,
     channel: int = 0,
+    *,
+    channel_offset: int = 0,
 ) -> WeightedSumExplanation:
     """Terms of conv output ``out[channel, row, col]`` for one image ``x (C, H, W)``.
 
     ``weight (O, C, kh, kw)`` is applied as stored (cross-correlation, like torch); pass a
-    180°-rotated weight for a true convolution. Terms run channel-major, then kernel rows.
+    180°-rotated weight for a true convolution. Terms run channel-major, then kernel rows;
+    their channels are numbered from ``channel_offset`` (a grouped conv's slice of ``x``).
+    Reads only the cell's window (:func:`window_values`); the sum is float64, pairwise
+    over the products in term order (``np.sum``).
     """
-    terms = []
-    rows, cols = window.row_positions(row), window.col_positions(col)
-    for c in range(x.shape[0]):
-        for i, r in enumerate(rows):
-            for j, q in enumerate(cols):
-                value, pad = _padded_value(x, c, int(r), int(q), window.padding_mode)
-                wgt = float(weight[channel, c, i, j])
-                terms.append(Term(c, int(r), int(q), value, wgt, value * wgt, pad, (i, j)))
+    values, pad, rows, cols = window_values(x, window, row, col)
+    weights = np.asarray(weight[channel, : values.shape[0]], np.float64)
+    channels = channel_offset + np.arange(values.shape[0])
     b = None if bias is None else float(bias[channel])
-    total = float(np.sum([t.product for t in terms], dtype=np.float64)) + (b or 0.0)
+    with np.errstate(all="ignore"):  # inf·0 and inf − inf are NaN, said in the text
+        terms = _term_table(values, weights, pad, rows, cols, channels)
+        total = float(np.sum(terms.column("product"), dtype=np.float64)) + (b or 0.0)
     return WeightedSumExplanation(
         "conv",
         (channel, row, col),
-        tuple(terms),
+        terms,
         b,
         total,
         show_channel=weight.shape[0] > 1 or x.shape[0] > 1,
@@ -636,10 +751,12 @@ def _out_name(index: tuple[int, ...], show_channel: bool) -> str:
     return "out[" + ",".join(str(i) for i in idx) + "]"
 
 
-def _limit(parts: list[str], max_terms: int | None) -> list[str]:
-    if max_terms is None or len(parts) <= max_terms:
-        return parts
-    return [*parts[:max_terms], f"… ({len(parts) - max_terms} more terms)"]
+def _limit(terms: Sequence[Term], text: Callable[[Term], str], max_terms: int | None) -> list[str]:
+    """``text`` of the first ``max_terms`` terms, then how many more there are: only the
+    shown terms are formatted (a long sum has tens of thousands)."""
+    if max_terms is None or len(terms) <= max_terms:
+        return [text(t) for t in terms]
+    return [*(text(t) for t in terms[:max_terms]), f"… ({len(terms) - max_terms} more terms)"]
 
 
 def format_explanation(
@@ -655,22 +772,25 @@ def format_explanation(
     e = explanation
     if isinstance(e, WeightedSumExplanation):
         name = _out_name(e.index, e.show_channel)
-        parts = [f"{_factor(t.value, digits)}·{_factor(t.weight, digits)}" for t in e.terms]
-        total = " + ".join(_limit(parts, max_terms))
+        parts = _limit(
+            e.terms, lambda t: f"{_factor(t.value, digits)}·{_factor(t.weight, digits)}", max_terms
+        )
+        total = " + ".join(parts)
         if e.bias is not None:  # "… + 0.5" or "… − 0.5", never "+ −0.5"
             b = fmt_number(e.bias, digits)
             total += f" − {b[1:]}" if b.startswith("−") else f" + {b}"
         return f"{name} = {total} = {fmt_number(e.result, digits)}"
     if isinstance(e, MaxPoolExplanation):
         name = _out_name(e.index, e.show_channel)
-        vals = _limit([fmt_number(t.value, digits) for t in e.terms if not t.is_padding], max_terms)
+        real = [t for t in e.terms if not t.is_padding]
+        vals = _limit(real, lambda t: fmt_number(t.value, digits), max_terms)
         return (
             f"{name} = max({', '.join(vals)}) = {fmt_number(e.result, digits)}"
             f" at ({e.winner.row}, {e.winner.col})"
         )
     if isinstance(e, AvgPoolExplanation):
         name = _out_name(e.index, e.show_channel)
-        vals = _limit([fmt_number(t.value, digits) for t in e.terms], max_terms)
+        vals = _limit(e.terms, lambda t: fmt_number(t.value, digits), max_terms)
         return f"{name} = ({' + '.join(vals)}) / {e.divisor} = {fmt_number(e.result, digits)}"
     if e.kind == "activation" and e.formula:
         return e.formula  # already "ReLU(−2) = max(0, −2) = 0"

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cnn_explorer.engine.errors import ShapeError, nonfinite_report
+from cnn_explorer.engine.errors import ShapeError, Stop, check_stop, nonfinite_report
 from cnn_explorer.engine.layers import Layer, layer_from_dict
 from cnn_explorer.engine.merge import MergeLayer
 from cnn_explorer.engine.network import Network, Predictor
@@ -148,12 +148,16 @@ class Graph(Predictor):
         return self.output_shapes(input_shape)[self.output]
 
     # -- forward ---------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> dict[str, np.ndarray]:
+    def forward(
+        self, x: np.ndarray, training: bool = False, *, stop: Stop = None
+    ) -> dict[str, np.ndarray]:
         """Every tensor for ``x``: ``{"input": x, <node name>: output, ...}`` in topological
         order. NaN/inf are computed through (see :meth:`nonfinite_reports`). Raises
-        ShapeError naming the node that cannot compute."""
+        ShapeError naming the node that cannot compute; ``stop`` is polled before each
+        node (ForwardStopped when it says so: a caller off the GUI thread can give up
+        within one layer's time)."""
         x = np.asarray(x)
-        return self._forward_nodes({self.INPUT: x}, set(self._by_name), training)
+        return self._forward_nodes({self.INPUT: x}, set(self._by_name), training, stop)
 
     def forward_from(
         self, name: str, tensors: Mapping[str, np.ndarray], training: bool = False
@@ -195,7 +199,7 @@ class Graph(Predictor):
         self._input_like = (tuple(x.shape), x.dtype)
 
     def _forward_nodes(
-        self, known: dict[str, np.ndarray], todo: set[str], training: bool
+        self, known: dict[str, np.ndarray], todo: set[str], training: bool, stop: Stop = None
     ) -> dict[str, np.ndarray]:
         """Run the nodes in ``todo`` (topological order) given the ``known`` tensors."""
         x = known[self.INPUT]
@@ -204,6 +208,7 @@ class Graph(Predictor):
         tensors = {k: (v[np.newaxis] if lift else v) for k, v in known.items()}
         for n in self.nodes:
             if n.name in todo:
+                check_stop(stop)
                 tensors[n.name] = self._run(n, tensors, training)
         order = [self.INPUT, *self._by_name]
         return {k: (tensors[k][0] if lift else tensors[k]) for k in order}

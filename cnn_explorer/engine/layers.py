@@ -509,10 +509,16 @@ class Conv2D(Layer):
         cin = self.in_channels // self.groups
         k = channel // (self.out_channels // self.groups)
         part = explain_conv_cell(
-            x[k * cin : (k + 1) * cin], w, bias, self._window(), row, col, channel
+            x[k * cin : (k + 1) * cin],
+            w,
+            bias,
+            self._window(),
+            row,
+            col,
+            channel,
+            channel_offset=k * cin,
         )
-        terms = tuple(replace(t, channel=t.channel + k * cin) for t in part.terms)
-        return replace(part, terms=terms, show_channel=True)
+        return replace(part, show_channel=True)
 
     def config(self) -> dict[str, Any]:
         pad = self.padding if isinstance(self.padding, str) else list(self.padding4)
@@ -894,17 +900,30 @@ class Dense(Layer):
         return gx
 
     def _explain(self, x: np.ndarray, row: int, col: int, channel: int) -> Explanation:
-        from cnn_explorer.engine.geometry import Term, WeightedSumExplanation
+        from cnn_explorer.engine.geometry import TermTable, WeightedSumExplanation
 
-        v = np.asarray(x).reshape(-1)
-        w = self.params["weight"][col]
-        terms = tuple(
-            Term(0, 0, i, float(v[i]), float(w[i]), float(v[i]) * float(w[i]), False, (0, i))
-            for i in range(v.size)
+        # One row of the weight against the whole input: O(in_features), as arrays (a
+        # VGG unit has 25,088 terms; each becomes a Term only when it is read).
+        v = np.asarray(x).reshape(-1).astype(np.float64)
+        w = np.asarray(self.params["weight"][col], np.float64)
+        i = np.arange(v.size)
+        zeros = np.zeros(v.size, np.int64)
+        with np.errstate(all="ignore"):  # inf·0 and inf − inf are NaN, said in the text
+            product = v * w
+            total = float(np.sum(product, dtype=np.float64))
+        terms = TermTable(
+            channel=zeros,
+            row=zeros,
+            col=i,
+            value=v,
+            weight=w,
+            product=product,
+            is_padding=np.zeros(v.size, bool),
+            kernel_i=zeros,
+            kernel_j=i,
         )
         b = None if "bias" not in self.params else float(self.params["bias"][col])
-        total = float(np.sum([t.product for t in terms], dtype=np.float64)) + (b or 0.0)
-        return WeightedSumExplanation("dense", (col,), terms, b, total, True)
+        return WeightedSumExplanation("dense", (col,), terms, b, total + (b or 0.0), True)
 
     def config(self) -> dict[str, Any]:
         return {

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_explorer.engine.errors import ShapeError, nonfinite_report
+from cnn_explorer.engine.errors import ShapeError, Stop, check_stop, nonfinite_report
 from cnn_explorer.engine.geometry import (
     Explanation,
     Region,
@@ -145,15 +145,17 @@ class Network(Predictor):
         return self.output_shapes(input_shape)[-1]
 
     # -- compute -----------------------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> list[np.ndarray]:
+    def forward(
+        self, x: np.ndarray, training: bool = False, *, stop: Stop = None
+    ) -> list[np.ndarray]:
         """Every map for ``x`` (``(C, H, W)`` or ``(N, C, H, W)``): ``maps[0]`` is ``x``,
         ``maps[i + 1]`` is layer ``i``'s output. NaN/inf are computed through (see
         :meth:`nonfinite_reports`). Raises ShapeError (with the layer position) when a
-        layer cannot compute."""
-        return self.forward_from(0, [np.asarray(x)], training)
+        layer cannot compute; ``stop`` is polled before each layer (ForwardStopped)."""
+        return self.forward_from(0, [np.asarray(x)], training, stop=stop)
 
     def forward_from(
-        self, k: int, maps: Sequence[np.ndarray], training: bool = False
+        self, k: int, maps: Sequence[np.ndarray], training: bool = False, *, stop: Stop = None
     ) -> list[np.ndarray]:
         """Recompute layers ``k..`` reusing ``maps[:k + 1]`` (``maps[k]`` is layer ``k``'s
         input). Returns a new full list; ``maps`` itself is not modified."""
@@ -161,6 +163,7 @@ class Network(Predictor):
             raise IndexError(f"forward_from({k}) needs maps[0..{k}], got {len(maps)} maps")
         out = list(maps[: k + 1])
         for i in range(k, len(self.layers)):
+            check_stop(stop)
             out.append(self._run(i, out[-1], training))
         return out
 

@@ -4,14 +4,20 @@ signals for the Model tab's views and the forward pass on a one-thread pool.
 Data flows one way: a view calls an intent here (a new model, a new input, a selection);
 the intent changes the view model and emits one signal; a new input starts one forward
 job, whose result is published unless the input changed meanwhile (then it is dropped,
-and the newer job's result follows). QtCore only.
+and the newer job's result follows). A newer input also asks the older jobs to stop: a
+running forward gives up at its next node and a queued one before its first, so pictures
+picked in quick succession never queue up whole forward passes, and closing the window
+waits for one layer at most. QtCore only.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from cnn_explorer.engine.errors import ForwardStopped
 from cnn_explorer.explorer.graph_view_model import (
     ForwardJob,
     GraphCell,
@@ -30,10 +36,12 @@ class _ForwardRunnable(QRunnable):
         super().__init__()
         self.job = job
         self.signals = _Signals()
+        self.stopped = threading.Event()
+        """Set on the GUI thread when the job is stale (a newer input, the window closing)."""
 
     def run(self) -> None:
         try:
-            result: object = self.job.run()
+            result: object = self.job.run(self.stopped.is_set)
         except Exception as exc:  # shown to the user; the window stays up
             result = exc
         self.signals.done.emit(self.job, result)
@@ -112,6 +120,7 @@ class GraphDocument(QObject):
     # ------------------------------------------------------------------ computing
     def _start(self) -> None:
         assert self.view is not None
+        self._stop_all()  # their inputs are replaced: their results would be dropped
         job = _ForwardRunnable(self.view.forward_job())
         job.setAutoDelete(False)
         job.signals.done.connect(lambda j, r, run=job: self._done(run, j, r))
@@ -125,7 +134,7 @@ class GraphDocument(QObject):
         if self.view is None or job.graph is not self.view.graph:
             return  # a model since replaced
         if isinstance(result, Exception):
-            if job.generation == self.view.generation:
+            if job.generation == self.view.generation and not isinstance(result, ForwardStopped):
                 self.failed.emit(f"The model could not compute this input: {result}")
             return
         if self.view.publish(job, result):  # type: ignore[arg-type]
@@ -138,6 +147,12 @@ class GraphDocument(QObject):
         self._pool.waitForDone(msecs)
         QCoreApplication.processEvents()
 
+    def _stop_all(self) -> None:
+        for run in self._jobs:
+            run.stopped.set()
+
     def shutdown(self, msecs: int = 10_000) -> None:
+        """Stop the forward passes (the running one at its next node) and wait for them."""
+        self._stop_all()
         self._pool.clear()
         self._pool.waitForDone(msecs)

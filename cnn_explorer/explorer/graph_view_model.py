@@ -15,7 +15,7 @@ the explorer and the interchange packages stay independent of each other.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -117,9 +117,10 @@ class ForwardJob:
     x: np.ndarray
     """``(1, C, H, W)`` as the model takes it."""
 
-    def run(self) -> dict[str, np.ndarray]:
-        """Every tensor, per image (the batch axis of one removed)."""
-        return {k: v[0] for k, v in self.graph.forward(self.x).items()}
+    def run(self, stop: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+        """Every tensor, per image (the batch axis of one removed). ``stop`` is polled
+        between nodes: ForwardStopped once a newer input made this job stale."""
+        return {k: v[0] for k, v in self.graph.forward(self.x, stop=stop).items()}
 
 
 def checked_shapes(graph: Graph, input_shape: Sequence[int]) -> dict[str, Shape]:

@@ -16,7 +16,7 @@ bias), then the result. With ``per_cell`` granularity one step is one whole outp
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ from cnn_explorer.engine.geometry import (
     AvgPoolExplanation,
     MaxPoolExplanation,
     Term,
+    TermTable,
     WeightedSumExplanation,
     Window,
 )
@@ -187,12 +188,7 @@ def animate_cell(
     result = float(out[channel, row, col])
     taps: list[Tap] = []
     if isinstance(e, WeightedSumExplanation):
-        total = 0.0
-        per_channel: dict[int, float] = {}
-        for t in e.terms:
-            total += t.product
-            per_channel[t.channel] = per_channel.get(t.channel, 0.0) + t.product
-            taps.append(_tap(t, total, per_channel[t.channel]))
+        taps, per_channel = _sum_taps(e.terms)
         return CellAnimation(
             "conv",
             (channel, row, col),
@@ -227,6 +223,44 @@ def animate_cell(
             divisor=e.divisor,
         )
     raise NotSlidingError(f"{type(layer).__name__} has no sliding window to animate")
+
+
+def _sum_taps(terms: Sequence[Term]) -> tuple[list[Tap], dict[int, float]]:
+    """The taps of a weighted sum and each input channel's sum of products. The running
+    sums are added one product at a time from 0.0, in term order (``np.cumsum`` of
+    ``[0.0, products…]`` adds exactly so), read from the term columns without making a
+    Term of each (a big conv cell has tens of thousands)."""
+    if not isinstance(terms, TermTable):
+        terms = TermTable(
+            **{k: np.array([getattr(t, k) for t in terms]) for k in TermTable.FIELDS},
+            kernel_i=np.array([t.kernel_pos[0] for t in terms], np.int64),
+            kernel_j=np.array([t.kernel_pos[1] for t in terms], np.int64),
+        )
+    if not len(terms):
+        return [], {}
+    col = terms.column
+    channels, products = col("channel"), np.asarray(col("product"), np.float64)
+    with np.errstate(all="ignore"):  # inf − inf is NaN, as in Python floats
+        running = np.cumsum(np.concatenate([[0.0], products]))[1:]
+        in_channel = np.empty_like(running)
+        per_channel: dict[int, float] = {}
+        starts = np.flatnonzero(np.r_[True, channels[1:] != channels[:-1]])
+        ends = [*starts[1:], channels.size]
+        for a, b in zip(starts, ends, strict=True):
+            part = np.cumsum(np.concatenate([[per_channel.get(int(channels[a]), 0.0)],
+                                             products[a:b]]))[1:]  # fmt: skip
+            in_channel[a:b] = part
+            per_channel[int(channels[a])] = float(part[-1])
+    cols = {k: col(k).tolist() for k in (*TermTable.FIELDS, "kernel_i", "kernel_j")}
+    taps = [
+        Tap(c, (r, q), (i, j), v, w, p, pad, run, sub)
+        for c, r, q, v, w, p, pad, i, j, run, sub in zip(
+            cols["channel"], cols["row"], cols["col"], cols["value"], cols["weight"],
+            cols["product"], cols["is_padding"], cols["kernel_i"], cols["kernel_j"],
+            running.tolist(), in_channel.tolist(), strict=True,
+        )
+    ]  # fmt: skip
+    return taps, per_channel
 
 
 def _tap(t: Term, running: float, channel_running: float, leader: int | None = None) -> Tap:

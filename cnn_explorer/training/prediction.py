@@ -6,7 +6,7 @@ only draws the :class:`Prediction` it gets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,21 +56,38 @@ def rank(probabilities: np.ndarray) -> np.ndarray:
     return np.argsort(-p, kind="stable")
 
 
-def predict(network: Model, image: np.ndarray) -> Prediction:
+def predict(
+    network: Model, image: np.ndarray, stop: Callable[[], bool] | None = None
+) -> Prediction:
     """Classify ``image`` ``(C, H, W)`` with a Network or a Graph: every map of one forward
     pass, probabilities and ranking. Diverged weights give NaN probabilities, never a
-    warning or a crash."""
+    warning or a crash. ``stop`` is polled between layers (``ForwardStopped``: a newer
+    image superseded this one)."""
     x = np.asarray(image, np.float32)[None]
     with np.errstate(all="ignore"):
         if isinstance(network, Graph):
-            tensors = network.forward(x)
+            tensors = network.forward(x, stop=stop)
             maps = list(tensors.values())
             logits = tensors[network.output]
         else:
-            maps = network.forward(x)
+            maps = network.forward(x, stop=stop)
             logits = maps[-1]
     probabilities = softmax(logits[0])
     return Prediction(maps, probabilities, rank(probabilities))
 
 
-__all__ = ["Prediction", "predict", "rank", "softmax"]
+def forward_cost(network: Model, image_shape: Sequence[int]) -> int:
+    """Rough multiply-adds of one forward pass of ``image_shape (C, H, W)``: each layer's
+    output size times its weights' fan-in (1 for weightless layers). Decides whether a
+    prediction is quick enough for the GUI thread; ShapeError when the image does not fit."""
+    shapes = network.output_shapes(image_shape)
+    outs = list(shapes.values())[1:] if isinstance(shapes, dict) else shapes[1:]
+    cost = 0
+    for layer, shape in zip(network.layers, outs, strict=True):
+        w = layer.params.get("weight")
+        fan_in = int(np.prod(w.shape[1:])) if w is not None and w.ndim >= 2 else 1
+        cost += int(np.prod(shape)) * fan_in
+    return cost
+
+
+__all__ = ["Prediction", "forward_cost", "predict", "rank", "softmax"]

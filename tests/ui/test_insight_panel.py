@@ -11,7 +11,8 @@ import pytest
 
 from cnn_explorer.engine.network import default_classifier
 from cnn_explorer.insight.jobs import METHODS
-from cnn_explorer.ui.training.insight_controls import FILTER
+from cnn_explorer.training.prediction import predict
+from cnn_explorer.ui.training.insight_controls import FILTER, PREDICTED
 from cnn_explorer.ui.training.insight_panel import InsightPanel
 from cnn_explorer.ui.training.tab import TrainingTab
 
@@ -173,3 +174,19 @@ def test_one_cell_and_the_datasets_range(qtbot, panel: InsightPanel) -> None:  #
     c.steps.setValue(10)
     assert run(qtbot, panel) == "completed"
     assert panel.result.image.max() <= panel.images.max()
+
+
+def test_the_predicted_class_is_the_one_try_an_image_predicts(qtbot, panel: InsightPanel) -> None:  # type: ignore[no-untyped-def]
+    """ "The predicted class" is found on the worker thread: the same Grad-CAM as asking
+    for that class by name."""
+    image = panel.current_image()
+    assert image is not None
+    best = predict(panel.network, image).best
+    choose(panel.controls.method, "gradcam")
+    choose(panel.controls.target, PREDICTED)
+    assert run(qtbot, panel) == "completed"
+    by_prediction = panel.result.heatmap.copy()
+    choose(panel.controls.target, best)
+    assert run(qtbot, panel) == "completed"
+    np.testing.assert_array_equal(panel.result.heatmap, by_prediction)
+    assert panel.network is not None and panel.class_names[best] in panel.result.title

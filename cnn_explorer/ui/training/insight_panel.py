@@ -16,6 +16,7 @@ the computing is :func:`cnn_explorer.insight.jobs.job`'s.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,15 +30,16 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_explorer.engine.errors import ShapeError
+from cnn_explorer.explorer.document import ASYNC_COST
 from cnn_explorer.insight.jobs import MAXIMIZE, METHODS, NEEDS_DATASET, InsightResult, job
 from cnn_explorer.insight.maximize import default_range
 from cnn_explorer.insight.targets import InsightError, Progress
-from cnn_explorer.training.prediction import predict
+from cnn_explorer.training.prediction import forward_cost, predict
 from cnn_explorer.training.worker import TrainingWorker
 from cnn_explorer.ui.common.insight_actions import InsightActions
 from cnn_explorer.ui.common.insight_view import InsightView
 from cnn_explorer.ui.training.controls import ERROR_STYLE
-from cnn_explorer.ui.training.insight_controls import ALL_IMAGES, InsightControls
+from cnn_explorer.ui.training.insight_controls import ALL_IMAGES, PREDICTED, InsightControls
 
 HINTS = {
     "heatmap": "Done: the opacity slider blends the heatmap with the image.",
@@ -165,8 +167,10 @@ class InsightPanel(QWidget):
         image = self.current_image()
         parts = self._scanned()
         images = parts[0] if parts else None  # the check needs their shape only
-        predicted = predict(self.network, image).best if image is not None else 0
-        request = self.controls.request(predicted, default_range(images))
+        # "the predicted class" is found on the worker thread (a big network's forward
+        # would hold the window); class 0 stands in for the check below
+        by_prediction = self.controls.target.currentData() == PREDICTED and image is not None
+        request = self.controls.request(0, default_range(images))
         network = self.network.copy()
         try:
             job(request, network, image, images)  # checks now; the thread makes its own
@@ -180,7 +184,10 @@ class InsightPanel(QWidget):
 
         def work(stop: Any) -> Any:  # on the worker thread: joining may copy many images
             scan = np.concatenate(parts) if len(parts) > 1 else images
-            return job(request, network, image, scan, stop, names)
+            chosen = request
+            if by_prediction:
+                chosen = replace(request, klass=predict(network, image).best)
+            return job(chosen, network, image, scan, stop, names)
 
         started = self.worker.start(work)
         self._update_buttons()
@@ -232,7 +239,11 @@ class InsightPanel(QWidget):
             return
         self.result = None
         caption = f"validation image #{self.controls.image.value()}"
-        if self.network is not None and self.class_names:
+        if (  # a big network's forward would hold the window: "Try an image" says it
+            self.network is not None
+            and self.class_names
+            and forward_cost(self.network, image.shape) <= ASYNC_COST
+        ):
             caption = predict(self.network, image).text(self.class_names, caption)
         self.view.show_preview(image, caption.replace("<b>", "").replace("</b>", ""))
         self._update_buttons()

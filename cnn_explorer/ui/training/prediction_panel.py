@@ -4,28 +4,40 @@ The image comes from the validation set (a spin box) or a file. The panel never 
 network being trained: it is given a *copy* taken at the end of an epoch (layers keep the
 last forward's context, so two threads must not share one network). Classifying and ranking
 are :func:`cnn_explorer.training.prediction.predict`'s; the panel draws the result.
+
+A small network classifies on the spot. A forward pass estimated above the explorer's
+:data:`~cnn_explorer.explorer.document.ASYNC_COST` (a fine-tuned ResNet at 224×224 takes
+about half a second) runs on a one-thread pool, on the pool's own copy of the network,
+while a busy bar shows; a newer image (or network) supersedes it: the running forward
+stops at its next layer and its result is dropped, and closing the window stops it.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from cnn_explorer.training.prediction import predict
+from cnn_explorer.engine.errors import ForwardStopped
+from cnn_explorer.explorer.document import ASYNC_COST
+from cnn_explorer.training.prediction import Prediction, forward_cost, predict
 from cnn_explorer.ui.common.colors import image_rgba
 from cnn_explorer.ui.common.messages import IMAGE_FILTER
 
@@ -46,14 +58,15 @@ def tile_maps(maps: np.ndarray, gap: int = 1) -> np.ndarray:
     return out
 
 
-def mosaic_rgba(values: np.ndarray, cmap: pg.ColorMap) -> np.ndarray:
-    """Sequential colours over the finite range of ``values``; NaN gaps light grey."""
+def mosaic_rgba(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Sequential colours (``lut``: a colour map's ``(256, 4)`` uint8 lookup table) over
+    the finite range of ``values``; NaN gaps light grey."""
     finite = np.isfinite(values)
     lo = float(values[finite].min()) if finite.any() else 0.0
     hi = float(values[finite].max()) if finite.any() else 1.0
     with np.errstate(invalid="ignore"):
         t = np.clip((np.nan_to_num(values, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1)
-    rgba = cmap.getLookupTable(0.0, 1.0, 256, alpha=True)[np.round(t * 255).astype(np.intp)]
+    rgba = lut[np.round(t * 255).astype(np.intp)]
     rgba[~finite] = (236, 236, 236, 255)
     return np.ascontiguousarray(rgba, dtype=np.uint8)
 
@@ -82,6 +95,104 @@ def filter_map(layers: list[Any], conv: int) -> int | None:
     return i + 1 if i + 1 in feature_layers(layers) else i
 
 
+@dataclass(frozen=True)
+class Tile:
+    """One picture of the panel: its caption, colours ``(h, w, 4)`` uint8, the ``(C, H, W)``
+    maps a mosaic tiles (for the outline) and the channel outlined in it."""
+
+    label: str
+    rgba: np.ndarray
+    shape: tuple[int, ...]
+    outline: int | None = None
+    colour: str = "#222"
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """Everything the panel draws for one prediction, as arrays: the input, one mosaic per
+    :func:`feature_layers` map (and the selected filter's map enlarged after its mosaic).
+    NumPy only, so a big network's drawing is made on the pool too."""
+
+    prediction: Prediction
+    image: np.ndarray
+    tiles: tuple[Tile, ...]
+    selected_map: np.ndarray | None
+
+    def layout(self) -> tuple[object, ...]:
+        """What decides the plot items (equal layouts only swap the pictures in)."""
+        tiles = tuple((t.label, t.rgba.shape, t.shape, t.outline) for t in self.tiles)
+        return tiles, self.image.shape, len(self.prediction.probabilities)
+
+
+def make_drawing(
+    layers: list[Any],
+    image: np.ndarray,
+    prediction: Prediction,
+    selection: tuple[int, int] | None,
+    lut: np.ndarray,
+) -> Drawing:
+    """The :class:`Drawing` of ``prediction`` of ``image (C, H, W)`` by a network with
+    ``layers``; ``selection`` is ``(conv, channel)`` of the filter to outline and enlarge."""
+    maps = prediction.maps
+    picked = None
+    if selection is not None:
+        index = filter_map(layers, selection[0])
+        if index is not None and 0 <= selection[1] < maps[index + 1].shape[1]:
+            picked = (index, selection[1])
+    tiles: list[Tile] = []
+    selected_map = None
+    for i in feature_layers(layers):
+        out = maps[i + 1][0]
+        channel = picked[1] if picked is not None and picked[0] == i else None
+        label = f"layer {i + 1}: {out.shape[0]}×{out.shape[1]}×{out.shape[2]}"
+        tiles.append(Tile(label, mosaic_rgba(tile_maps(out), lut), out.shape, channel))
+        if channel is not None:
+            selected_map = np.array(out[channel])
+            label = f"filter {channel} (layer {i + 1})"
+            rgba = mosaic_rgba(selected_map, lut)
+            tiles.append(Tile(label, rgba, selected_map.shape, None, "#ff7f0e"))
+    return Drawing(prediction, image_rgba(image), tuple(tiles), selected_map)
+
+
+class _PoolCopy:
+    """The pool's own copy of the panel's network, made on the pool's (only) thread the
+    first time a job needs it: the GUI thread may run the panel's network meanwhile."""
+
+    def __init__(self) -> None:
+        self.source: Any = None
+        self.copy: Any = None
+
+    def of(self, network: Any) -> Any:
+        if self.source is not network:
+            self.source, self.copy = network, network.copy()
+        return self.copy
+
+
+DrawFn = Callable[[Any, Callable[[], bool] | None], Drawing]
+"""``draw(network, stop)``: predict with ``network`` and make the :class:`Drawing`."""
+
+
+class _Signals(QObject):
+    done = Signal(object, object)  # (generation, Drawing | Exception)
+
+
+class _PredictJob(QRunnable):
+    def __init__(self, generation: int, network: Any, pool: _PoolCopy, draw: DrawFn) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.generation, self.network, self.pool, self.draw = generation, network, pool, draw
+        self.signals = _Signals()
+        self.stopped = threading.Event()
+        """Set on the GUI thread when a newer image or network made this job stale."""
+
+    def run(self) -> None:
+        try:
+            result: object = self.draw(self.pool.of(self.network), self.stopped.is_set)
+        except Exception as exc:  # said in the panel; the window stays up
+            result = exc
+        self.signals.done.emit(self.generation, result)
+
+
 class PredictionPanel(QWidget):
     """Pick an image, see the prediction and every conv layer's feature maps.
 
@@ -93,9 +204,17 @@ class PredictionPanel(QWidget):
     """
 
     open_in_explorer_requested = Signal(object)
+    busy_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.async_cost = ASYNC_COST
+        """Estimated multiply-adds above which an image is classified on the pool."""
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._pool_copy = _PoolCopy()
+        self._jobs: set[_PredictJob] = set()
+        self._generation = 0  # goes up with every image and network: older results drop
         self.network: Any = None
         self.class_names: list[str] = []
         self.images = np.zeros((0, 1, 1, 1), np.float32)
@@ -106,7 +225,10 @@ class PredictionPanel(QWidget):
         self.selection: tuple[int, int] | None = None
         self.selected_map: np.ndarray | None = None
         self._file_loader: Any = None
-        self._cmap = pg.colormap.get(MAP_CMAP)
+        self._lut = pg.colormap.get(MAP_CMAP).getLookupTable(0.0, 1.0, 256, alpha=True)
+        self._layout: object = None  # Drawing.layout() of the plot items on show
+        self._items: list[pg.ImageItem] = []  # the input's, then one per Drawing tile
+        self._bars: pg.BarGraphItem | None = None
 
         self.index = QSpinBox()
         self.index.setPrefix("validation image #")
@@ -116,6 +238,11 @@ class PredictionPanel(QWidget):
         self.to_explorer = QPushButton("Open in explorer")
         self.to_explorer.setToolTip("Load the trained network and this image into the explorer")
         self.to_explorer.clicked.connect(self._request_explorer)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        self.busy.setToolTip("Classifying the image…")
         self.result = QLabel("Train (or load) a network to try it on an image.")
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -127,6 +254,7 @@ class PredictionPanel(QWidget):
         for w in (self.index, self.from_file, self.to_explorer):
             top.addWidget(w)
         top.addStretch(1)
+        top.addWidget(self.busy)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -140,6 +268,7 @@ class PredictionPanel(QWidget):
         self._file_loader = loader
 
     def set_network(self, network: Any, class_names: list[str]) -> None:
+        self._supersede()
         self.network = network
         self.class_names = list(class_names)
         self._set_enabled(network is not None)
@@ -203,65 +332,126 @@ class PredictionPanel(QWidget):
 
     # -- output ---------------------------------------------------------------------------
     def show_image(self, image: np.ndarray, caption: str = "") -> None:
-        """Classify ``image (C, H, W)`` with the current network copy and draw everything."""
+        """Classify ``image (C, H, W)`` with the current network copy and draw everything:
+        at once for a small network, else when the pool has classified it (:attr:`is_busy`
+        meanwhile; ShapeError at once when the image does not fit the network)."""
+        self._supersede()
         self.image = np.asarray(image, np.float32)
         self.caption = caption
         if self.network is None:
             return
-        result = predict(self.network, self.image)
+        image, selection, lut = self.image, self.selection, self._lut
+
+        def draw(network: Any, stop: Callable[[], bool] | None = None) -> Drawing:
+            result = predict(network, image, stop)
+            return make_drawing(list(network.layers), image, result, selection, lut)
+
+        if forward_cost(self.network, self.image.shape) <= self.async_cost:
+            self._show(draw(self.network))
+            return
+        job = _PredictJob(self._generation, self.network, self._pool_copy, draw)
+        job.signals.done.connect(
+            lambda generation, result, j=job: self._done(j, generation, result)
+        )
+        self._jobs.add(job)
+        self.busy.setVisible(True)
+        self.busy_changed.emit(True)
+        self.result.setText(f"{caption + ': ' if caption else ''}classifying…")
+        self._pool.start(job)
+
+    @property
+    def is_busy(self) -> bool:
+        """True while an image is being classified on the pool."""
+        return bool(self._jobs)
+
+    def _supersede(self) -> None:
+        """A newer image or network: results on their way are stale (dropped when they
+        arrive) and their forward passes are asked to stop at the next layer."""
+        self._generation += 1
+        for job in self._jobs:
+            job.stopped.set()
+
+    def _done(self, job: _PredictJob, generation: int, result: object) -> None:
+        self._jobs.discard(job)
+        self.busy.setVisible(self.is_busy)
+        self.busy_changed.emit(self.is_busy)
+        if generation != self._generation or isinstance(result, ForwardStopped):
+            return  # a newer image or network is on its way (or shown)
+        if isinstance(result, Exception):
+            self.result.setText(f"Could not classify this image: {result}")
+            return
+        assert isinstance(result, Drawing)
+        self._show(result)
+
+    def wait(self, msecs: int = 60_000) -> None:
+        """Let a running classification finish and show its result (tests, scripts)."""
+        from PySide6.QtCore import QCoreApplication
+
+        self._pool.waitForDone(msecs)
+        QCoreApplication.processEvents()
+
+    def shutdown(self, msecs: int = 10_000) -> bool:
+        """Stop the classification (at its next layer) and wait for it (window close)."""
+        self._supersede()
+        self._pool.clear()  # queued jobs never start
+        done = self._pool.waitForDone(msecs)
+        self._jobs.clear()
+        self.busy.setVisible(False)
+        return done
+
+    def _show(self, drawing: Drawing) -> None:
+        """Show ``drawing``, made for :attr:`image` by :attr:`network`."""
+        result = drawing.prediction
         self.probabilities = result.probabilities
-        text = result.text(self.class_names, caption)
-        self._draw(result.maps)
+        self.selected_map = drawing.selected_map
+        text = result.text(self.class_names, self.caption)
+        self._draw(drawing)
         if self.selected_map is not None and self.selection is not None:
             conv, channel = self.selection
             where = f"filter {channel} of conv layer {conv + 1}"
             text = f"{text.rstrip('.')}. Outlined in orange: {where}."
         self.result.setText(text)
 
-    def _selected(self, maps: list[np.ndarray]) -> tuple[int, int] | None:
-        """``(layer index, channel)`` of the selected filter's map, None when the network
-        has no such filter."""
-        if self.selection is None:
-            return None
-        conv, channel = self.selection
-        index = filter_map(list(self.network.layers), conv)
-        if index is None or not 0 <= channel < maps[index + 1].shape[1]:
-            return None
-        return index, channel
-
-    def _draw(self, maps: list[np.ndarray]) -> None:
+    def _draw(self, drawing: Drawing) -> None:
+        """Swap the pictures and bars in when the layout is the one on show (a ResNet's
+        twenty view boxes took a quarter of a second to rebuild per image); else rebuild."""
+        layout = (drawing.layout(), tuple(self.class_names))
+        if layout == self._layout and self._bars is not None:
+            pictures = [drawing.image, *(t.rgba for t in drawing.tiles)]
+            for item, rgba in zip(self._items, pictures, strict=True):
+                item.setImage(rgba)
+            self._bars.setOpts(width=drawing.prediction.probabilities)
+            return
         self.view.clear()
-        box = self.view.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
-        self.view.addLabel("input", row=0, col=0, color="#222", size="9pt")
-        box.addItem(pg.ImageItem(image_rgba(self.image), axisOrder="row-major"))
-        col = 1
-        selected = self._selected(maps)
-        self.selected_map = None
-        for i in feature_layers(self.network.layers):
-            out = maps[i + 1][0]
-            self.view.addLabel(
-                f"layer {i + 1}: {out.shape[0]}×{out.shape[1]}×{out.shape[2]}",
-                row=0,
-                col=col,
-                color="#222",
-                size="9pt",
-            )
+        self._items = []
+        for col, (label, rgba, colour) in enumerate(
+            [
+                ("input", drawing.image, "#222"),
+                *((t.label, t.rgba, t.colour) for t in drawing.tiles),
+            ]
+        ):
+            self.view.addLabel(label, row=0, col=col, color=colour, size="9pt")
             vb = self.view.addViewBox(
                 row=1, col=col, lockAspect=True, invertY=True, enableMouse=False
             )
-            vb.addItem(pg.ImageItem(mosaic_rgba(tile_maps(out), self._cmap), axisOrder="row-major"))
-            col += 1
-            if selected is not None and selected[0] == i:
-                self._outline(vb, out.shape, selected[1])
-                col = self._enlarge(i, selected[1], out[selected[1]], col)
+            item = pg.ImageItem(rgba, axisOrder="row-major")
+            vb.addItem(item)
+            self._items.append(item)
+            tile = drawing.tiles[col - 1] if col else None
+            if tile is not None and tile.outline is not None:
+                self._outline(vb, tile.shape, tile.outline)
+        col = len(self._items)
         plot = self.view.addPlot(row=1, col=col, title="probability")
         self.view.addLabel("", row=0, col=col)
-        n = len(self.probabilities)
-        plot.addItem(
-            pg.BarGraphItem(
-                x0=0, y=np.arange(n), height=0.7, width=self.probabilities, brush="#1f77b4"
-            )
+        n = len(drawing.prediction.probabilities)
+        self._bars = pg.BarGraphItem(
+            x0=0,
+            y=np.arange(n),
+            height=0.7,
+            width=drawing.prediction.probabilities,
+            brush="#1f77b4",
         )
+        plot.addItem(self._bars)
         plot.getAxis("left").setTicks([[(k, name) for k, name in enumerate(self.class_names)]])
         plot.getViewBox().invertY(True)
         plot.setXRange(0, 1, padding=0)
@@ -269,6 +459,7 @@ class PredictionPanel(QWidget):
         plot.setMenuEnabled(False)
         for axis in ("left", "bottom"):
             plot.getAxis(axis).setTextPen("#222")
+        self._layout = layout
 
     def _outline(self, box: pg.ViewBox, shape: tuple[int, ...], channel: int) -> None:
         """Outline tile ``channel`` of a :func:`tile_maps` mosaic of ``shape (C, H, W)``."""
@@ -277,13 +468,3 @@ class PredictionPanel(QWidget):
         rect = QGraphicsRectItem(col * (w + 1) - 0.5, row * (h + 1) - 0.5, w + 1, h + 1)
         rect.setPen(SELECTED_PEN)
         box.addItem(rect)
-
-    def _enlarge(self, index: int, channel: int, values: np.ndarray, col: int) -> int:
-        """Draw the selected filter's map ``values (H, W)`` in column ``col``; next column."""
-        self.selected_map = np.array(values)
-        self.view.addLabel(
-            f"filter {channel} (layer {index + 1})", row=0, col=col, color="#ff7f0e", size="9pt"
-        )
-        vb = self.view.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
-        vb.addItem(pg.ImageItem(mosaic_rgba(values, self._cmap), axisOrder="row-major"))
-        return col + 1

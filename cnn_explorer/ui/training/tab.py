@@ -244,6 +244,7 @@ class TrainingTab(QWidget):
         self._timer.stop()
         ok = self.worker.shutdown(timeout_ms)
         ok = self.insight.shutdown(timeout_ms) and ok
+        ok = self.prediction.shutdown(timeout_ms) and ok
         return self.loader.shutdown(timeout_ms) and ok
 
     def save_weights(self, path: str) -> None:
