@@ -218,3 +218,46 @@ def test_a_resize_that_keeps_the_layout_reuses_the_tiles(qtbot, window):
     assert maps.tile(1, 0) is before[0] and len(maps.group(1).tiles) == 8
     assert maps.tile(1, 8) is None and len(maps.scene.items()) < items
     assert np.array_equal(maps.tile(1, 7).image.data2d, doc.results.maps[1][7])
+
+
+def _rendered(a: np.ndarray, levels: tuple[float, float], signed: bool) -> MapImage:
+    fresh = MapImage(0, 0)
+    fresh.setLookupTable(colors.lut(signed))
+    fresh.setImage(a, autoLevels=False, levels=levels)
+    fresh.render()
+    return fresh
+
+
+def test_a_cell_edit_recolours_only_its_window_and_every_tile_shows_the_new_values(
+    qtbot, window, monkeypatch
+):
+    """Tiles recolour just the cells a cell edit changed (Results.windows); what they
+    show must be exactly a full rendering of the new values."""
+    patched = []
+    real_patch = MapImage.patch
+
+    def patch(self, a, cells):  # type: ignore[no-untyped-def]
+        patched.append(real_patch(self, a, cells))
+        return patched[-1]
+
+    monkeypatch.setattr(MapImage, "patch", patch)
+    doc = window.doc
+    x = np.random.default_rng(3).random((3, 24, 36), dtype=np.float32)
+    layers = [conv_spec(3, 6, (3, 3), padding=1, seed=3), act_spec("relu")]
+    doc.apply_document(x, layers)
+    qtbot.waitUntil(lambda: doc.settled)
+    window.maps.relayout()
+    QApplication.processEvents()
+    for k, (r, c) in enumerate([(0, 0), (5, 17), (23, 35), (5, 18)]):
+        with qtbot.waitSignal(doc.results_ready, check_params_cb=lambda res: res.path == "cells"):
+            doc.set_cell(k % 3, r, c, float(doc.input[k % 3, r, c]) + 0.75)
+        res = doc.results
+        assert res.windows[0] == (r, r, c, c)
+        for m in range(len(res.maps)):
+            for ch in range(res.maps[m].shape[0]):
+                tile = window.maps.tile(m, ch)
+                assert np.array_equal(tile.image.data2d, res.maps[m][ch])
+                fresh = _rendered(res.maps[m][ch], tile.levels, bool(tile.signed))
+                shown = tile.image.getPixmap().toImage()  # rendered now if it waits for a paint
+                assert shown == fresh.getPixmap().toImage(), (k, m, ch)
+    assert sum(patched) >= 10  # most tiles took the window path
