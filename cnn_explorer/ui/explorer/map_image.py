@@ -93,24 +93,31 @@ class MapImage(pg.ImageItem):
             np.clip(buf, 0, 255, out=buf)
         return colors.lut_argb32(self.lut).take(buf.astype(np.uint8))
 
-    def patch(self, a: np.ndarray, window: tuple[int, int, int, int]) -> bool:
-        """Show ``a`` (same shape, levels and LUT as shown) where only the cells
-        ``window`` changed: recolour and repaint those alone (a cell edit of a ~100-map
-        document repainted every tile in view). False, with nothing done, when the image
-        on screen is not this class's rendering of an array of ``a``'s shape, or the
-        window holds NaN: then a full ``setImage`` is needed."""
+    def patch(self, a: np.ndarray, window: tuple[int, int, int, int], step: int = 1) -> bool:
+        """Show ``a`` (same shape, levels and LUT as shown, every ``step``-th row and
+        column of it on screen) where only the cells ``window`` changed: recolour and
+        repaint those alone (a cell edit of a ~100-map document repainted every tile in
+        view). False, with nothing done, when the image on screen is not this class's
+        rendering of an array of that shape, or the window holds NaN: then a full
+        ``setImage`` is needed."""
+        shown = a[::step, ::step] if step > 1 else a
         old = self.image
-        if not self._own or self._renderRequired or old is None or old.shape != a.shape:
+        if not self._own or self._renderRequired or old is None or old.shape != shown.shape:
             return False
-        r0, r1, c0, c1 = window
-        block = a[r0 : r1 + 1, c0 : c1 + 1]
+        r0, r1, c0, c1 = (
+            -(-window[0] // step),
+            window[1] // step,
+            -(-window[2] // step),
+            window[3] // step,
+        )
+        block = shown[r0 : r1 + 1, c0 : c1 + 1]  # the shown samples inside the window
         with np.errstate(all="ignore"):
             if block.size and np.isnan(block.min()):
                 return False
-        self.image = a
+        self.image = shown
         if block.size:
             self._rgb32[r0 : r1 + 1, c0 : c1 + 1] = self._argb(block)
-            self.update(QRectF(c0, r0, c1 - c0 + 1, r1 - r0 + 1))
+            self.update(QRectF(c0, r0, block.shape[1], block.shape[0]))
         return True
 
     def cell_at(self, pos: object) -> tuple[int, int] | None:

@@ -227,8 +227,8 @@ class MapTile:
         # Never upload more pixels than the tile shows: big maps are displayed decimated
         # (values, hover and export still use the full array).
         step = max(1, min(hh, ww) // DISPLAY_MAX)
-        same = window is not None and step == 1 and (levels, signed) == (self.levels, self.signed)
-        if not (same and window is not None and self.image.patch(a, window)):
+        same = (levels, signed) == (self.levels, self.signed)
+        if not (same and window is not None and self.image.patch(a, window, step)):
             shown = a[::step, ::step] if step > 1 else a
             self.image.setImage(shown, autoLevels=False, levels=levels)
         if self.shape != (hh, ww):
