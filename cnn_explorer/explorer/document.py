@@ -13,6 +13,7 @@ a fast path wrote are recomputed plainly (:meth:`Explorer.refine`). QtCore/QtGui
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, QT
 from PySide6.QtGui import QUndoStack
 
 from cnn_explorer.explorer import edits
+from cnn_explorer.explorer.blas import single_blas_thread
 from cnn_explorer.explorer.commands import EditCommand
 from cnn_explorer.explorer.compare import follow_input
 from cnn_explorer.explorer.explain import Selection
@@ -85,6 +87,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.async_cost = async_cost
         self._busy = False
+        self._blas_limit = ExitStack()  # one BLAS thread while jobs run (see _update_busy)
         self._closing = False
         self._reshaped = False  # a RESHAPING change waits for its first recompute
         self._reshape_unpublished = False  # ... or for its results to be published
@@ -293,8 +296,8 @@ class Document(QObject):
         if isinstance(outcome, ForwardJob):
             runnable = _JobRunnable(outcome, self.model)
             runnable.signals.done.connect(self._on_job_done)
+            self._update_busy()  # first: the job must start under the BLAS limit
             self._pool.start(runnable)
-            self._update_busy()
         elif outcome is not None:
             self._publish(outcome, selected)
 
@@ -319,6 +322,14 @@ class Document(QObject):
         busy = self.model.jobs_in_flight > 0
         if busy != self._busy:
             self._busy = busy
+            # OpenBLAS 0.3.31 ignores a thread limit set on any thread but the main one
+            # (measured: a pool job limited only on its own thread ran 2 BLAS threads and,
+            # with OPENBLAS_CORETYPE=Haswell, differed from a plain forward), so the GUI
+            # thread holds the limit while jobs run.
+            if busy:
+                self._blas_limit.enter_context(single_blas_thread())
+            else:
+                self._blas_limit.close()
             self.busy_changed.emit(busy)
 
     def wait_idle(self, msecs: int = 30_000) -> None:
