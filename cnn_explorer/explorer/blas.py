@@ -11,7 +11,10 @@ pass" (the oracle of the tests) means one computed inside :func:`single_blas_thr
 
 Measured also: after the GUI thread had used two BLAS threads, OpenBLAS 0.3.31 sometimes
 ignored a later limit of one (get_num_threads kept answering 2), so the explorer never
-leaves the limit off. The limit is scoped (restored afterwards) so the training worker keeps
+leaves the limit off. It also takes a limit only from the main thread: set on a pool thread
+it left that thread's products on 2 threads (rounding unlike a plain forward with
+``OPENBLAS_CORETYPE=Haswell``), so the explorer's document holds the limit on the GUI thread
+while its jobs run. The limit is scoped (restored afterwards) so the training worker keeps
 its own setting. threadpoolctl finds the BLAS numpy really loaded (OpenBLAS, MKL, BLIS,
 Accelerate) on every platform.
 """

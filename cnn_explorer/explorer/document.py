@@ -5,13 +5,15 @@ needs Qt. Data flows one way: a widget calls an intent here; the intent (from
 :mod:`.edits`) builds undoable edits, which go on :attr:`Document.undo_stack` as commands;
 a command applies its edit to the model and the document emits :attr:`changed` once with
 the model's :class:`Change`. A zero-delay timer coalesces a burst of edits into one
-:meth:`Explorer.recompute`; work above :data:`ASYNC_COST` runs on a one-thread pool, and
-stale jobs are skipped or dropped by the model's generation counter. Once the edits pause,
-maps a fast path wrote are recomputed plainly (:meth:`Explorer.refine`). QtCore/QtGui only.
+:meth:`Explorer.recompute`; work above :data:`ASYNC_COST` runs on a one-thread pool (the
+first forward of a new document or input shape above :data:`OPEN_INLINE_COST`), and stale
+jobs are skipped or dropped by the model's generation counter. Once the edits pause, maps
+a fast path wrote are recomputed plainly (:meth:`Explorer.refine`). QtCore/QtGui only.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, QT
 from PySide6.QtGui import QUndoStack
 
 from cnn_explorer.explorer import edits
+from cnn_explorer.explorer.blas import single_blas_thread
 from cnn_explorer.explorer.commands import EditCommand
 from cnn_explorer.explorer.compare import follow_input
 from cnn_explorer.explorer.explain import Selection
@@ -38,6 +41,16 @@ REFINE_AFTER_MS = 300
 REFINE_INLINE_COST = ASYNC_COST // 50
 """Refining is never urgent: above ~0.2 ms of work it runs on the pool, so the GUI thread
 never waits for it (inline, a 512² scene of 32 maps blocked it for 30–40 ms)."""
+
+OPEN_INLINE_COST = ASYNC_COST // 50
+"""The first forward after a new document or input shape runs inline only below this:
+nothing of the last results can be reused, the same event-loop turn already resets the
+input grid and rebuilds the map views, and the estimate is at its worst on big maps (a
+512² input with 32 filters, ~76 M multiply-adds, took 30–150 ms inline on a shared
+machine). Its maps appear when the pool is done; the views say they are computing."""
+
+RESHAPING = ("document", "input_shape")
+"""Change kinds after which the published maps have other shapes than the document's."""
 
 
 class _JobSignals(QObject):
@@ -74,7 +87,10 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.async_cost = async_cost
         self._busy = False
+        self._blas_limit = ExitStack()  # one BLAS thread while jobs run (see _update_busy)
         self._closing = False
+        self._reshaped = False  # a RESHAPING change waits for its first recompute
+        self._reshape_unpublished = False  # ... or for its results to be published
         self._stroke: edits.Stroke | None = None
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -101,6 +117,13 @@ class Document(QObject):
         return self._busy
 
     @property
+    def computing_maps(self) -> bool:
+        """True while the pool computes the maps of a new document or input shape: the
+        maps published before have other shapes, so the map views say they are computing
+        instead of showing them."""
+        return self._busy and self._reshape_unpublished
+
+    @property
     def computed(self) -> bool:
         """True when the published results reflect every edit (fast paths included)."""
         return not (self.model.pending or self.model.jobs_in_flight or self._timer.isActive())
@@ -119,6 +142,8 @@ class Document(QObject):
 
     def _announce(self, change: Change) -> None:
         if change.kind not in ("selection", "cell") and not self._closing:
+            if change.kind in RESHAPING:
+                self._reshaped = self._reshape_unpublished = True
             self._timer.start()
         self.changed.emit(change)
 
@@ -244,13 +269,17 @@ class Document(QObject):
     def recompute_now(self) -> None:
         """Compute synchronously until every map is exact (start-up, screenshots, tests)."""
         self._timer.stop()
+        self._reshaped = False
         self.wait_idle()  # a job still running would keep the maps from being refined
         self._run(self.model.recompute)
         self._run(self.model.refine)
 
     def _recompute(self) -> None:
-        if not self._closing:
-            self._run(lambda: self.model.recompute(self.async_cost))
+        if self._closing:
+            return
+        cost = min(self.async_cost, OPEN_INLINE_COST) if self._reshaped else self.async_cost
+        self._reshaped = False
+        self._run(lambda: self.model.recompute(cost))
 
     def _refine(self) -> None:
         if self._closing or not self.model.needs_refine:
@@ -267,8 +296,8 @@ class Document(QObject):
         if isinstance(outcome, ForwardJob):
             runnable = _JobRunnable(outcome, self.model)
             runnable.signals.done.connect(self._on_job_done)
+            self._update_busy()  # first: the job must start under the BLAS limit
             self._pool.start(runnable)
-            self._update_busy()
         elif outcome is not None:
             self._publish(outcome, selected)
 
@@ -280,6 +309,7 @@ class Document(QObject):
             self._publish(results, selected)
 
     def _publish(self, results: Results, selected: Selection | None) -> None:
+        self._reshape_unpublished = False
         if results.error:
             self.compute_failed.emit(results.error)
         if selected is not None and self.model.selection is None:
@@ -292,6 +322,14 @@ class Document(QObject):
         busy = self.model.jobs_in_flight > 0
         if busy != self._busy:
             self._busy = busy
+            # OpenBLAS 0.3.31 ignores a thread limit set on any thread but the main one
+            # (measured: a pool job limited only on its own thread ran 2 BLAS threads and,
+            # with OPENBLAS_CORETYPE=Haswell, differed from a plain forward), so the GUI
+            # thread holds the limit while jobs run.
+            if busy:
+                self._blas_limit.enter_context(single_blas_thread())
+            else:
+                self._blas_limit.close()
             self.busy_changed.emit(busy)
 
     def wait_idle(self, msecs: int = 30_000) -> None:

@@ -129,13 +129,16 @@ def patch_cells(
     prev_stats: list[MapStats],
     x: np.ndarray,
     region: Region,
-) -> tuple[list[np.ndarray], list[MapStats]]:
+) -> tuple[list[np.ndarray], list[MapStats], dict[int, Region]]:
     """Update ``prev`` after input cells in ``region`` changed to ``x``'s, recomputing only
-    the cells each layer's windows make depend on them."""
+    the cells each layer's windows make depend on them. The third value maps each map
+    that changed to the window (every channel) outside which it did not: views recolour
+    only that (maps after the change dies out are in it with an empty window, ``r0 > r1``)."""
     maps = [x, *prev[1:]]
     r0, r1, c0, c1 = region
     old_in = prev[0][:, r0 : r1 + 1, c0 : c1 + 1]
     stats = [update_stats(prev_stats[0], x, old_in, x[:, r0 : r1 + 1, c0 : c1 + 1])]
+    windows: dict[int, Region] = {0: region}
     reg: Region | None = region
     for i, spec in enumerate(layers[: len(maps) - 1]):
         out = maps[i + 1]
@@ -143,7 +146,9 @@ def patch_cells(
             reg = output_region(spec, reg, out.shape[1:])
         if reg is None:  # nothing further changes
             stats += prev_stats[i + 1 : len(maps)]
+            windows.update({k: (0, -1, 0, -1) for k in range(i + 1, len(maps))})
             break
+        windows[i + 1] = reg
         if not spec.enabled:
             maps[i + 1] = maps[i]
             stats.append(stats[i])
@@ -156,7 +161,7 @@ def patch_cells(
         old = out[:, r0 : r1 + 1, c0 : c1 + 1].copy()
         out[:, r0 : r1 + 1, c0 : c1 + 1] = block
         stats.append(update_stats(prev_stats[i + 1], out, old, block))
-    return maps, stats
+    return maps, stats, windows
 
 
 # --------------------------------------------------------------------------- one filter

@@ -315,11 +315,11 @@ class Explorer:
                 and can_patch
                 and all(map(incremental.supports_cells, specs))
             ):
-                maps, stats = incremental.patch_cells(
+                maps, stats, windows = incremental.patch_cells(
                     specs, list(prev), list(prev_stats), self._input, region
                 )
                 self._mark_inexact(0)
-                return self._publish(gen, maps, stats, 0, statuses, {}, "cells")
+                return self._publish(gen, maps, stats, 0, statuses, {}, "cells", windows)
             if isinstance(filt, tuple) and filt[0] == first < n_valid and can_patch:
                 filters = sorted(filt[1])
                 width = max(1, specs[first].config.get("filters", 1))
@@ -427,11 +427,14 @@ class Explorer:
         statuses: list[LayerStatus],
         channels: dict[int, frozenset[int]],
         path: str = "forward",
+        windows: dict[int, Region] | None = None,
     ) -> Results:
         self._unpublished_from = None
         self._input_dirty = False
         notes = stats_notes(stats)
-        self.results = Results(maps, statuses, gen, first, notes, stats, channels, path)
+        self.results = Results(
+            maps, statuses, gen, first, notes, stats, channels, path, windows=windows or {}
+        )
         if self.selection is not None and not self._valid_cell(self.selection):
             self.selection = None
         return self.results

@@ -149,8 +149,14 @@ def input_preset_plane(name: str, rows: int, cols: int) -> np.ndarray:
 
 def matching_input_preset(x: np.ndarray) -> str:
     """Name of the input preset that ``x`` ``(C, H, W)`` equals on every channel, else
-    ``NO_PRESET`` — so the combo never claims "Worked example" after an edit or an image."""
+    ``NO_PRESET`` — so the combo never claims "Worked example" after an edit or an image.
+
+    Every input preset holds only 0 and 1 (a test checks it), so any other value rules
+    them all out before a plane is made: opening a 512² picture made six 512² planes on
+    the GUI thread (~7–15 ms)."""
     _, h, w = x.shape
+    if not bool(np.all((x == 0) | (x == 1))):
+        return NO_PRESET
     for name in INPUT_PRESETS:
         plane = input_preset_plane(name, h, w)
         if plane.shape == (h, w) and bool(np.all(x == plane)):

@@ -23,9 +23,12 @@ class Results:
     ``statuses`` one per layer. ``first`` is the index of the first map whose values may
     differ from the previous results; ``channels`` narrows that further: map ``m`` in it
     changed only in those channels (a kernel edit of one filter), so views can leave the
-    other tiles as they are. ``path`` names how they were computed: ``"forward"`` (a
-    plain forward pass from some layer on), ``"cells"`` or ``"filters"`` (a fast path).
-    ``error`` is set when the network could not be computed.
+    other tiles as they are; ``windows`` narrows it in space: map ``m`` in it changed only
+    inside the cells ``(row0, row1, col0, col1)`` (inclusive, every channel; empty when
+    ``row0 > row1``) — an edit of a few input cells — so views recolour only those.
+    ``path`` names how they were computed: ``"forward"`` (a plain forward pass from some
+    layer on), ``"cells"`` or ``"filters"`` (a fast path). ``error`` is set when the
+    network could not be computed.
     """
 
     maps: list[np.ndarray]
@@ -37,6 +40,7 @@ class Results:
     channels: dict[int, frozenset[int]] = field(default_factory=dict)
     path: str = "forward"
     error: str | None = None
+    windows: dict[int, incremental.Region] = field(default_factory=dict)
 
 
 @dataclass

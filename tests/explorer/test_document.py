@@ -116,6 +116,29 @@ def test_large_recompute_runs_off_thread_and_discards_stale(qtbot, qapp):
         d.shutdown()
 
 
+def test_a_job_on_the_pool_equals_a_plain_forward_bit_for_bit(qtbot, qapp):
+    """The pool computes with one BLAS thread, like the plain forward: OpenBLAS takes a
+    thread limit only from the main thread, and two threads round differently (seen
+    with OPENBLAS_CORETYPE=Haswell)."""
+    d = Document(async_cost=0)  # everything goes to the pool
+    try:
+        x = np.random.default_rng(5).random((1, 256, 256)).astype(np.float32)
+        layers = [
+            conv_spec(1, 16, (3, 3), padding="same", seed=1),
+            act_spec("relu"),
+            conv_spec(16, 8, (3, 3), seed=2),
+        ]
+        with qtbot.waitSignal(d.busy_changed, timeout=5000):
+            d.apply_document(x, layers)
+        settled(qtbot, d)
+        assert_exactly_fresh(d.model)
+        d.set_weight(2, 3, 4, 1, 1, 0.5)  # a later conv's weight: a job from layer 2 on
+        settled(qtbot, d)
+        assert_exactly_fresh(d.model)
+    finally:
+        d.shutdown()
+
+
 def test_busy_never_sticks_when_a_cheap_edit_supersedes_a_slow_job(qtbot, qapp):
     """A 256×256 scene resized to 255 rows and at once to 4×4: the slow job goes stale,
     the cheap edit is computed inline, and "Computing…" must end."""

@@ -351,3 +351,37 @@ def test_filter_of_a_cell_goes_back_through_channel_wise_layers(model: Explorer)
     assert filter_of(layers, Selection(3, 0, 1, 1)) == (0, 0)
     assert filter_of(layers, Selection(1, 0, 1, 1)) == (0, 0)
     assert filter_of(layers, Selection(0, 0, 1, 1)) is None
+
+
+@pytest.mark.parametrize("cell", [(0, 0), (7, 11), (15, 23)])
+def test_a_cell_edit_names_the_window_each_map_changed_in(cell: tuple[int, int]) -> None:
+    """Results.windows: outside its window a map equals the previous results bit for bit,
+    so views may recolour only the window."""
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 16, 24), dtype=np.float32)
+    m = Explorer(
+        x,
+        [
+            conv_spec(3, 4, (3, 3), padding=1, seed=1),
+            act_spec("relu"),
+            pool_spec("maxpool", 2, 2),
+            conv_spec(4, 2, (3, 3), seed=2),
+        ],
+    )
+    settle(m)
+    before = [a.copy() for a in m.results.maps]
+    r, c = cell
+    new = x.copy()
+    new[1, r, c] += 5.0
+    m.apply_input(new, (r, r, c, c))
+    res = m.recompute()
+    assert res is not None and res.path == "cells"
+    assert res.windows[0] == (r, r, c, c)
+    assert set(res.windows) == set(range(len(res.maps)))
+    for k, (old, now) in enumerate(zip(before, res.maps, strict=True)):
+        r0, r1, c0, c1 = res.windows[k]
+        outside = np.ones(now.shape[1:], bool)
+        outside[r0 : r1 + 1, c0 : c1 + 1] = False
+        assert np.array_equal(old[:, outside], now[:, outside]), k
+    settle(m)
+    assert m.results.windows == {}  # a plain forward: anything may have changed

@@ -218,3 +218,57 @@ def test_a_resize_that_keeps_the_layout_reuses_the_tiles(qtbot, window):
     assert maps.tile(1, 0) is before[0] and len(maps.group(1).tiles) == 8
     assert maps.tile(1, 8) is None and len(maps.scene.items()) < items
     assert np.array_equal(maps.tile(1, 7).image.data2d, doc.results.maps[1][7])
+
+
+def _rendered(a: np.ndarray, levels: tuple[float, float], signed: bool) -> MapImage:
+    fresh = MapImage(0, 0)
+    fresh.setLookupTable(colors.lut(signed))
+    fresh.setImage(a, autoLevels=False, levels=levels)
+    fresh.render()
+    return fresh
+
+
+@pytest.mark.parametrize(
+    ("shape", "cells"),
+    [
+        ((3, 24, 36), [(0, 0), (5, 17), (23, 35), (5, 18)]),
+        ((1, 512, 512), [(0, 0), (6, 18), (511, 511), (7, 19)]),  # shown every 2nd cell
+    ],
+)
+def test_a_cell_edit_recolours_only_its_window_and_every_tile_shows_the_new_values(
+    qtbot, window, monkeypatch, shape, cells
+):
+    """Tiles recolour just the cells a cell edit changed (Results.windows); what they
+    show must be exactly a full rendering of the new values (big maps are shown
+    decimated: a window between two shown cells changes nothing on screen)."""
+    patched = []
+    real_patch = MapImage.patch
+
+    def patch(self, a, cells, step=1):  # type: ignore[no-untyped-def]
+        patched.append(real_patch(self, a, cells, step))
+        return patched[-1]
+
+    monkeypatch.setattr(MapImage, "patch", patch)
+    doc = window.doc
+    x = np.random.default_rng(3).random(shape, dtype=np.float32)
+    layers = [conv_spec(shape[0], 3, (3, 3), padding=1, seed=3), act_spec("relu")]
+    doc.apply_document(x, layers)
+    qtbot.waitUntil(lambda: doc.settled)
+    window.maps.relayout()
+    QApplication.processEvents()
+    for k, (r, c) in enumerate(cells):
+        ch = k % shape[0]
+        with qtbot.waitSignal(doc.results_ready, check_params_cb=lambda res: res.path == "cells"):
+            doc.set_cell(ch, r, c, float(doc.input[ch, r, c]) + 0.75)
+        res = doc.results
+        assert res.windows[0] == (r, r, c, c)
+        for m in range(len(res.maps)):
+            for ch in range(res.maps[m].shape[0]):
+                tile = window.maps.tile(m, ch)
+                assert np.array_equal(tile.image.data2d, res.maps[m][ch])
+                step = 2 if shape[1] == 512 else 1
+                want = res.maps[m][ch][::step, ::step]
+                fresh = _rendered(want, tile.levels, bool(tile.signed))
+                shown = tile.image.getPixmap().toImage()  # rendered now if it waits for a paint
+                assert shown == fresh.getPixmap().toImage(), (k, m, ch)
+    assert sum(patched) >= 6  # most tiles took the window path

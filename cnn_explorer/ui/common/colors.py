@@ -229,9 +229,14 @@ def image_levels(lo: float, hi: float) -> tuple[float, float]:
 def _bytes(a: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
     """Values → 0..255 under ``levels`` (clipped; NaN → 0)."""
     lo, hi = levels
-    with np.errstate(all="ignore"):
-        t = (a.astype(np.float64) - lo) / (hi - lo)
-    return np.rint(np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
+    with np.errstate(all="ignore"):  # in place: the same float64 steps, half the time
+        t = a.astype(np.float64)
+        t -= lo
+        t /= hi - lo
+    np.nan_to_num(t, copy=False, nan=0.0)
+    np.clip(t, 0.0, 1.0, out=t)
+    t *= 255.0
+    return np.rint(t, out=t).astype(np.uint8)
 
 
 def grey_rgba(x: np.ndarray, levels: tuple[float, float]) -> np.ndarray:

@@ -24,7 +24,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtWidgets import QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 from cnn_explorer.explorer.document import Document
 from cnn_explorer.explorer.explain import Selection
@@ -43,6 +43,7 @@ from cnn_explorer.ui.explorer.map_layout import (
     plan_sections,
 )
 from cnn_explorer.ui.explorer.map_numbers import NumbersItem
+from cnn_explorer.ui.explorer.map_pages import MapPages
 from cnn_explorer.ui.explorer.map_scene import MapScene
 from cnn_explorer.ui.explorer.map_toolbar import (
     CHANNEL_MODES,
@@ -131,13 +132,10 @@ class FeatureMapView(QWidget):
         # Always there, so the width the tiles flow in does not change when it appears.
         self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
 
-        # A 1-row input's maps are line plots instead (its own widget; see row_maps.py).
+        # A 1-row input's maps are line plots instead (its own widget; see row_maps.py);
+        # while a new document's maps are computed on the pool, a note (map_pages.py).
         self.rows_view = RowMapsView(self.doc)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.scroll)
-        self.stack.addWidget(self.rows_view)
-        self.stack.setCurrentIndex(int(self.rows_view.applies))
-        self.rows_view.applies_changed.connect(lambda on: self.stack.setCurrentIndex(int(on)))
+        self.stack = MapPages(self.doc, self.scroll, self.rows_view)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -295,6 +293,7 @@ class FeatureMapView(QWidget):
             self._update_values(res, first, res.channels)
             self._apply_selection()
         self.set_hover(self._hovered)  # the hovered value changed, or its map is gone
+        self.stack.update_page()  # drawn while hidden: the tiles in view show when it shows
         self.paint_count += 1
 
     def _overview_of(self, channels: int) -> bool:

@@ -92,6 +92,7 @@ class GridEditor(QWidget):
         self.font_scale = 1.0  # View ▸ Zoom: the numbers grow with the window's font
         self.fitting = False
         """True while the grid keeps fitting the panel (Fit, or a picture just loaded)."""
+        self._refitting = False
         self.table.zoom_requested.connect(self.zoom)
         self.table.resized.connect(self._refit)
         self._build_controls()
@@ -328,9 +329,15 @@ class GridEditor(QWidget):
         self._refit()
 
     def _refit(self) -> None:
-        if not self.fitting:
-            return
-        rows, cols = self.model.rowCount(), self.model.columnCount()
+        if not self.fitting or self._refitting:
+            return  # (a resize the font change makes mid-fit: the loop measures it again)
+        self._refitting = True
+        try:
+            self._fit_loop(self.model.rowCount(), self.model.columnCount())
+        finally:
+            self._refitting = False
+
+    def _fit_loop(self, rows: int, cols: int) -> None:
         for _ in range(3):  # the row header's width follows the font, which follows the size
             frame = 2 * self.table.frameWidth()
             avail_w = self.table.width() - self.table.verticalHeader().sizeHint().width() - frame

@@ -155,6 +155,7 @@ class TileCaption(QGraphicsItem):
             self._relayout()
 
     def _relayout(self) -> None:
+        before = self._text
         s = self._stats
         if s is None:
             fits = [t for t in self._labels if self._metrics.horizontalAdvance(t) <= self._w]
@@ -167,7 +168,8 @@ class TileCaption(QGraphicsItem):
             self._text = fits[0] if fits else ""
         else:
             self._text = self._bar_text(s)
-        self.update()
+        if self._text != before or self._bar is not None:  # a bar's colours follow the stats
+            self.update()  # the same text is not repainted (a cell edit moves every mean)
 
     def _bar_parts(self, s: TileStats) -> list[tuple[str, str, str]]:
         """``(prefix, min, max)`` texts around the bar, most detailed first."""

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QRectF, Qt
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.ui.common import colors
-from cnn_explorer.ui.common.histogram_window import open_histogram
 from cnn_explorer.ui.explorer.map_caption import (
     CAPTION_H,
     ColourBar,
@@ -31,9 +30,20 @@ from cnn_explorer.ui.explorer.map_caption import (
     TileCaption,
     stats_tooltip,
 )
+from cnn_explorer.ui.explorer.map_image import ClickSlot, HoverSlot, MapImage
 from cnn_explorer.ui.explorer.map_numbers import NumbersItem, label_choices
 
-__all__ = ["NUMBERS_MAX", "MapGroup", "MapTile", "NumbersItem", "label_choices", "make_tile"]
+__all__ = [
+    "NUMBERS_MAX",
+    "ClickSlot",
+    "HoverSlot",
+    "MapGroup",
+    "MapImage",
+    "MapTile",
+    "NumbersItem",
+    "label_choices",
+    "make_tile",
+]
 
 DISPLAY_MAX = 256
 """Maps larger than this are uploaded decimated (the tiles are at most 256 px)."""
@@ -48,107 +58,6 @@ FOCUS_PEN = pg.mkPen(20, 20, 20, width=3)
 COMPOSITE = -1
 """The channel number of a tile that shows a 3-channel map as one picture: its hover
 reports this channel, a click selects channel 0."""
-
-HoverSlot = Callable[[tuple[int, int, int, int] | None], None]
-"""Told ``(map, channel, row, col)`` under the mouse, or None when it leaves a map."""
-ClickSlot = Callable[[Selection], None]
-"""Told the cell a left click landed on."""
-
-
-class MapImage(pg.ImageItem):
-    """An ImageItem that reports hover and click in cell coordinates; a right click opens
-    the map's histogram (:mod:`cnn_explorer.ui.common.histogram_window`)."""
-
-    def __init__(
-        self,
-        map_index: int,
-        channel: int,
-        hover: HoverSlot | None = None,
-        click: ClickSlot | None = None,
-    ) -> None:
-        super().__init__(axisOrder="row-major")
-        self.map_index = map_index
-        self.channel = channel
-        self._hover, self._click = hover, click
-        self.data2d: np.ndarray = np.zeros((1, 1), np.float32)
-        self.title = ""  # the layer's title, for the histogram window
-        self._rgb32 = np.zeros((0, 0), np.uint32)
-        self.setAcceptHoverEvents(True)
-
-    def render(self) -> None:
-        """Colour the map straight into a 32-bit image (same indices as pyqtgraph's float
-        path: ``trunc(clip((v - lo) · 256 / (hi - lo), 0, 255))``).
-
-        pyqtgraph would build an Indexed8 image with a fresh 256-entry colour table each
-        time, which QPainter then converts on every draw; an RGB32 image draws ~10× faster.
-        Anything unusual (NaN, colour data, no LUT) takes pyqtgraph's own path."""
-        img, lut, levels = self.image, self.lut, self.levels
-        if (
-            img is None
-            or img.ndim != 2
-            or img.size == 0
-            or img.dtype != np.float32
-            or not isinstance(lut, np.ndarray)
-            or lut.shape != (256, 3)
-            or levels is None
-            or np.ndim(levels) != 1
-        ):
-            super().render()
-            return
-        with np.errstate(all="ignore"):
-            if np.isnan(img.min()):
-                super().render()  # NaN cells are drawn transparent by pyqtgraph
-                return
-            lo, hi = float(levels[0]), float(levels[1])
-            buf = img.astype(np.float32, copy=True)
-            buf -= lo
-            buf *= 256.0 / ((hi - lo) or 1.0)
-            np.clip(buf, 0, 255, out=buf)
-        self._rgb32 = colors.lut_argb32(lut).take(buf.astype(np.uint8))
-        h, w = self._rgb32.shape
-        self.qimage = QImage(self._rgb32.data, w, h, 4 * w, QImage.Format.Format_RGB32)
-        # pyqtgraph's bookkeeping after a render (see ImageItem.render).
-        self._processingBuffer = None
-        self._displayBuffer = None
-        self._renderRequired = False
-        self._unrenderable = False
-
-    def cell_at(self, pos: object) -> tuple[int, int] | None:
-        x, y = pos.x(), pos.y()  # type: ignore[attr-defined]
-        h, w = self.data2d.shape
-        r, c = int(np.floor(y)), int(np.floor(x))
-        if 0 <= r < h and 0 <= c < w:
-            return r, c
-        return None
-
-    def hoverEvent(self, ev: Any) -> None:
-        if self._hover is None:
-            return
-        if ev.isExit():
-            self._hover(None)
-            return
-        cell = self.cell_at(ev.pos())
-        if cell is not None:
-            self._hover((self.map_index, self.channel, *cell))
-
-    def mouseClickEvent(self, ev: Any) -> None:
-        if ev.button() == Qt.MouseButton.RightButton:
-            ev.accept()
-            views = self.scene().views() if self.scene() is not None else []
-            pos = ev.screenPos()
-            open_histogram(
-                self.data2d,
-                f"{self.title or f'map {self.map_index}'}, channel {self.channel}",
-                views[0] if views else None,
-                QPoint(int(pos.x()), int(pos.y())),
-            )
-            return
-        if ev.button() != Qt.MouseButton.LeftButton or self._click is None:
-            return
-        cell = self.cell_at(ev.pos())
-        if cell is not None:
-            ev.accept()
-            self._click(Selection(self.map_index, max(self.channel, 0), *cell))
 
 
 @dataclass
@@ -189,6 +98,9 @@ class MapTile:
     """``(values, levels, signed, stats, own_bar, layer_title)`` not yet shown: the tile
     was off screen at the last update and is refreshed when it scrolls into view (or is
     read through ``tile``)."""
+    pending_window: tuple[int, int, int, int] | None = None
+    """The cells ``(r0, r1, c0, c1)`` outside which the pending values equal those shown
+    (None: maybe anywhere)."""
     box: QRectF | None = None
     """Where the map is drawn (None: hidden)."""
     extent: tuple[int, int] = (1, 1)
@@ -251,8 +163,8 @@ class MapTile:
     def flush(self, text_colors: dict[bool, list[QColor]], numbers_visible: bool) -> None:
         """Push the pending values to the items (image, numbers, caption, tooltip)."""
         a, levels, signed, stats, own_bar, title = self.pending  # type: ignore[misc]
-        self.pending = None
-        self.show_values(a, levels, signed, text_colors[signed], numbers_visible)
+        window, self.pending, self.pending_window = self.pending_window, None, None
+        self.show_values(a, levels, signed, text_colors[signed], numbers_visible, window)
         self.caption.set_stats(stats, (levels, signed) if own_bar else None)
         self.title_text = self.caption.text
         self.image.title = title
@@ -305,15 +217,20 @@ class MapTile:
         signed: bool,
         text_colors: list[QColor],
         numbers_visible: bool,
+        window: tuple[int, int, int, int] | None = None,
     ) -> None:
-        """Colour the map (and its numbers, for small maps) with ``levels``."""
+        """Colour the map (and its numbers, for small maps) with ``levels``; ``window``:
+        only those cells changed since the values shown (same levels: see
+        :meth:`MapImage.patch`)."""
         self.image.data2d = a
         hh, ww = a.shape
         # Never upload more pixels than the tile shows: big maps are displayed decimated
         # (values, hover and export still use the full array).
         step = max(1, min(hh, ww) // DISPLAY_MAX)
-        shown = a[::step, ::step] if step > 1 else a
-        self.image.setImage(shown, autoLevels=False, levels=levels)
+        same = (levels, signed) == (self.levels, self.signed)
+        if not (same and window is not None and self.image.patch(a, window, step)):
+            shown = a[::step, ::step] if step > 1 else a
+            self.image.setImage(shown, autoLevels=False, levels=levels)
         if self.shape != (hh, ww):
             self.image.setRect(QRectF(0, 0, ww, hh))
             self.shape = (hh, ww)

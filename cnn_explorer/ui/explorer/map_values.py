@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cnn_explorer.explorer.incremental import Region
 from cnn_explorer.explorer.results import Results
 from cnn_explorer.explorer.stats import MapStats, map_stats
 from cnn_explorer.ui.common import colors
@@ -33,10 +34,12 @@ def set_pending(
     scale: tuple[str, Levels],
     title: str,
     only: frozenset[int] | None = None,
+    window: Region | None = None,
 ) -> None:
     """Give ``t`` its channel's current values to show under ``scale`` = ``(mode, the
     shared levels)`` (unless nothing it shows changed: its channel is not in ``only`` and
-    its levels stay)."""
+    its levels stay). ``window``: the values changed only in those cells (when the tile
+    shows the last values with the same levels, only they are recoloured)."""
     c = t.channel
     lo, hi = float(st.mins[c]), float(st.maxs[c])
     own = scale[0] == "Per map"
@@ -44,6 +47,8 @@ def set_pending(
     unchanged = only is not None and c not in only and t.pending is None
     if unchanged and (lv, sg) == (t.levels, t.signed):
         return
+    same = t.pending is None and (lv, sg) == (t.levels, t.signed)
+    t.pending_window = window if same else None
     t.pending = (res.maps[t.map_index][c], lv, sg, TileStats.of(st, c), own, title)
 
 
@@ -78,7 +83,8 @@ def push_values(
             if isinstance(t, CompositeTile):
                 t.offer(res, stats[m], title, only)
             else:
-                set_pending(t, res, stats[m], (mode, (levels, signed)), title, only)
+                scale = (mode, (levels, signed))
+                set_pending(t, res, stats[m], scale, title, only, res.windows.get(m))
             if t.pending is not None:
                 show(t)
         g.levels, g.signed = levels, signed
