@@ -13,6 +13,7 @@ a fast path wrote are recomputed plainly (:meth:`Explorer.refine`). QtCore/QtGui
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
+from cnn_explorer.engine.errors import ForwardStopped
 from cnn_explorer.explorer import edits
 from cnn_explorer.explorer.blas import single_blas_thread
 from cnn_explorer.explorer.commands import EditCommand
@@ -59,17 +61,21 @@ class _JobSignals(QObject):
 
 class _JobRunnable(QRunnable):
     """Runs one :class:`ForwardJob` on the pool; a job already stale when its turn comes
-    is skipped (reported with result ``None``), never computed."""
+    is skipped, and one that becomes stale (a newer edit) or whose document is closing
+    stops before its next layer; both report result ``None``."""
 
-    def __init__(self, job: ForwardJob, model: Explorer) -> None:
+    def __init__(self, job: ForwardJob, model: Explorer, closing: Callable[[], bool]) -> None:
         super().__init__()
         self.signals = _JobSignals()
-        self.job, self.model = job, model
+        self.job, self.model, self.closing = job, model, closing
         self.setAutoDelete(True)
 
+    def _stop(self) -> bool:
+        return self.job.generation != self.model.generation or self.closing()
+
     def run(self) -> None:
-        stale = self.job.generation != self.model.generation
-        self.signals.done.emit(self.job, None if stale else self.job.run())
+        result = None if self._stop() else self.job.run(self._stop)
+        self.signals.done.emit(self.job, None if isinstance(result, ForwardStopped) else result)
 
 
 class Document(QObject):
@@ -294,7 +300,7 @@ class Document(QObject):
         selected = self.model.selection
         outcome = compute()
         if isinstance(outcome, ForwardJob):
-            runnable = _JobRunnable(outcome, self.model)
+            runnable = _JobRunnable(outcome, self.model, lambda: self._closing)
             runnable.signals.done.connect(self._on_job_done)
             self._update_busy()  # first: the job must start under the BLAS limit
             self._pool.start(runnable)

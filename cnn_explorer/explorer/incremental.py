@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cnn_explorer.engine.errors import Stop
 from cnn_explorer.explorer.specs import BATCHNORM_LISTS, LayerSpec, build_layer, build_network
 from cnn_explorer.explorer.stats import MapStats, map_stats, update_stats
 
@@ -36,17 +37,19 @@ def forward(
     prev_stats: Sequence[MapStats],
     first: int,
     x: np.ndarray,
+    stop: Stop = None,
 ) -> tuple[list[np.ndarray], list[MapStats]]:
     """Every map of the (valid) ``layers`` for input ``x (C, H, W)``, reusing
-    ``prev[:first + 1]`` and their statistics; ``first == 0`` is a plain forward pass."""
+    ``prev[:first + 1]`` and their statistics; ``first == 0`` is a plain forward pass.
+    ``stop`` is polled before each layer (ForwardStopped when it says so)."""
     net = build_network(layers)
     start = min(first, len(layers))
     with np.errstate(all="ignore"):
         if start == 0 or len(prev) < start + 1 or len(prev_stats) < start + 1:
             start = 0
-            maps = net.forward(x)
+            maps = net.forward(x, stop=stop)
         else:
-            maps = net.forward_from(start, list(prev[: start + 1]))
+            maps = net.forward_from(start, list(prev[: start + 1]), stop=stop)
     maps = [np.asarray(m) for m in maps]
     stats = list(prev_stats[: start + 1]) if start else []
     stats += [map_stats(m) for m in maps[len(stats) :]]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnn_explorer.engine.errors import Stop
 from cnn_explorer.engine.network import LayerStatus
 from cnn_explorer.explorer import incremental
 from cnn_explorer.explorer.blas import single_blas_thread
@@ -61,12 +62,14 @@ class ForwardJob:
     path: str = "forward"
     background: bool = False
 
-    def run(self) -> tuple[list[np.ndarray], list[MapStats]] | Exception:
-        """The maps and statistics, or the exception that stopped the computation."""
+    def run(self, stop: Stop = None) -> tuple[list[np.ndarray], list[MapStats]] | Exception:
+        """The maps and statistics, or the exception that stopped the computation
+        (:class:`~cnn_explorer.engine.errors.ForwardStopped` when ``stop``, polled before
+        each layer, said to give up)."""
         try:
             with single_blas_thread():
                 return incremental.forward(
-                    self.specs, self.prev, self.prev_stats, self.first, self.x
+                    self.specs, self.prev, self.prev_stats, self.first, self.x, stop
                 )
         except Exception as exc:  # reported as a result, never a crash
             return exc

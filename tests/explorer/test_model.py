@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from explorer_helpers import History, assert_close_to_fresh, assert_exactly_fresh
 
+from cnn_explorer.engine import ForwardStopped
 from cnn_explorer.explorer import presets
 from cnn_explorer.explorer.explain import Selection
 from cnn_explorer.explorer.model import Explorer
@@ -208,6 +209,26 @@ def test_big_work_comes_back_as_a_job_and_stale_jobs_are_dropped(model: Explorer
     settle(model)
     assert model.results.maps[0][0, 0, 0] == 100.0
     assert_exactly_fresh(model)
+
+
+def test_a_job_polls_its_stop_before_each_layer(model: Explorer) -> None:
+    """A pool job gives up before its next layer once a newer edit made it stale or the
+    window is closing (ForwardStopped), and a stop that never fires changes nothing."""
+    History(model).do("set_input", np.random.default_rng(1).random((1, 16, 16)))
+    job = model.recompute(inline_cost=0)
+    assert isinstance(job, ForwardJob)
+    polls: list[int] = []
+
+    def stop_at_second_layer() -> bool:
+        polls.append(1)
+        return len(polls) == 2
+
+    assert isinstance(job.run(stop_at_second_layer), ForwardStopped) and len(polls) == 2
+    never, plain = job.run(lambda: False), job.run()
+    assert not isinstance(never, Exception) and not isinstance(plain, Exception)
+    assert len(never[0]) == len(plain[0]) == 4  # the input and the worked example's 3 maps
+    for mine, ref in zip(never[0], plain[0], strict=True):
+        np.testing.assert_array_equal(mine, ref)
 
 
 def test_a_failing_computation_is_reported_not_raised(model: Explorer) -> None:
