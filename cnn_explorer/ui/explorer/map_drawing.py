@@ -1,7 +1,8 @@
 """When tiles are drawn: the values of a tile in view are shown at once, those of tiles
 out of view when they scroll in; a tile's view box (1–3 ms to make) is made the first
-time it is drawn, at most :data:`MAKE_BUDGET_S` of them per event-loop turn and the rest
-on the next turns — so opening a project with ~100 maps never blocks the GUI for long.
+time it is drawn, for at most :data:`~cnn_explorer.ui.common.turns.MAKE_BUDGET_S` per
+event-loop turn and the rest on the next turns — so opening a project with ~100 maps
+never blocks the GUI for long.
 """
 
 from __future__ import annotations
@@ -12,12 +13,8 @@ from collections.abc import Callable, Iterable
 from PySide6.QtCore import QObject, QRectF, QTimer
 from PySide6.QtWidgets import QScrollArea, QWidget
 
+from cnn_explorer.ui.common.turns import MAKE_BUDGET_S
 from cnn_explorer.ui.explorer.map_items import MapTile
-
-MAKE_BUDGET_S = 0.012
-"""Time (s) an event-loop turn may spend making tiles' view boxes; more waits a turn. With
-the repaint that follows, a turn then stays near one 60 Hz frame (25 ms made opening the
-~100-map photo32 scene block the GUI thread for 38–39 ms, 12 ms for 24–26 ms)."""
 
 
 def visible_scene_rect(view: QWidget, scroll: QScrollArea, zoom: float = 1.0) -> QRectF:

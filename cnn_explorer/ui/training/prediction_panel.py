@@ -25,7 +25,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -40,9 +39,9 @@ from cnn_explorer.explorer.document import ASYNC_COST
 from cnn_explorer.training.prediction import Prediction, forward_cost, predict
 from cnn_explorer.ui.common.colors import image_rgba
 from cnn_explorer.ui.common.messages import IMAGE_FILTER
+from cnn_explorer.ui.training.prediction_view import PredictionView
 
 MAP_CMAP = "viridis"
-SELECTED_PEN = pg.mkPen("#ff7f0e", width=2)
 
 
 def tile_maps(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -226,9 +225,6 @@ class PredictionPanel(QWidget):
         self.selected_map: np.ndarray | None = None
         self._file_loader: Any = None
         self._lut = pg.colormap.get(MAP_CMAP).getLookupTable(0.0, 1.0, 256, alpha=True)
-        self._layout: object = None  # Drawing.layout() of the plot items on show
-        self._items: list[pg.ImageItem] = []  # the input's, then one per Drawing tile
-        self._bars: pg.BarGraphItem | None = None
 
         self.index = QSpinBox()
         self.index.setPrefix("validation image #")
@@ -247,9 +243,8 @@ class PredictionPanel(QWidget):
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
-        self.view.setMinimumHeight(160)
+        self.view = PredictionView()
+        self.view.finished.connect(self._busy_changed)
         top = QHBoxLayout()
         for w in (self.index, self.from_file, self.to_explorer):
             top.addWidget(w)
@@ -354,15 +349,21 @@ class PredictionPanel(QWidget):
             lambda generation, result, j=job: self._done(j, generation, result)
         )
         self._jobs.add(job)
-        self.busy.setVisible(True)
-        self.busy_changed.emit(True)
+        self._busy_changed()
         self.result.setText(f"{caption + ': ' if caption else ''}classifying…")
         self._pool.start(job)
 
     @property
     def is_busy(self) -> bool:
-        """True while an image is being classified on the pool."""
-        return bool(self._jobs)
+        """True while an image is being classified on the pool, or the plot items of a
+        new layout are being made (a few per event-loop turn)."""
+        return bool(self._jobs) or self.view.is_building
+
+    def _busy_changed(self) -> None:
+        """Show the busy bar (and say so) when :attr:`is_busy` changed."""
+        if self.busy.isHidden() == self.is_busy:
+            self.busy.setVisible(self.is_busy)
+            self.busy_changed.emit(self.is_busy)
 
     def _supersede(self) -> None:
         """A newer image or network: results on their way are stale (dropped when they
@@ -373,8 +374,7 @@ class PredictionPanel(QWidget):
 
     def _done(self, job: _PredictJob, generation: int, result: object) -> None:
         self._jobs.discard(job)
-        self.busy.setVisible(self.is_busy)
-        self.busy_changed.emit(self.is_busy)
+        self._busy_changed()
         if generation != self._generation or isinstance(result, ForwardStopped):
             return  # a newer image or network is on its way (or shown)
         if isinstance(result, Exception):
@@ -384,11 +384,13 @@ class PredictionPanel(QWidget):
         self._show(result)
 
     def wait(self, msecs: int = 60_000) -> None:
-        """Let a running classification finish and show its result (tests, scripts)."""
+        """Let a running classification finish and show its result, every plot item made
+        (tests, scripts)."""
         from PySide6.QtCore import QCoreApplication
 
         self._pool.waitForDone(msecs)
         QCoreApplication.processEvents()
+        self.view.finish()
 
     def shutdown(self, msecs: int = 10_000) -> bool:
         """Stop the classification (at its next layer) and wait for it (window close)."""
@@ -396,6 +398,7 @@ class PredictionPanel(QWidget):
         self._pool.clear()  # queued jobs never start
         done = self._pool.waitForDone(msecs)
         self._jobs.clear()
+        self.view.stop()
         self.busy.setVisible(False)
         return done
 
@@ -405,66 +408,10 @@ class PredictionPanel(QWidget):
         self.probabilities = result.probabilities
         self.selected_map = drawing.selected_map
         text = result.text(self.class_names, self.caption)
-        self._draw(drawing)
+        self.view.show_drawing(drawing, self.class_names)
+        self._busy_changed()
         if self.selected_map is not None and self.selection is not None:
             conv, channel = self.selection
             where = f"filter {channel} of conv layer {conv + 1}"
             text = f"{text.rstrip('.')}. Outlined in orange: {where}."
         self.result.setText(text)
-
-    def _draw(self, drawing: Drawing) -> None:
-        """Swap the pictures and bars in when the layout is the one on show (a ResNet's
-        twenty view boxes took a quarter of a second to rebuild per image); else rebuild."""
-        layout = (drawing.layout(), tuple(self.class_names))
-        if layout == self._layout and self._bars is not None:
-            pictures = [drawing.image, *(t.rgba for t in drawing.tiles)]
-            for item, rgba in zip(self._items, pictures, strict=True):
-                item.setImage(rgba)
-            self._bars.setOpts(width=drawing.prediction.probabilities)
-            return
-        self.view.clear()
-        self._items = []
-        for col, (label, rgba, colour) in enumerate(
-            [
-                ("input", drawing.image, "#222"),
-                *((t.label, t.rgba, t.colour) for t in drawing.tiles),
-            ]
-        ):
-            self.view.addLabel(label, row=0, col=col, color=colour, size="9pt")
-            vb = self.view.addViewBox(
-                row=1, col=col, lockAspect=True, invertY=True, enableMouse=False
-            )
-            item = pg.ImageItem(rgba, axisOrder="row-major")
-            vb.addItem(item)
-            self._items.append(item)
-            tile = drawing.tiles[col - 1] if col else None
-            if tile is not None and tile.outline is not None:
-                self._outline(vb, tile.shape, tile.outline)
-        col = len(self._items)
-        plot = self.view.addPlot(row=1, col=col, title="probability")
-        self.view.addLabel("", row=0, col=col)
-        n = len(drawing.prediction.probabilities)
-        self._bars = pg.BarGraphItem(
-            x0=0,
-            y=np.arange(n),
-            height=0.7,
-            width=drawing.prediction.probabilities,
-            brush="#1f77b4",
-        )
-        plot.addItem(self._bars)
-        plot.getAxis("left").setTicks([[(k, name) for k, name in enumerate(self.class_names)]])
-        plot.getViewBox().invertY(True)
-        plot.setXRange(0, 1, padding=0)
-        plot.setMouseEnabled(False, False)
-        plot.setMenuEnabled(False)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setTextPen("#222")
-        self._layout = layout
-
-    def _outline(self, box: pg.ViewBox, shape: tuple[int, ...], channel: int) -> None:
-        """Outline tile ``channel`` of a :func:`tile_maps` mosaic of ``shape (C, H, W)``."""
-        c, h, w = shape
-        row, col = divmod(channel, math.ceil(math.sqrt(c)))
-        rect = QGraphicsRectItem(col * (w + 1) - 0.5, row * (h + 1) - 0.5, w + 1, h + 1)
-        rect.setPen(SELECTED_PEN)
-        box.addItem(rect)
