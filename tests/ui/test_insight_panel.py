@@ -3,13 +3,16 @@ trained network, cancel, export, and closing the window mid-run."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QTimer
 
-from cnn_explorer.engine.network import default_classifier
+from cnn_explorer.engine.network import Network, default_classifier
 from cnn_explorer.insight.jobs import METHODS
 from cnn_explorer.training.prediction import predict
 from cnn_explorer.ui.training.insight_controls import FILTER, PREDICTED
@@ -190,3 +193,41 @@ def test_the_predicted_class_is_the_one_try_an_image_predicts(qtbot, panel: Insi
     assert run(qtbot, panel) == "completed"
     np.testing.assert_array_equal(panel.result.heatmap, by_prediction)
     assert panel.network is not None and panel.class_names[best] in panel.result.title
+
+
+class _GatedCopy(Network):
+    """A network whose copy waits at a gate the test opens: Run would hang the window if
+    it copied on the GUI thread (a big network's copy takes tenths of a second)."""
+
+    def __init__(self, layer_list: list[Any], gate: threading.Event) -> None:
+        super().__init__(layer_list)
+        self.gate = gate
+        self.copied_on: list[int] = []
+
+    def copy(self) -> Network:
+        self.copied_on.append(threading.get_ident())
+        assert self.gate.wait(TIMEOUT / 1000), "the gate was never opened"
+        return Network.copy(self)
+
+
+def test_run_copies_the_network_on_the_worker_thread(qtbot, panel: InsightPanel) -> None:  # type: ignore[no-untyped-def]
+    plain = panel.network
+    choose(panel.controls.method, "gradcam")
+    assert run(qtbot, panel) == "completed"
+    want = panel.result.heatmap.copy()
+    gate = threading.Event()
+    gated = _GatedCopy(plain.copy().layers, gate)
+    before = {k: v.copy() for k, v in gated.state_arrays().items()}
+    panel.set_network(gated, ["a", "b", "c"])
+    with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as done:
+        assert panel.run()  # returns with the gate shut: the copy is not made here
+        assert panel.worker.is_running() and not panel.run_button.isEnabled()
+        fired: list[bool] = []
+        QTimer.singleShot(0, lambda: fired.append(True))
+        qtbot.waitUntil(lambda: bool(fired), timeout=TIMEOUT)  # the GUI thread is free
+        gate.set()
+    assert done.args == ["completed"]
+    assert gated.copied_on and threading.get_ident() not in gated.copied_on
+    np.testing.assert_array_equal(panel.result.heatmap, want)
+    after = gated.state_arrays()
+    assert all(np.array_equal(after[k], v) for k, v in before.items())  # the job used a copy
