@@ -160,3 +160,21 @@ def test_closing_mid_way_stops_and_the_next_image_is_drawn_whole(qtbot):
     ref = _reference(qtbot, net, second)
     assert _pictures(panel) == _pictures(ref)
     assert _grab(qtbot, panel) == _grab(qtbot, ref)
+
+
+def test_a_deep_network_scrolls_sideways_instead_of_clipping_its_last_columns(qtbot):
+    """Twenty mosaics do not fit a 900-pixel panel: the view takes the width its captions
+    need and scrolls, so the last maps and the probability bars are inside it (they were
+    cut off at the panel's right edge)."""
+    panel = _panel(qtbot, math.inf)
+    panel.resize(900, 360)
+    panel.set_network(_deep(20), CLASSES)
+    panel.show_image(_images(1)[0], "image")
+    qtbot.waitUntil(lambda: not panel.is_busy, timeout=WAIT_MS)
+    _grab(qtbot, panel)  # laid out
+    assert panel.scroll.horizontalScrollBar().maximum() > 0
+    view_width = panel.view.width()
+    plots = [i for i in panel.view.scene().items() if isinstance(i, pg.PlotItem)]
+    assert len(plots) == 1 and plots[0].sceneBoundingRect().right() <= view_width
+    boxes = [i for i in panel.view.scene().items() if isinstance(i, pg.ViewBox)]
+    assert len(boxes) > 20 and all(b.sceneBoundingRect().right() <= view_width for b in boxes)

@@ -25,10 +25,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -254,7 +256,15 @@ class PredictionPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.result)
-        layout.addWidget(self.view, 1)
+        # A deep network's columns (a ResNet has twenty-odd) do not fit the panel's width:
+        # the view asks for the width its captions need and scrolls sideways, instead of
+        # clipping the last maps and the probability bars.
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.view)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.scroll, 1)
         self._set_enabled(False)
 
     # -- inputs ---------------------------------------------------------------------------

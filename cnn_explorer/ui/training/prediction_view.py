@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from cnn_explorer.ui.common.turns import MAKE_BUDGET_S
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
     from cnn_explorer.ui.training.prediction_panel import Drawing, Tile
 
 SELECTED_PEN = pg.mkPen("#ff7f0e", width=2)
+CAPTION_SIZE = "9pt"
+CAPTION_FONT = QFont()
+CAPTION_FONT.setPointSize(9)
+MIN_PICTURE_PX = 72
+"""The narrowest a column gets, whatever its caption (a mosaic of maps stays readable)."""
+PROBABILITY_PLOT_PX = 170
+"""The probability plot's width besides its class names (axis, ticks and bars)."""
 
 
 class PredictionView(pg.GraphicsLayoutWidget):
@@ -70,7 +78,17 @@ class PredictionView(pg.GraphicsLayoutWidget):
         self.clear()
         self._layout, self._class_names = layout, list(class_names)
         self._items, self._bars, self._pending = [], None, drawing
+        self.setMinimumWidth(self._width_needed(drawing, class_names))
         self._make_some()
+
+    def _width_needed(self, drawing: Drawing, class_names: list[str]) -> int:
+        """Pixels every column needs to show its caption and a readable picture, plus the
+        probability plot with its class names: the enclosing scroll area scrolls beyond."""
+        metrics = QFontMetrics(CAPTION_FONT)
+        captions = ["input", *(t.label for t in drawing.tiles)]
+        pictures = sum(max(metrics.horizontalAdvance(c) + 16, MIN_PICTURE_PX) for c in captions)
+        names = max((metrics.horizontalAdvance(n) for n in class_names), default=0)
+        return pictures + names + PROBABILITY_PLOT_PX
 
     def finish(self) -> None:
         """Make every column still to make now, whatever it costs (tests, scripts)."""
@@ -110,7 +128,7 @@ class PredictionView(pg.GraphicsLayoutWidget):
 
     def _add_picture(self, col: int, label: str, rgba: np.ndarray, colour: str) -> pg.ViewBox:
         """Column ``col``: its caption over a view box of the ``(h, w, 4)`` picture."""
-        self.addLabel(label, row=0, col=col, color=colour, size="9pt")
+        self.addLabel(label, row=0, col=col, color=colour, size=CAPTION_SIZE)
         box = self.addViewBox(
             row=1, col=col, lockAspect=True, invertY=True, enableMouse=False, enableMenu=False
         )
