@@ -9,6 +9,7 @@ Widgets only: the numbers come from :class:`cnn_explorer.insight.jobs.InsightRes
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pyqtgraph as pg
@@ -231,6 +232,16 @@ class InsightView(QWidget):
         if self.result is None:
             raise ValueError("nothing to export yet: run a method first")
         write_npy(path, self.result.data)
+
+    def export(self, fmt: str, path: str) -> tuple[bool, str]:
+        """Write ``path`` as ``"png"`` (:meth:`export_png`) or ``"npy"``
+        (:meth:`export_npy`): whether it worked, and the sentence the panel shows."""
+        name = os.path.basename(path)
+        try:
+            (self.export_png if fmt == "png" else self.export_npy)(path)
+        except (OSError, ValueError) as exc:
+            return False, f"Could not export {name}: {exc}"
+        return True, f"Exported {name}."
 
 
 __all__ = ["InsightView", "heat_levels", "write_npy"]

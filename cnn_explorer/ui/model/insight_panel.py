@@ -15,7 +15,6 @@ another widget; a new model or picture clears the result.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -128,7 +127,7 @@ class ModelInsightPanel(QWidget):
             "Open a model, load a picture, then press Run.",
             run=lambda: self.run(),
             cancel=self.cancel,
-            export=self._export_as,
+            export=self._export,
             file_stem=self.method_key,
         )
         self.run_button, self.cancel_button = acts.run_button, acts.cancel_button
@@ -308,22 +307,16 @@ class ModelInsightPanel(QWidget):
     # ------------------------------------------------------------------ export
     def export_png(self, path: str) -> bool:
         """The view as drawn as a PNG; False (and a message) when it cannot be written."""
-        return self._export(path, self.view.export_png)
+        return self._export("png", path)
 
     def export_npy(self, path: str) -> bool:
         """The heatmap's numbers ``(H, W)`` as ``.npy``; False (and a message) otherwise."""
-        return self._export(path, self.view.export_npy)
+        return self._export("npy", path)
 
-    def _export(self, path: str, write: Any) -> bool:
-        try:
-            write(path)
-        except (OSError, ValueError) as exc:
-            return self._error(f"Could not export {os.path.basename(path)}: {exc}")
-        self._set_status(f"Exported {os.path.basename(path)}.")
-        return True
-
-    def _export_as(self, fmt: str, path: str) -> None:
-        (self.export_png if fmt == "png" else self.export_npy)(path)
+    def _export(self, fmt: str, path: str) -> bool:
+        ok, text = self.view.export(fmt, path)
+        self._set_status(text, error=not ok)
+        return ok
 
     # ------------------------------------------------------------------ state
     def _update_buttons(self) -> None:

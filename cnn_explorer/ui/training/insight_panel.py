@@ -15,7 +15,6 @@ the computing is :func:`cnn_explorer.insight.jobs.job`'s.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -86,7 +85,7 @@ class InsightPanel(QWidget):
             "Train (or load) a network, then pick a method and press Run.",
             run=lambda: self.run(),
             cancel=self.cancel,
-            export=self._export_as,
+            export=self._export,
             file_stem=self.controls.method_key,
         )
         self.run_button, self.cancel_button = acts.run_button, acts.cancel_button
@@ -255,23 +254,16 @@ class InsightPanel(QWidget):
 
     def export_png(self, path: str) -> bool:
         """The view as drawn as a PNG; False (and a message) when it cannot be written."""
-        return self._export(path, self.view.export_png)
+        return self._export("png", path)
 
     def export_npy(self, path: str) -> bool:
         """The result's numbers as ``.npy``; False (and a message) when it cannot."""
-        return self._export(path, self.view.export_npy)
+        return self._export("npy", path)
 
-    def _export(self, path: str, write: Any) -> bool:
-        try:
-            write(path)
-        except (OSError, ValueError) as exc:
-            self._set_status(f"Could not export {os.path.basename(path)}: {exc}", error=True)
-            return False
-        self._set_status(f"Exported {os.path.basename(path)}.")
-        return True
-
-    def _export_as(self, fmt: str, path: str) -> None:
-        (self.export_png if fmt == "png" else self.export_npy)(path)
+    def _export(self, fmt: str, path: str) -> bool:
+        ok, text = self.view.export(fmt, path)
+        self._set_status(text, error=not ok)
+        return ok
 
     def _pick_cell(self, row: float, col: float) -> None:
         """A click on the image or heatmap chooses the cell under it (of the chosen layer's
